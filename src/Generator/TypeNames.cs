@@ -1,0 +1,1 @@
+namespace PrecisionDsl.Generator { internal static class TypeNames { } }
