@@ -1,0 +1,40 @@
+using System;
+using Xunit;
+using static TorchSharp.torch;
+
+namespace PrecisionDsl.Runtime.Tests.Ops;
+
+public sealed class CheckedOpsTests
+{
+    [Theory]
+    [InlineData(new long[] { 3, 4 }, new long[] { 4, 5 }, new long[] { 3, 5 })]
+    [InlineData(new long[] { 4 }, new long[] { 4 }, new long[0])]
+    [InlineData(new long[] { 4 }, new long[] { 4, 5 }, new long[] { 5 })]
+    [InlineData(new long[] { 3, 4 }, new long[] { 4 }, new long[] { 3 })]
+    [InlineData(new long[] { 2, 3, 4 }, new long[] { 4, 5 }, new long[] { 2, 3, 5 })]
+    [InlineData(new long[] { 2, 1, 3, 4 }, new long[] { 7, 4, 5 }, new long[] { 2, 7, 3, 5 })]
+    public void Valid_shapes_give_what_matmul_gives(long[] a, long[] b, long[] expected)
+    {
+        using var scope = NewDisposeScope();
+        var left = randn(a);
+        var right = randn(b);
+        var result = CheckedOps.Matmul(left, right, "a", "b");
+        Assert.Equal(expected, result.shape);
+        Assert.True(result.allclose(left.matmul(right)));
+    }
+
+    [Theory]
+    [InlineData(new long[] { 3, 4 }, new long[] { 5, 6 }, "the last dimension of 'q' (4) must equal the second-to-last dimension of 'k' (5)")]
+    [InlineData(new long[] { 2, 3, 4 }, new long[] { 2, 5, 6 }, "the last dimension of 'q' (4) must equal the second-to-last dimension of 'k' (5)")]
+    [InlineData(new long[] { 3, 4 }, new long[] { 5 }, "the last dimension of 'q' (4) must equal the length of 'k' (5)")]
+    [InlineData(new long[] { 2, 3, 4 }, new long[] { 3, 4, 5 }, "batch dimensions [2] and [3] do not broadcast")]
+    public void A_shape_mismatch_throws_a_managed_error_naming_operands_and_shapes(long[] a, long[] b, string why)
+    {
+        // Without the check, TorchSharp 0.107's native matmul terminates the test process.
+        using var scope = NewDisposeScope();
+        var error = Assert.Throws<ArgumentException>(() => CheckedOps.Matmul(randn(a), randn(b), "q", "k"));
+        Assert.Contains($"'q' has shape [{string.Join(", ", a)}]", error.Message);
+        Assert.Contains($"'k' has shape [{string.Join(", ", b)}]", error.Message);
+        Assert.Contains(why, error.Message);
+    }
+}
