@@ -24,10 +24,22 @@ namespace PrecisionDsl
         public const string CpuFp16EnvironmentVariable = "PDSL_CPU_FP16";
 
         private static ScalarType cpuFp16Dtype = ParseCpuFp16(Environment.GetEnvironmentVariable(CpuFp16EnvironmentVariable));
+        private static ILogger logger = new StandardErrorLogger();
         private static int cpuMappingLogged;
 
-        /// <summary>Where the policy reports its decisions; by default one line per message on stderr.</summary>
-        public static ILogger Logger { get; set; } = new StandardErrorLogger();
+        /// <summary>
+        /// Where the policy reports its decisions; by default one line per message on stderr. Each
+        /// logger hears the CPU Fp16-to-BFloat16 mapping once.
+        /// </summary>
+        public static ILogger Logger
+        {
+            get => logger;
+            set
+            {
+                logger = value ?? throw new ArgumentNullException(nameof(value));
+                Interlocked.Exchange(ref cpuMappingLogged, 0);
+            }
+        }
 
         /// <summary>The device training runs on by default: CUDA when available, else CPU.</summary>
         public static Device DefaultDevice => cuda.is_available() ? CUDA : CPU;
@@ -74,7 +86,7 @@ namespace PrecisionDsl
             return dtype;
         }
 
-        private static ScalarType ParseCpuFp16(string? setting) => setting?.Trim().ToLowerInvariant() switch
+        internal static ScalarType ParseCpuFp16(string? setting) => setting?.Trim().ToLowerInvariant() switch
         {
             "fp16" or "float16" or "half" => ScalarType.Float16,
             _ => ScalarType.BFloat16,
