@@ -136,11 +136,24 @@ namespace PrecisionDsl
         /// </summary>
         /// <returns>True when the optimizer stepped; false when the step was skipped (parameters and optimizer state untouched).</returns>
         /// <exception cref="InvalidOperationException">Step was already called for this optimizer since the last <see cref="Update"/>.</exception>
-        public bool Step(Optimizer optimizer)
+        public bool Step(Optimizer optimizer) => StepReadingAlong(optimizer, null, out _);
+
+        /// <summary>
+        /// <see cref="Step(Optimizer)"/> that also reads the 0-d tensor <paramref name="readAlong"/> (e.g.
+        /// the loss) to the host in the same transfer as the overflow flag, so a training step that
+        /// reports its loss still synchronises once.
+        /// </summary>
+        internal bool StepReadingAlong(Optimizer optimizer, Tensor? readAlong, out double readValue)
         {
             ArgumentNullException.ThrowIfNull(optimizer);
+            readValue = double.NaN;
             if (!enabled)
             {
+                if (readAlong is not null)
+                {
+                    readValue = readAlong.item<float>();
+                }
+
                 optimizer.step();
                 return true;
             }
@@ -156,7 +169,7 @@ namespace PrecisionDsl
             }
 
             var record = records[optimizer];
-            record.ResolveOverflow();
+            record.ResolveOverflow(readAlong, out readValue);
             record.Stepped = true;
             if (record.Overflow == true)
             {
@@ -192,7 +205,7 @@ namespace PrecisionDsl
                 overflow = false;
                 foreach (var record in records.Values)
                 {
-                    record.ResolveOverflow();
+                    record.ResolveOverflow(null, out _);
                     overflow |= record.Overflow == true;
                 }
             }
@@ -351,8 +364,25 @@ namespace PrecisionDsl
 
             public bool? Overflow { get; private set; }
 
-            /// <summary>Reads the device flag once (the host synchronisation) and remembers it.</summary>
-            public void ResolveOverflow() => Overflow ??= overflowOnDevice.item<bool>();
+            /// <summary>
+            /// Reads the device flag once (the host synchronisation) and remembers it; <paramref name="readAlong"/>
+            /// travels in the same transfer.
+            /// </summary>
+            public void ResolveOverflow(Tensor? readAlong, out double readValue)
+            {
+                readValue = double.NaN;
+                if (readAlong is null)
+                {
+                    Overflow ??= overflowOnDevice.item<bool>();
+                    return;
+                }
+
+                using var scope = NewDisposeScope();
+                var both = stack(new[] { overflowOnDevice.to(ScalarType.Float32), readAlong.detach().to(ScalarType.Float32).reshape() })
+                    .cpu().data<float>().ToArray();
+                Overflow ??= both[0] != 0;
+                readValue = both[1];
+            }
 
             public void Dispose() => overflowOnDevice.Dispose();
         }

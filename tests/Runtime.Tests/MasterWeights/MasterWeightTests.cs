@@ -251,6 +251,30 @@ public sealed class MasterWeightTests
         Assert.NotEqual(scalerCheckpoint.Scale, scaler.CurrentScale);
     }
 
+    [Fact]
+    public void Real_fp16_overflow_in_train_step_skips_the_step_and_backs_the_scale_off()
+    {
+        using var scope = NewDisposeScope();
+        using var realFp16 = new CpuFp16Override(ScalarType.Float16);
+        var (x, y) = RegressionData.Create();
+        // At 2^24 the scaled output gradient (~1e6) exceeds fp16's 65504: the half backward overflows.
+        var model = new TinyMlp(PrecisionKind.Fp16, lossScale: LossScaleOptions.Default with { InitialScale = 16777216 });
+        var optimizer = optim.Adam(model.parameters(), lr: 0.01);
+        var scaler = model.CreateGradScaler();
+        var parametersBefore = Snapshots.Of(model);
+        var optimizerBefore = Snapshots.Of(optimizer);
+
+        var result = model.TrainStep(x, y, optimizer, scaler);
+
+        Assert.False(result.Stepped);
+        Assert.Equal(8388608, result.Scale);
+        Assert.Equal(1, scaler.SkippedSteps);
+        Assert.True(result.Loss > 0 && double.IsFinite(result.Loss));
+        Assert.Equal(parametersBefore, Snapshots.Of(model));
+        Assert.Equal(optimizerBefore, Snapshots.Of(optimizer));
+        Assert.All(model.parameters(), p => Assert.Equal(0f, p.grad!.abs().max().item<float>()));
+    }
+
     private static (TrainStepResult[] Results, byte[] Model, byte[] Optimizer) Continue(TinyMlp model, optim.Optimizer optimizer, GradScaler scaler, Tensor x, Tensor y)
     {
         var results = Enumerable.Range(0, 4).Select(_ => model.TrainStep(x, y, optimizer, scaler)).ToArray();
