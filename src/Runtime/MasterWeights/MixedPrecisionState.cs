@@ -349,7 +349,8 @@ namespace PrecisionDsl
             var built = new List<ShadowSlot>();
             foreach (var layer in layers)
             {
-                if (layer.Kind != PrecisionKind.Fp32)
+                // A layer member may be null when the model creates it only under some configuration.
+                if (layer.Kind != PrecisionKind.Fp32 && layer.Module is not null)
                 {
                     AddSlots(layer.Name, layer.Module, layer.Kind, built, insideContainer: false);
                 }

@@ -19,8 +19,8 @@ namespace PrecisionDsl
     /// skips the optimizer when any gradient is inf/NaN, leaving parameters and optimizer state
     /// untouched; <see cref="Update"/> then backs the scale off. After <c>growthInterval</c>
     /// consecutive clean steps the scale grows.</para>
-    /// <para>The overflow check is a handful of kernels per gradient reduced to one flag on the device;
-    /// the host reads that flag once per step, in <see cref="Step"/>.</para>
+    /// <para>The overflow check is an in-place multiply and two reductions per gradient, combined into
+    /// one flag on the device; the host reads that flag once per step, in <see cref="Step"/>.</para>
     /// <para>Gradient accumulation: scale every micro-batch's loss with the same scale (call
     /// <see cref="Scale"/> and <c>backward</c> per micro-batch), then unscale, step and update once:
     /// <code>
@@ -268,29 +268,32 @@ namespace PrecisionDsl
 
         /// <summary>
         /// Multiplies every gradient by <paramref name="inverseScale"/> in place and returns a 0-d bool
-        /// tensor, true when any gradient holds inf/NaN. Per gradient: one multiply and one finite-all
-        /// reduction; then one stack and one reduction. Nothing is read back to the host.
+        /// tensor, true when any gradient holds inf/NaN. A gradient holds one exactly when its max or min
+        /// is not finite (max/min propagate NaN), so the check needs two read-only reductions per
+        /// gradient and no gradient-sized temporary; one stack and one reduction combine them. Nothing is
+        /// read back to the host.
         /// </summary>
         internal static Tensor UnscaleAndCheck(IEnumerable<Tensor> parameters, double inverseScale)
         {
             using var scope = NewDisposeScope();
-            var allFinite = new List<Tensor>();
+            var extremes = new List<Tensor>();
             using (no_grad())
             {
                 foreach (var parameter in parameters)
                 {
                     var gradient = parameter.grad;
-                    if (gradient is null)
+                    if (gradient is null || gradient.numel() == 0)
                     {
                         continue;
                     }
 
                     gradient.mul_(inverseScale);
-                    allFinite.Add(isfinite(gradient).all());
+                    extremes.Add(gradient.max().to(ScalarType.Float32));
+                    extremes.Add(gradient.min().to(ScalarType.Float32));
                 }
             }
 
-            var overflow = allFinite.Count == 0 ? tensor(false) : stack(allFinite).all().logical_not();
+            var overflow = extremes.Count == 0 ? tensor(false) : isfinite(stack(extremes)).all().logical_not();
             return overflow.DetachFromDisposeScope();
         }
 

@@ -144,6 +144,21 @@ public sealed class MasterWeightTests
     }
 
     [Fact]
+    public void Layer_member_left_null_is_ignored()
+    {
+        using var scope = NewDisposeScope();
+        var linear = nn.Linear(2, 2);
+        var state = new MixedPrecisionState(linear, new[] { new PrecisionLayer("absent", null!, PrecisionKind.Bf16), new PrecisionLayer("linear", linear, PrecisionKind.Bf16) }, null);
+
+        using (state.EnterForward())
+        {
+            Assert.Equal(ScalarType.BFloat16, linear.weight.dtype);
+        }
+
+        Assert.Equal(ScalarType.Float32, linear.weight.dtype);
+    }
+
+    [Fact]
     public void Optimizer_built_on_the_shadows_is_rejected()
     {
         using var scope = NewDisposeScope();
