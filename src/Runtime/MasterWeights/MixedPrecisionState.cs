@@ -330,7 +330,7 @@ namespace PrecisionDsl
         }
 
         private bool RunsRealFp16() => layers.Any(l =>
-            l.Kind == PrecisionKind.Fp16 &&
+            l.Kind == PrecisionKind.Fp16 && l.Module is not null &&
             PrecisionPolicy.DtypeFor(PrecisionKind.Fp16, DeviceTypeOf(l.Module)) == ScalarType.Float16);
 
         private DeviceType DeviceTypeOfModel() => slots.Count > 0 ? slots[0].Master.device_type : DeviceTypeOf(owner);

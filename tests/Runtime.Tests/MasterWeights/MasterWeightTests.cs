@@ -148,7 +148,7 @@ public sealed class MasterWeightTests
     {
         using var scope = NewDisposeScope();
         var linear = nn.Linear(2, 2);
-        var state = new MixedPrecisionState(linear, new[] { new PrecisionLayer("absent", null!, PrecisionKind.Bf16), new PrecisionLayer("linear", linear, PrecisionKind.Bf16) }, null);
+        var state = new MixedPrecisionState(linear, new[] { new PrecisionLayer("absent", null!, PrecisionKind.Fp16), new PrecisionLayer("linear", linear, PrecisionKind.Bf16) }, null);
 
         using (state.EnterForward())
         {
@@ -156,6 +156,7 @@ public sealed class MasterWeightTests
         }
 
         Assert.Equal(ScalarType.Float32, linear.weight.dtype);
+        Assert.False(state.CreateGradScaler().IsEnabled);
     }
 
     [Fact]
