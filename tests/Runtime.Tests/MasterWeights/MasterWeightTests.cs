@@ -163,6 +163,7 @@ public sealed class MasterWeightTests
     public void Hand_written_loop_moving_gradients_to_masters_matches_the_generated_train_step()
     {
         using var scope = NewDisposeScope();
+        using var logger = new CapturingLogger();
         var (x, y) = RegressionData.Create();
         manual_seed(13);
         var generated = new TinyMlp(PrecisionKind.Bf16);
@@ -187,6 +188,25 @@ public sealed class MasterWeightTests
         }
 
         Assert.Equal(Snapshots.Of(generated), Snapshots.Of(handWritten));
+        Assert.DoesNotContain(logger.Messages, m => m.Level == Microsoft.Extensions.Logging.LogLevel.Warning);
+    }
+
+    [Fact]
+    public void Forgetting_to_move_gradients_in_a_hand_written_loop_is_reported_once()
+    {
+        using var scope = NewDisposeScope();
+        using var logger = new CapturingLogger();
+        var model = new TinyMlp(PrecisionKind.Bf16);
+        var (x, y) = RegressionData.Create();
+
+        for (var step = 0; step < 3; step++)
+        {
+            model.Loss(model.call(x), y).backward();
+        }
+
+        var warning = Assert.Single(logger.Messages, m => m.Level == Microsoft.Extensions.Logging.LogLevel.Warning);
+        Assert.Contains("MoveGradientsToMasters", warning.Message);
+        Assert.Contains(nameof(TinyMlp), warning.Message);
     }
 
     [Fact]
