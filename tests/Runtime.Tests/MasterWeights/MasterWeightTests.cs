@@ -8,7 +8,6 @@ using static TorchSharp.torch;
 
 namespace PrecisionDsl.Runtime.Tests.MasterWeights;
 
-[Collection(PolicyCollection.Name)]
 public sealed class MasterWeightTests
 {
     [Fact]
