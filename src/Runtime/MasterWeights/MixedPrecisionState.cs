@@ -65,10 +65,20 @@ namespace PrecisionDsl
         /// <param name="owner">The precision model.</param>
         /// <param name="layers">Its layer members with their resolved precision (fp32 ones may be omitted).</param>
         /// <param name="lossScale">The <c>[LossScaled]</c> options, or null for the defaults.</param>
+        /// <exception cref="ArgumentNullException"><paramref name="owner"/> or <paramref name="layers"/> is null.</exception>
+        /// <exception cref="ArgumentException">A layer has no name or an undefined <see cref="PrecisionKind"/>.</exception>
         public MixedPrecisionState(Module owner, PrecisionLayer[] layers, LossScaleOptions? lossScale)
         {
             this.owner = owner ?? throw new ArgumentNullException(nameof(owner));
             this.layers = layers ?? throw new ArgumentNullException(nameof(layers));
+            foreach (var layer in layers)
+            {
+                if (layer.Name is null || !Enum.IsDefined(layer.Kind))
+                {
+                    throw new ArgumentException($"Every layer needs a name and a defined precision kind; found ('{layer.Name}', {layer.Kind}).", nameof(layers));
+                }
+            }
+
             this.lossScale = lossScale ?? LossScaleOptions.Default;
         }
 
@@ -123,7 +133,7 @@ namespace PrecisionDsl
         public TrainStepResult TrainStep(Func<Tensor> computeLoss, Optimizer optimizer, GradScaler scaler, double? maxGradNorm)
         {
             ArgumentNullException.ThrowIfNull(computeLoss);
-            ArgumentNullException.ThrowIfNull(scaler);
+            ValidateStepArguments(optimizer, scaler, maxGradNorm);
             using var loss = BackwardAndMoveGradients(computeLoss, scaler, 1.0);
             return ApplyGradientsCore(optimizer, scaler, maxGradNorm, loss);
         }
@@ -154,10 +164,14 @@ namespace PrecisionDsl
         /// zeroed in place. The optimizer must hold the fp32 masters (<c>model.parameters()</c>).
         /// </summary>
         /// <exception cref="InvalidOperationException">The optimizer holds half shadows instead of the masters.</exception>
-        public TrainStepResult ApplyGradients(Optimizer optimizer, GradScaler scaler, double? maxGradNorm) =>
-            ApplyGradientsCore(optimizer, scaler, maxGradNorm, null);
+        public TrainStepResult ApplyGradients(Optimizer optimizer, GradScaler scaler, double? maxGradNorm)
+        {
+            ValidateStepArguments(optimizer, scaler, maxGradNorm);
+            return ApplyGradientsCore(optimizer, scaler, maxGradNorm, null);
+        }
 
-        private TrainStepResult ApplyGradientsCore(Optimizer optimizer, GradScaler scaler, double? maxGradNorm, Tensor? unreadLoss)
+        /// <summary>Checked before any work, so a bad argument never leaves a half-done step behind.</summary>
+        private static void ValidateStepArguments(Optimizer optimizer, GradScaler scaler, double? maxGradNorm)
         {
             ArgumentNullException.ThrowIfNull(optimizer);
             ArgumentNullException.ThrowIfNull(scaler);
@@ -165,8 +179,12 @@ namespace PrecisionDsl
             {
                 throw new ArgumentOutOfRangeException(nameof(maxGradNorm), limit, "Must be > 0.");
             }
+        }
 
+        private TrainStepResult ApplyGradientsCore(Optimizer optimizer, GradScaler scaler, double? maxGradNorm, Tensor? unreadLoss)
+        {
             RejectShadowsIn(optimizer);
+            var accumulatedLoss = pendingLoss;
             bool stepped;
             double loss;
             try
@@ -182,12 +200,12 @@ namespace PrecisionDsl
             }
             finally
             {
+                // Also when the scaler throws (e.g. a stalled scale): the next step starts clean.
                 ZeroGradients();
+                pendingLoss = 0;
             }
 
-            var result = new TrainStepResult(pendingLoss + (unreadLoss is null ? 0 : loss), stepped, scaler.CurrentScale);
-            pendingLoss = 0;
-            return result;
+            return new TrainStepResult(accumulatedLoss + (unreadLoss is null ? 0 : loss), stepped, scaler.CurrentScale);
         }
 
         /// <summary>

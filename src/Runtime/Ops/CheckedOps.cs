@@ -19,9 +19,12 @@ namespace PrecisionDsl
         /// <param name="right">Second operand.</param>
         /// <param name="leftName">Source text of the first operand, used in the error message.</param>
         /// <param name="rightName">Source text of the second operand, used in the error message.</param>
+        /// <exception cref="ArgumentNullException">An operand or a name is null.</exception>
         /// <exception cref="ArgumentException">The shapes cannot be multiplied; the message names both operands and shapes.</exception>
         public static Tensor Matmul(Tensor left, Tensor right, string leftName = "left", string rightName = "right")
         {
+            ArgumentNullException.ThrowIfNull(leftName);
+            ArgumentNullException.ThrowIfNull(rightName);
             if (left is null) throw new ArgumentNullException(nameof(left), $"matmul: '{leftName}' is null.");
             if (right is null) throw new ArgumentNullException(nameof(right), $"matmul: '{rightName}' is null.");
             var problem = MatmulShapeProblem(left.shape, right.shape, leftName, rightName);

@@ -28,10 +28,22 @@ namespace PrecisionDsl
         private static readonly string[] Headers = { "Subject", "Kind", "Precision", "Reason" };
 
         /// <summary>Creates a plan.</summary>
+        /// <exception cref="ArgumentNullException"><paramref name="modelName"/> or <paramref name="entries"/> is null.</exception>
+        /// <exception cref="ArgumentException">The model name is empty, or an entry lacks a subject, precision or reason.</exception>
         public PrecisionPlan(string modelName, PlanEntry[] entries)
         {
-            ModelName = modelName ?? throw new ArgumentNullException(nameof(modelName));
-            Entries = (entries ?? throw new ArgumentNullException(nameof(entries))).ToArray();
+            ArgumentException.ThrowIfNullOrWhiteSpace(modelName);
+            ArgumentNullException.ThrowIfNull(entries);
+            foreach (var entry in entries)
+            {
+                if (entry.Subject is null || entry.Precision is null || entry.Reason is null)
+                {
+                    throw new ArgumentException("Every plan entry needs a subject, a precision and a reason.", nameof(entries));
+                }
+            }
+
+            ModelName = modelName;
+            Entries = entries.ToArray();
         }
 
         /// <summary>The model's class name.</summary>

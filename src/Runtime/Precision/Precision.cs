@@ -13,12 +13,21 @@ namespace PrecisionDsl
         /// non-floating tensor (indices, masks) and null are returned as they are, so the generated code
         /// can cast every operand without knowing its type.
         /// </summary>
+        /// <exception cref="ArgumentOutOfRangeException">
+        /// <paramref name="dtype"/> is not a floating dtype while <paramref name="tensor"/> is floating
+        /// (a cast that would silently truncate values is never a precision change).
+        /// </exception>
         [return: NotNullIfNotNull(nameof(tensor))]
         public static Tensor? Cast(Tensor? tensor, ScalarType dtype)
         {
             if (tensor is null || tensor.dtype == dtype || !tensor.is_floating_point())
             {
                 return tensor;
+            }
+
+            if (!IsFloating(dtype))
+            {
+                throw new ArgumentOutOfRangeException(nameof(dtype), dtype, $"Precision casts go to a floating dtype; the tensor is {tensor.dtype}.");
             }
 
             return tensor.to(dtype);
@@ -30,7 +39,8 @@ namespace PrecisionDsl
         /// neither holds the other. Non-floating tensors and nulls do not take part; when none is floating
         /// the first tensor's dtype is returned (casting to it changes nothing).
         /// </summary>
-        /// <exception cref="ArgumentException">No tensor was given.</exception>
+        /// <exception cref="ArgumentNullException"><paramref name="tensors"/> is null.</exception>
+        /// <exception cref="ArgumentException">No non-null tensor was given.</exception>
         public static ScalarType Widest(params Tensor?[] tensors)
         {
             ArgumentNullException.ThrowIfNull(tensors);
@@ -50,8 +60,11 @@ namespace PrecisionDsl
                 }
             }
 
-            return widest ?? first ?? throw new ArgumentException("At least one tensor is required.", nameof(tensors));
+            return widest ?? first ?? throw new ArgumentException("At least one non-null tensor is required.", nameof(tensors));
         }
+
+        private static bool IsFloating(ScalarType dtype) =>
+            dtype is ScalarType.Float16 or ScalarType.BFloat16 or ScalarType.Float32 or ScalarType.Float64;
 
         private static ScalarType Wider(ScalarType a, ScalarType b)
         {

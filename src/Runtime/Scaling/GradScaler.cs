@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.Linq;
+using Microsoft.Extensions.Logging;
 using TorchSharp;
 using static TorchSharp.torch;
 using Optimizer = TorchSharp.torch.optim.Optimizer;
@@ -39,9 +40,22 @@ namespace PrecisionDsl
     /// (and move the half gradients into the fp32 masters).</para>
     /// <para>Disabled (<c>enabled: false</c>), every member is a pass-through: <see cref="Scale"/>
     /// returns the loss, <see cref="Step"/> always steps. Used for bf16 and fp32, which need no scaling.</para>
+    /// <para><b>Stalled scale.</b> A step that overflows although the scale is already at
+    /// <c>minScale</c> overflows in true units (a NaN input, a diverged loss, a too-large learning
+    /// rate): lowering the scale cannot help, and skipping it forever would train nothing, silently.
+    /// After <see cref="MinScaleStallWarningSteps"/> such steps in a row the scaler logs a warning
+    /// through <see cref="PrecisionPolicy.Logger"/>; after <see cref="MaxSkippedStepsAtMinScale"/> in a
+    /// row <see cref="Update"/> throws <see cref="LossScaleStalledException"/>. Parameters and optimizer
+    /// state are untouched by every skipped step, so the weights of the last good step can be saved.</para>
     /// </remarks>
     public sealed class GradScaler
     {
+        /// <summary>Consecutive steps skipped at <c>minScale</c> after which the scaler logs a warning.</summary>
+        public const int MinScaleStallWarningSteps = 10;
+
+        /// <summary>Default of <see cref="MaxSkippedStepsAtMinScale"/>.</summary>
+        public const int DefaultMaxSkippedStepsAtMinScale = 100;
+
         private readonly Dictionary<Optimizer, StepRecord> records = new(ReferenceEqualityComparer.Instance);
 
         private double initialScale;
@@ -56,6 +70,8 @@ namespace PrecisionDsl
         private double scale;
         private int growthTracker;
         private int hysteresisLeft;
+        private int skippedAtMinScale;
+        private int maxSkippedStepsAtMinScale = DefaultMaxSkippedStepsAtMinScale;
 
         /// <summary>Creates a scaler; the defaults are PyTorch's, hysteresis off, clamps [1, 2^24].</summary>
         /// <param name="initialScale">Starting scale; within [<paramref name="minScale"/>, <paramref name="maxScale"/>].</param>
@@ -90,6 +106,29 @@ namespace PrecisionDsl
 
         /// <summary>Whether the scaler scales (false: pass-through).</summary>
         public bool IsEnabled => enabled;
+
+        /// <summary>
+        /// Consecutive skipped steps at <c>minScale</c> after which <see cref="Update"/> throws
+        /// <see cref="LossScaleStalledException"/>; 0 turns the exception off (the warning after
+        /// <see cref="MinScaleStallWarningSteps"/> steps stays). Default 100. Part of <see cref="GetState"/>.
+        /// </summary>
+        /// <exception cref="ArgumentOutOfRangeException">The value is negative.</exception>
+        public int MaxSkippedStepsAtMinScale
+        {
+            get => maxSkippedStepsAtMinScale;
+            set
+            {
+                if (value < 0)
+                {
+                    throw new ArgumentOutOfRangeException(nameof(value), value, "Must be >= 0 (0 never throws).");
+                }
+
+                maxSkippedStepsAtMinScale = value;
+            }
+        }
+
+        /// <summary>Steps skipped in a row while the scale was already at <c>minScale</c> (0 after any clean step).</summary>
+        public int SkippedStepsAtMinScale => skippedAtMinScale;
 
         /// <summary>
         /// Multiplies the loss by the current scale; call <c>backward</c> on the result. A half loss is
@@ -187,6 +226,11 @@ namespace PrecisionDsl
         /// clean steps grow it (never above <c>maxScale</c>).
         /// </summary>
         /// <exception cref="InvalidOperationException">Neither <see cref="Unscale"/> nor <see cref="Step"/> ran since the last update.</exception>
+        /// <exception cref="LossScaleStalledException">
+        /// This step, and the <see cref="MaxSkippedStepsAtMinScale"/> - 1 before it, overflowed with the
+        /// scale already at <c>minScale</c>. The update itself is complete when it is thrown: the scaler
+        /// stays consistent and usable.
+        /// </exception>
         public void Update()
         {
             if (!enabled)
@@ -217,6 +261,7 @@ namespace PrecisionDsl
             if (overflow)
             {
                 growthTracker = 0;
+                var atMinScale = scale <= minScale;
                 if (hysteresisLeft <= 1)
                 {
                     scale = Math.Max(scale * backoffFactor, minScale);
@@ -225,8 +270,14 @@ namespace PrecisionDsl
                 {
                     hysteresisLeft--;
                 }
+
+                skippedAtMinScale = atMinScale ? skippedAtMinScale + 1 : 0;
+                ReportStall();
+                return;
             }
-            else if (++growthTracker >= growthInterval)
+
+            skippedAtMinScale = 0;
+            if (++growthTracker >= growthInterval)
             {
                 scale = Math.Min(scale * growthFactor, maxScale);
                 growthTracker = 0;
@@ -237,7 +288,8 @@ namespace PrecisionDsl
         /// <summary>A snapshot of the scaler's state and configuration for checkpoints.</summary>
         public GradScalerState GetState() => new(
             scale, growthTracker, hysteresisLeft, SkippedSteps,
-            initialScale, growthFactor, backoffFactor, growthInterval, hysteresis, minScale, maxScale, enabled);
+            initialScale, growthFactor, backoffFactor, growthInterval, hysteresis, minScale, maxScale, enabled,
+            skippedAtMinScale, maxSkippedStepsAtMinScale);
 
         /// <summary>
         /// Restores a state from <see cref="GetState"/> (configuration included) so the run continues
@@ -254,9 +306,14 @@ namespace PrecisionDsl
                 throw new ArgumentOutOfRangeException(nameof(state), state.Scale, "Scale lies outside [MinScale, MaxScale].");
             }
 
-            if (state.GrowthTracker < 0 || state.HysteresisLeft < 1 || state.SkippedSteps < 0)
+            if (state.GrowthTracker < 0 || state.HysteresisLeft < 1 || state.SkippedSteps < 0 || state.SkippedStepsAtMinScale < 0)
             {
                 throw new ArgumentOutOfRangeException(nameof(state), "Counters must be non-negative and HysteresisLeft at least 1.");
+            }
+
+            if (state.MaxSkippedStepsAtMinScale < 0)
+            {
+                throw new ArgumentOutOfRangeException(nameof(state), state.MaxSkippedStepsAtMinScale, "MaxSkippedStepsAtMinScale must be >= 0.");
             }
 
             ClearRecords();
@@ -264,6 +321,8 @@ namespace PrecisionDsl
             growthTracker = state.GrowthTracker;
             hysteresisLeft = state.HysteresisLeft;
             SkippedSteps = state.SkippedSteps;
+            skippedAtMinScale = state.SkippedStepsAtMinScale;
+            maxSkippedStepsAtMinScale = state.MaxSkippedStepsAtMinScale;
         }
 
         /// <summary>
@@ -348,6 +407,22 @@ namespace PrecisionDsl
             this.minScale = minScale;
             this.maxScale = maxScale;
             this.enabled = enabled;
+        }
+
+        /// <summary>Warns once per stall, then throws once the stall reaches the limit.</summary>
+        private void ReportStall()
+        {
+            if (skippedAtMinScale == MinScaleStallWarningSteps && skippedAtMinScale != maxSkippedStepsAtMinScale)
+            {
+                PrecisionPolicy.Logger.LogWarning(
+                    "PrecisionDsl: the last {Steps} optimizer steps were skipped: their gradients held inf/NaN although the loss scale is at its minimum ({MinScale}). The gradients overflow in true units (NaN inputs, a diverged loss, a too-large learning rate?); GradScaler throws after {Limit} such steps in a row (MaxSkippedStepsAtMinScale, 0 = never).",
+                    skippedAtMinScale, minScale, maxSkippedStepsAtMinScale);
+            }
+
+            if (maxSkippedStepsAtMinScale > 0 && skippedAtMinScale >= maxSkippedStepsAtMinScale)
+            {
+                throw new LossScaleStalledException(skippedAtMinScale, minScale);
+            }
         }
 
         private void ClearRecords()

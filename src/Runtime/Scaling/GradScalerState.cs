@@ -17,6 +17,8 @@ namespace PrecisionDsl
     /// <param name="MinScale">Configured lower clamp.</param>
     /// <param name="MaxScale">Configured upper clamp.</param>
     /// <param name="Enabled">Whether the scaler scales at all.</param>
+    /// <param name="SkippedStepsAtMinScale">Steps skipped in a row with the scale at MinScale (a stall in progress).</param>
+    /// <param name="MaxSkippedStepsAtMinScale">Configured stall limit (<see cref="GradScaler.MaxSkippedStepsAtMinScale"/>).</param>
     public sealed record GradScalerState(
         double Scale,
         int GrowthTracker,
@@ -29,5 +31,7 @@ namespace PrecisionDsl
         int Hysteresis,
         double MinScale,
         double MaxScale,
-        bool Enabled);
+        bool Enabled,
+        int SkippedStepsAtMinScale = 0,
+        int MaxSkippedStepsAtMinScale = GradScaler.DefaultMaxSkippedStepsAtMinScale);
 }
