@@ -21,7 +21,7 @@ namespace PrecisionDsl.Generator.Model
     /// <summary>Everything the planner decided about one precision model.</summary>
     /// <param name="ClassDefault">The model default from the class attribute (Fp32 without one): the half dtype of half-list ops.</param>
     /// <param name="Forward">The rewrite plan of the <c>[Forward]</c> body; null when the model is rejected or has no body.</param>
-    /// <param name="Ops">Every op and module call the op policy acts on (plan table, PDSL010).</param>
+    /// <param name="Ops">Every op site of the forward body the op policy acts on: half, fp32 and promote lists, and dtype-changing ops such as <c>half()</c> or <c>to()</c> (plan table, PDSL010, PDSL011).</param>
     /// <param name="Loss">The <c>[LossScaled]</c> method the training step uses, when it can.</param>
     internal sealed partial record ModelPlan(
         ModelSpec Model,

@@ -81,17 +81,15 @@ namespace PrecisionDsl.Generator.Planning
 
         private void Record(ExprNode node, Decision decision, StaticDtype runsIn, List<OpPlan> ops, List<PlanProblem> problems)
         {
-            if (node.Kind == ExprKind.Op && decision.Category != OpCategory.PassThrough)
+            if (node.Kind != ExprKind.Op || decision.Category == OpCategory.PassThrough)
             {
-                ops.Add(new OpPlan(node.Name, decision.Category, runsIn, decision.Why, node.Location));
-                if (decision.Category == OpCategory.Fp32 && region != PrecisionKind.Fp32)
-                {
-                    problems.Add(new PlanProblem(RuleIds.Fp32OpPromoted, node.Location, node.Name, $"{node.Name} runs in fp32 inside a [{region}] model (op policy: fp32 list)"));
-                }
+                return; // layers are in the plan's layer rows; pass-through ops have no precision of their own
             }
-            else if (node.Kind is ExprKind.LayerCall or ExprKind.UnknownModuleCall && decision.CastTarget is not null)
+
+            ops.Add(new OpPlan(node.Name, decision.Category, runsIn, decision.Why, node.Location));
+            if (decision.Category == OpCategory.Fp32 && region != PrecisionKind.Fp32)
             {
-                ops.Add(new OpPlan(node.Name, decision.Category, runsIn, decision.Why, node.Location));
+                problems.Add(new PlanProblem(RuleIds.Fp32OpPromoted, node.Location, node.Name, $"{node.Name} runs in fp32 inside a [{region}] model (op policy: fp32 list)"));
             }
         }
 

@@ -92,7 +92,7 @@ namespace PrecisionDsl.Generator.Planning
         {
             if (attributes.Select(a => a.Kind).Distinct().Count() > 1)
             {
-                var names = string.Join(", ", attributes.Select(a => "[" + a.Name + "]"));
+                var names = "conflicting precision attributes " + string.Join(", ", attributes.Select(a => "[" + a.Name + "]"));
                 foreach (var extra in attributes.Skip(1))
                 {
                     problems.Add(new PlanProblem(RuleIds.ConflictingAttributes, extra.Location, subject, names));
