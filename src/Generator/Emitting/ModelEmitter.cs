@@ -89,6 +89,11 @@ namespace PrecisionDsl.Generator.Emitting
                 WritePlan(writer, plan);
                 writer.WriteLine();
                 WriteForward(writer, plan, forward);
+                foreach (var helper in forward.Helpers)
+                {
+                    writer.WriteLine();
+                    WriteHelper(writer, helper);
+                }
                 if (plan.Loss is { } loss)
                 {
                     writer.WriteLine();
@@ -222,7 +227,7 @@ namespace PrecisionDsl.Generator.Emitting
             }
 
             writer.WriteLine("using var __weights = __PdslState.EnterForward();");
-            writer.WriteLines(ForwardRewriter.RewriteStatements(forward, shape.HoldsTensors));
+            writer.WriteLines(ForwardRewriter.RewriteStatements(forward.Body, forward.Nodes, shape.HoldsTensors));
             if (shape.HoldsTensors)
             {
                 writer.WriteLine();
@@ -233,6 +238,22 @@ namespace PrecisionDsl.Generator.Emitting
                 writer.WriteLine("    " + FinishExpression(shape, method.CastResultToFp32) + ";");
             }
 
+            writer.CloseBlock();
+        }
+
+        private static void WriteHelper(SourceWriter writer, HelperPlan plan)
+        {
+            var helper = plan.Helper;
+            writer.WriteLine($"/// <summary>Mixed-precision copy of <c>{helper.Name}</c> for the generated forward (the original stays fp32).</summary>");
+            writer.OpenBlock("private " + helper.Signature);
+            var statements = ForwardRewriter.RewriteStatements(helper.Body, plan.Nodes, wrapReturns: false, returnsValue: !helper.ReturnsVoid);
+            if (statements.Contains("__weights."))
+            {
+                // Joins the forward's scope (nested entries share it): only the half dtypes are needed here.
+                writer.WriteLine("using var __weights = __PdslState.EnterForward();");
+            }
+
+            writer.WriteLines(statements);
             writer.CloseBlock();
         }
 

@@ -110,6 +110,9 @@ namespace PrecisionDsl.Generator.Model
     /// <see cref="Text"/>; <see cref="TextStart"/> maps them back to the file.
     /// </summary>
     /// <param name="Returns">Expressions of the method's own <c>return</c> statements (not those of lambdas or local functions).</param>
+    /// <param name="HelperCalls">Where a call to a rewritten helper names it (empty spans: "__Pdsl" is inserted there).</param>
+    /// <param name="Helpers">Methods of the model the body calls that call layers or policy ops themselves; they get a
+    /// rewritten copy too (filled on the [Forward] body only, for every helper reachable from it).</param>
     internal sealed record ForwardBody(
         string FilePath,
         int TextStart,
@@ -119,7 +122,16 @@ namespace PrecisionDsl.Generator.Model
         EquatableArray<string> NamespaceUsings,
         EquatableArray<ExprNode> Nodes,
         EquatableArray<LocalSpec> Locals,
-        EquatableArray<TextSpan> Returns);
+        EquatableArray<TextSpan> Returns,
+        EquatableArray<TextSpan> HelperCalls,
+        EquatableArray<HelperSpec> Helpers);
+
+    /// <summary>
+    /// A helper method of the model called from the forward body; its rewritten copy is named
+    /// <c>__Pdsl</c> + <see cref="Name"/>.
+    /// </summary>
+    /// <param name="Signature">The copy's declaration after the accessibility, e.g. "Tensor __PdslBlock(Tensor x)".</param>
+    internal sealed record HelperSpec(string Name, string Signature, bool ReturnsVoid, ForwardBody Body);
 
     internal enum ExprKind
     {

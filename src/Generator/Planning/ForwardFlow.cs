@@ -16,7 +16,6 @@ namespace PrecisionDsl.Generator.Planning
     {
         private const int MaxIterations = 16;
 
-        private readonly ForwardMethodSpec method;
         private readonly ForwardBody body;
         private readonly PrecisionKind region;
         private readonly Dictionary<string, LayerPlan> layers;
@@ -24,9 +23,8 @@ namespace PrecisionDsl.Generator.Planning
         private readonly StaticDtype?[] results;
         private readonly StaticDtype?[] locals;
 
-        public ForwardFlow(ForwardMethodSpec method, ForwardBody body, PrecisionKind region, EquatableArray<LayerPlan> layers, CancellationToken cancellationToken)
+        public ForwardFlow(ForwardBody body, PrecisionKind region, EquatableArray<LayerPlan> layers, CancellationToken cancellationToken)
         {
-            this.method = method;
             this.body = body;
             this.region = region;
             this.layers = layers.ToDictionary(l => l.Name);
@@ -35,7 +33,8 @@ namespace PrecisionDsl.Generator.Planning
             locals = new StaticDtype?[body.Locals.Count];
         }
 
-        public ForwardPlan Plan(List<OpPlan> ops, List<PlanProblem> problems)
+        /// <summary>The plan of every node of the body; op sites and PDSL010 problems are added to the lists.</summary>
+        public EquatableArray<NodePlan> Plan(List<OpPlan> ops, List<PlanProblem> problems)
         {
             // Monotone over a lattice of height 3 (unset < known dtype < Unknown), so this converges quickly.
             for (var iteration = 0; iteration < MaxIterations; iteration++)
@@ -76,7 +75,7 @@ namespace PrecisionDsl.Generator.Planning
                 Record(node, decision, runsIn, ops, problems);
             }
 
-            return new ForwardPlan(method, body, plans.ToEquatableArray());
+            return plans.ToEquatableArray();
         }
 
         private void Record(ExprNode node, Decision decision, StaticDtype runsIn, List<OpPlan> ops, List<PlanProblem> problems)

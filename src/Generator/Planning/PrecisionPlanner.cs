@@ -63,7 +63,11 @@ namespace PrecisionDsl.Generator.Planning
             var ops = new List<OpPlan>();
             if (!problems.Any(p => p.IsError) && model.ForwardMethods.Count == 1 && model.ForwardMethods[0].Body is { } body)
             {
-                forward = new ForwardFlow(model.ForwardMethods[0], body, classDefault, layers, cancellationToken).Plan(ops, problems);
+                var nodes = new ForwardFlow(body, classDefault, layers, cancellationToken).Plan(ops, problems);
+                var helpers = body.Helpers
+                    .Select(helper => new HelperPlan(helper, new ForwardFlow(helper.Body, classDefault, layers, cancellationToken).Plan(ops, problems)))
+                    .ToEquatableArray();
+                forward = new ForwardPlan(model.ForwardMethods[0], body, nodes, helpers);
             }
 
             return new ModelPlan(model, classDefault, layers, forward, ops.ToEquatableArray(), problems.ToEquatableArray(), loss);
