@@ -65,6 +65,7 @@ namespace PrecisionDsl.Generator.Parsing
                 body.SpanStart,
                 body.ToString(),
                 method.Body is null,
+                NullableContextAt(semanticModel, body.SpanStart),
                 fileUsings.ToEquatableArray(),
                 namespaceUsings.ToEquatableArray(),
                 parser.nodes.ToEquatableArray(),
@@ -72,6 +73,18 @@ namespace PrecisionDsl.Generator.Parsing
                 parser.returns.ToEquatableArray(),
                 parser.helperCalls.ToEquatableArray(),
                 helpers.Helpers.ToEquatableArray());
+        }
+
+        /// <summary>The <c>#nullable</c> directive that recreates the context at <paramref name="position"/>.</summary>
+        private static string NullableContextAt(SemanticModel semanticModel, int position)
+        {
+            var context = semanticModel.GetNullableContext(position);
+            var annotations = context.AnnotationsEnabled();
+            var warnings = context.WarningsEnabled();
+            return annotations && warnings ? "enable"
+                : annotations ? "enable annotations"
+                : warnings ? "enable warnings"
+                : "disable";
         }
 
         /// <summary>A parser that has walked the method's body, or null when the body is missing or does not compile.</summary>
@@ -100,6 +113,7 @@ namespace PrecisionDsl.Generator.Parsing
             body.SpanStart,
             body.ToString(),
             method.Body is null,
+            NullableContextAt(semanticModel, body.SpanStart),
             EquatableArray<string>.Empty,
             EquatableArray<string>.Empty,
             nodes.ToEquatableArray(),
