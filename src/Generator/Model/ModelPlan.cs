@@ -51,7 +51,21 @@ namespace PrecisionDsl.Generator.Model
     /// <param name="RunsIn">Dtype the node computes in (its cast target, or its result for pass-through nodes).</param>
     /// <param name="CastInputs">Inputs wrapped in a cast to <see cref="RunsIn"/>.</param>
     /// <param name="Why">Short reason, written next to the casts.</param>
-    internal sealed record NodePlan(StaticDtype Result, StaticDtype RunsIn, EquatableArray<int> CastInputs, string Why);
+    /// <param name="Promote">How a promote-list op whose widest input is known only at run time finds it.</param>
+    internal sealed record NodePlan(StaticDtype Result, StaticDtype RunsIn, EquatableArray<int> CastInputs, string Why, RuntimePromote Promote = RuntimePromote.None);
+
+    /// <summary>How a promote-list op casts to <c>Precision.Widest</c> of its inputs without evaluating one twice.</summary>
+    internal enum RuntimePromote
+    {
+        /// <summary>The cast target is a static dtype (or the op is no promote op).</summary>
+        None,
+
+        /// <summary>Every input is a local or parameter: each is cast to <c>Precision.Widest(inputs)</c>.</summary>
+        WidestOfInputs,
+
+        /// <summary>The inputs are written in array/collection literals: each literal passes through <c>__PdslPromote</c>.</summary>
+        WrapCollections,
+    }
 
     /// <summary>The forward rewrite: per node of <see cref="ForwardBody.Nodes"/>, its plan; and the plans of the helpers it calls.</summary>
     internal sealed record ForwardPlan(ForwardMethodSpec Method, ForwardBody Body, EquatableArray<NodePlan> Nodes, EquatableArray<HelperPlan> Helpers);
