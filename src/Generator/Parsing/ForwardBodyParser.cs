@@ -175,7 +175,7 @@ namespace PrecisionDsl.Generator.Parsing
             {
                 // Static helpers cannot reach the model's layers or its half dtypes: they stay as written.
                 if (method.MethodKind != MethodKind.Ordinary || method.IsStatic || method.IsAsync || method.ReturnsByRef || method.ReturnsByRefReadonly
-                    || method.IsExtern || method.IsAbstract || method.IsPartialDefinition || method.Name == "forward"
+                    || method.IsExtern || method.IsAbstract || method.IsPartialDefinition || method.Name == TypeNames.ModuleForward
                     || !SymbolEqualityComparer.Default.Equals(method.ContainingType?.OriginalDefinition, modelType.OriginalDefinition)
                     || method.GetAttributes().Any(a => SymbolFacts.IsAttribute(a, TypeNames.ForwardAttribute) || SymbolFacts.IsAttribute(a, TypeNames.LossScaledAttribute))
                     || method.DeclaringSyntaxReferences.Length != 1)
@@ -273,7 +273,7 @@ namespace PrecisionDsl.Generator.Parsing
                 return;
             }
 
-            if (method.Name is "call" or "forward" && receiver is not null && SymbolFacts.IsModule(method.ContainingType))
+            if (method.Name is TypeNames.ModuleCall or TypeNames.ModuleForward && receiver is not null && SymbolFacts.IsModule(method.ContainingType))
             {
                 var inputs = Inputs(arguments.Select(a => a.Expression).ToArray());
                 if (ResolveLayer(receiver) is { } layer)
