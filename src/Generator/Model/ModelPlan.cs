@@ -1,4 +1,3 @@
-using System.Collections.Generic;
 using System.Linq;
 using Microsoft.CodeAnalysis.Text;
 using PrecisionDsl.Generator.Planning;
@@ -90,9 +89,6 @@ namespace PrecisionDsl.Generator.Model
     {
         /// <summary>Runs in half for certain (fp16 or bf16).</summary>
         public bool IsHalf => RunsIn is StaticDtype.Fp16 or StaticDtype.Bf16;
-
-        /// <summary>Runs in half for certain, or its dtype is decided at run time inside a half model.</summary>
-        public bool MayBeHalf => IsHalf || (RunsIn == StaticDtype.Unknown && Region != PrecisionKind.Fp32);
     }
 
     internal sealed partial record ModelPlan
@@ -101,8 +97,6 @@ namespace PrecisionDsl.Generator.Model
         public bool IsRejected => Problems.Any(p => p.IsError);
 
         public LayerPlan? Layer(string name) => Layers.FirstOrDefault(l => l.Name == name);
-
-        public IEnumerable<OpPlan> ForwardOps(string name) => Ops.Where(o => o.Name == name);
 
         /// <summary>The dtype the expression at <paramref name="span"/> of <paramref name="filePath"/> runs in, or null when it is outside the forward body and the layer initializers.</summary>
         public ExpressionPrecision? PrecisionAt(string filePath, TextSpan span)

@@ -171,7 +171,7 @@ namespace PrecisionDsl.Generator.Parsing
 
             var declaration = member.DeclaringSyntaxReferences.FirstOrDefault()?.GetSyntax(cancellationToken);
             var elementType = type is INamedTypeSymbol { IsGenericType: true } named
-                && OpPolicyNames.IsElementContainer(SymbolFacts.MetadataName(named))
+                && SymbolFacts.IsElementContainer(named)
                 ? SymbolFacts.MetadataName(named.TypeArguments[0])
                 : "";
             members.Add(new MemberSpec(
@@ -283,12 +283,5 @@ namespace PrecisionDsl.Generator.Parsing
                     Double(TypeNames.MinScale),
                     Double(TypeNames.MaxScale)));
         }
-    }
-
-    /// <summary>Container types whose single type argument is the element layer type.</summary>
-    internal static class OpPolicyNames
-    {
-        public static bool IsElementContainer(string metadataName) =>
-            metadataName == TypeNames.LayerNamespace + ".ModuleList`1" || metadataName == TypeNames.LayerNamespace + ".ModuleDict`1";
     }
 }
