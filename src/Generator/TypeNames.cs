@@ -33,6 +33,20 @@ namespace PrecisionDsl.Generator
         public const string ModuleCall = "call";
         public const string ModuleForward = "forward";
 
+        // Public members the generator adds to a model; one the user already declares is left out.
+        public const string PrecisionPlanMember = "PrecisionPlan";
+        public const string TrainStepMember = "TrainStep";
+        public const string AccumulateGradientsMember = "AccumulateGradients";
+        public const string ApplyGradientsMember = "ApplyGradients";
+        public const string CreateGradScalerMember = "CreateGradScaler";
+
+        public static readonly string[] TrainingMembers =
+        {
+            TrainStepMember, AccumulateGradientsMember, ApplyGradientsMember, CreateGradScalerMember,
+        };
+
+        public static readonly string[] GeneratedPublicMembers = { PrecisionPlanMember, TrainStepMember, AccumulateGradientsMember, ApplyGradientsMember, CreateGradScalerMember };
+
         // Emitted, global::-qualified.
         public const string GlobalTensor = "global::TorchSharp.torch.Tensor";
         public const string GlobalFloat32 = "global::TorchSharp.torch.ScalarType.Float32";

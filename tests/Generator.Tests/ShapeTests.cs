@@ -35,6 +35,10 @@ namespace PrecisionDsl.Generator.Tests
                 new[] { SnapshotTests.Usings + "public partial record Holder { [Bf16] public partial class Inner : Module<Tensor, Tensor> { Linear Fc { get; } = Linear(2, 2); Linear Alias => Fc; public Inner() : base(\"I\") => RegisterComponents(); [Forward] Tensor F(Tensor x) => Alias.call(Fc.call(x)); } }" }
             },
             {
+                "user declares PrecisionPlan and TrainStep itself",
+                new[] { SnapshotTests.Usings + "[Bf16] public partial class Own : Module<Tensor, Tensor> { Linear fc = Linear(2, 2); public Own() : base(\"O\") => RegisterComponents(); public static string PrecisionPlan => \"mine\"; public void TrainStep(Tensor x, Tensor t, torch.optim.Optimizer o, PrecisionDsl.GradScaler s, double? m = null) { } [Forward] Tensor F(Tensor x) => fc.call(x); [LossScaled] Tensor L(Tensor y, Tensor t) => y - t; }" }
+            },
+            {
                 "three inputs, keyword parameter names, local function, switch, while, patterns",
                 new[]
                 {

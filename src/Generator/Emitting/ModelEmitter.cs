@@ -85,8 +85,12 @@ namespace PrecisionDsl.Generator.Emitting
             else
             {
                 WriteState(writer, plan);
-                writer.WriteLine();
-                WritePlan(writer, plan);
+                if (!model.TakenMemberNames.Contains(TypeNames.PrecisionPlanMember))
+                {
+                    writer.WriteLine();
+                    WritePlan(writer, plan);
+                }
+
                 writer.WriteLine();
                 WriteForward(writer, plan, forward);
                 foreach (var helper in forward.Helpers)
@@ -100,7 +104,7 @@ namespace PrecisionDsl.Generator.Emitting
                     writer.WriteLine();
                     WritePromote(writer);
                 }
-                if (plan.Loss is { } loss)
+                if (plan.Loss is { } loss && TypeNames.TrainingMembers.Any(name => !model.TakenMemberNames.Contains(name)))
                 {
                     writer.WriteLine();
                     WriteTraining(writer, plan, forward, loss);
@@ -321,23 +325,62 @@ namespace PrecisionDsl.Generator.Emitting
             var computeLoss = $"() => {loss.Name}({string.Join(", ", new[] { forwardCall }.Concat(targets.Select(t => t.Name)))})";
             var stepParameters = string.Join(", ", inputs.Concat(targets).Select(p => p.Type + " " + p.Name));
 
-            writer.WriteLine("/// <summary>");
-            writer.WriteLine($"/// One training step: forward, fp32 <c>{loss.Name}</c>, scaled backward, unscale, optional clipping of the unscaled");
-            writer.WriteLine("/// gradients, skip on inf/NaN, scaler update. Returns the loss, whether the step was taken and the scale.");
-            writer.WriteLine("/// </summary>");
-            writer.WriteLine($"public {TypeNames.GlobalTrainStepResult} TrainStep({stepParameters}, {TypeNames.GlobalOptimizer} optimizer, {TypeNames.GlobalGradScaler} scaler, double? maxGradNorm = null) =>");
-            writer.WriteLine($"    __PdslState.TrainStep({computeLoss}, optimizer, scaler, maxGradNorm);");
-            writer.WriteLine();
-            writer.WriteLine($"/// <summary>Gradient accumulation: forward, fp32 <c>{loss.Name}</c> weighted by <paramref name=\"lossWeight\"/>, scaled backward; returns the loss.</summary>");
-            writer.WriteLine($"public double AccumulateGradients({stepParameters}, {TypeNames.GlobalGradScaler} scaler, double lossWeight = 1.0) =>");
-            writer.WriteLine($"    __PdslState.AccumulateGradients({computeLoss}, scaler, lossWeight);");
-            writer.WriteLine();
-            writer.WriteLine("/// <summary>Applies accumulated gradients: unscale, optional clipping, skip on inf/NaN, scaler update.</summary>");
-            writer.WriteLine($"public {TypeNames.GlobalTrainStepResult} ApplyGradients({TypeNames.GlobalOptimizer} optimizer, {TypeNames.GlobalGradScaler} scaler, double? maxGradNorm = null) =>");
-            writer.WriteLine("    __PdslState.ApplyGradients(optimizer, scaler, maxGradNorm);");
-            writer.WriteLine();
-            writer.WriteLine($"/// <summary>A loss scaler with this model's [LossScaled] options; a pass-through scaler when no layer runs in real fp16.</summary>");
-            writer.WriteLine($"public {TypeNames.GlobalGradScaler} CreateGradScaler() => __PdslState.CreateGradScaler();");
+            var taken = model.TakenMemberNames;
+            var members = new List<string[]>();
+            if (!taken.Contains(TypeNames.TrainStepMember))
+            {
+                members.Add(new[]
+                {
+                    "/// <summary>",
+                    $"/// One training step: forward, fp32 <c>{loss.Name}</c>, scaled backward, unscale, optional clipping of the unscaled",
+                    "/// gradients, skip on inf/NaN, scaler update. Returns the loss, whether the step was taken and the scale.",
+                    "/// </summary>",
+                    $"public {TypeNames.GlobalTrainStepResult} {TypeNames.TrainStepMember}({stepParameters}, {TypeNames.GlobalOptimizer} optimizer, {TypeNames.GlobalGradScaler} scaler, double? maxGradNorm = null) =>",
+                    $"    __PdslState.TrainStep({computeLoss}, optimizer, scaler, maxGradNorm);",
+                });
+            }
+
+            if (!taken.Contains(TypeNames.AccumulateGradientsMember))
+            {
+                members.Add(new[]
+                {
+                    $"/// <summary>Gradient accumulation: forward, fp32 <c>{loss.Name}</c> weighted by <paramref name=\"lossWeight\"/>, scaled backward; returns the loss.</summary>",
+                    $"public double {TypeNames.AccumulateGradientsMember}({stepParameters}, {TypeNames.GlobalGradScaler} scaler, double lossWeight = 1.0) =>",
+                    $"    __PdslState.AccumulateGradients({computeLoss}, scaler, lossWeight);",
+                });
+            }
+
+            if (!taken.Contains(TypeNames.ApplyGradientsMember))
+            {
+                members.Add(new[]
+                {
+                    "/// <summary>Applies accumulated gradients: unscale, optional clipping, skip on inf/NaN, scaler update.</summary>",
+                    $"public {TypeNames.GlobalTrainStepResult} {TypeNames.ApplyGradientsMember}({TypeNames.GlobalOptimizer} optimizer, {TypeNames.GlobalGradScaler} scaler, double? maxGradNorm = null) =>",
+                    "    __PdslState.ApplyGradients(optimizer, scaler, maxGradNorm);",
+                });
+            }
+
+            if (!taken.Contains(TypeNames.CreateGradScalerMember))
+            {
+                members.Add(new[]
+                {
+                    "/// <summary>A loss scaler with this model's [LossScaled] options; a pass-through scaler when no layer runs in real fp16.</summary>",
+                    $"public {TypeNames.GlobalGradScaler} {TypeNames.CreateGradScalerMember}() => __PdslState.CreateGradScaler();",
+                });
+            }
+
+            for (var i = 0; i < members.Count; i++)
+            {
+                if (i > 0)
+                {
+                    writer.WriteLine();
+                }
+
+                foreach (var line in members[i])
+                {
+                    writer.WriteLine(line);
+                }
+            }
         }
 
         private static (string Type, string Name)[] ForwardParameters(ModelSpec model, ForwardMethodSpec method) =>

@@ -17,6 +17,7 @@ namespace PrecisionDsl.Generator.Model
     /// A precision model as plain data: everything the planner and emitter need, nothing that pins a
     /// compilation (no symbols, syntax nodes or <see cref="Microsoft.CodeAnalysis.Location"/>).
     /// </summary>
+    /// <param name="TakenMemberNames">Names of generated public members (PrecisionPlan, TrainStep...) the user already declares: those are not emitted.</param>
     internal sealed record ModelSpec(
         string Name,
         string FullName,
@@ -30,6 +31,7 @@ namespace PrecisionDsl.Generator.Model
         EquatableArray<string> ModuleTypeArguments,
         ResultShape ResultShape,
         bool DeclaresForward,
+        EquatableArray<string> TakenMemberNames,
         EquatableArray<PrecisionAttributeUse> ClassAttributes,
         EquatableArray<MemberSpec> Members,
         EquatableArray<ForwardMethodSpec> ForwardMethods,

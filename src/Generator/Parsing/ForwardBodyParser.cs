@@ -57,7 +57,9 @@ namespace PrecisionDsl.Generator.Parsing
             var body = (SyntaxNode?)method.Body ?? method.ExpressionBody!.Expression;
 
             var root = method.SyntaxTree.GetRoot(cancellationToken) as CompilationUnitSyntax;
-            var fileUsings = root?.Usings.Where(u => !u.GlobalKeyword.IsKind(SyntaxKind.GlobalKeyword)).Select(u => u.ToString()) ?? Enumerable.Empty<string>();
+            var fileUsings = root is null
+                ? Enumerable.Empty<string>()
+                : root.Externs.Select(e => e.ToString()).Concat(root.Usings.Where(u => !u.GlobalKeyword.IsKind(SyntaxKind.GlobalKeyword)).Select(u => u.ToString()));
             var namespaceUsings = method.Ancestors().OfType<BaseNamespaceDeclarationSyntax>().Reverse().SelectMany(n => n.Usings).Select(u => u.ToString());
 
             return new ForwardBody(

@@ -36,12 +36,18 @@ namespace PrecisionDsl.Generator.Parsing
             var forwardMethods = new List<(IMethodSymbol Method, AttributeData Attribute)>();
             var lossMethods = new List<LossMethodSpec>();
             var declaresForward = false;
+            var takenNames = new SortedSet<string>(System.StringComparer.Ordinal);
             foreach (var member in type.GetMembers())
             {
                 cancellationToken.ThrowIfCancellationRequested();
                 if (member.IsImplicitlyDeclared || SymbolFacts.IsGenerated(member))
                 {
                     continue;
+                }
+
+                if (System.Array.IndexOf(TypeNames.GeneratedPublicMembers, member.Name) >= 0)
+                {
+                    takenNames.Add(member.Name);
                 }
 
                 switch (member)
@@ -90,6 +96,7 @@ namespace PrecisionDsl.Generator.Parsing
                 ModuleTypeArguments: moduleTypeArguments,
                 ResultShape: ShapeOf(moduleBase?.TypeArguments.LastOrDefault()),
                 DeclaresForward: declaresForward,
+                TakenMemberNames: takenNames.ToEquatableArray(),
                 ClassAttributes: PrecisionAttributes(type, cancellationToken),
                 Members: members.ToEquatableArray(),
                 ForwardMethods: forwardSpecs,
