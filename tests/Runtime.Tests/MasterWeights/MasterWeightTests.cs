@@ -8,7 +8,6 @@ using static TorchSharp.torch;
 
 namespace PrecisionDsl.Runtime.Tests.MasterWeights;
 
-[Collection(PolicyCollection.Name)]
 public sealed class MasterWeightTests
 {
     [Fact]
@@ -144,6 +143,72 @@ public sealed class MasterWeightTests
     }
 
     [Fact]
+    public void Layer_member_left_null_is_ignored()
+    {
+        using var scope = NewDisposeScope();
+        var linear = nn.Linear(2, 2);
+        var state = new MixedPrecisionState(linear, new[] { new PrecisionLayer("absent", null!, PrecisionKind.Fp16), new PrecisionLayer("linear", linear, PrecisionKind.Bf16) }, null);
+
+        using (state.EnterForward())
+        {
+            Assert.Equal(ScalarType.BFloat16, linear.weight.dtype);
+        }
+
+        Assert.Equal(ScalarType.Float32, linear.weight.dtype);
+        Assert.False(state.CreateGradScaler().IsEnabled);
+    }
+
+    [Fact]
+    public void Hand_written_loop_moving_gradients_to_masters_matches_the_generated_train_step()
+    {
+        using var scope = NewDisposeScope();
+        using var logger = new CapturingLogger();
+        var (x, y) = RegressionData.Create();
+        manual_seed(13);
+        var generated = new TinyMlp(PrecisionKind.Bf16);
+        manual_seed(13);
+        var handWritten = new TinyMlp(PrecisionKind.Bf16);
+        var generatedOptimizer = optim.Adam(generated.parameters(), lr: 0.01);
+        var handOptimizer = optim.Adam(handWritten.parameters(), lr: 0.01);
+        var generatedScaler = new GradScaler(initialScale: 256);
+        var handScaler = new GradScaler(initialScale: 256);
+
+        for (var step = 0; step < 3; step++)
+        {
+            generated.TrainStep(x, y, generatedOptimizer, generatedScaler);
+
+            handOptimizer.zero_grad();
+            handScaler.Scale(handWritten.Loss(handWritten.call(x), y)).backward();
+            Assert.Equal(0f, GradientMagnitude(handWritten.Fc1.weight));
+            MixedPrecisionState.MoveGradientsToMasters(handWritten);
+            Assert.True(GradientMagnitude(handWritten.Fc1.weight) > 0);
+            handScaler.Step(handOptimizer);
+            handScaler.Update();
+        }
+
+        Assert.Equal(Snapshots.Of(generated), Snapshots.Of(handWritten));
+        Assert.DoesNotContain(logger.Messages, m => m.Level == Microsoft.Extensions.Logging.LogLevel.Warning);
+    }
+
+    [Fact]
+    public void Forgetting_to_move_gradients_in_a_hand_written_loop_is_reported_once()
+    {
+        using var scope = NewDisposeScope();
+        using var logger = new CapturingLogger();
+        var model = new TinyMlp(PrecisionKind.Bf16);
+        var (x, y) = RegressionData.Create();
+
+        for (var step = 0; step < 3; step++)
+        {
+            model.Loss(model.call(x), y).backward();
+        }
+
+        var warning = Assert.Single(logger.Messages, m => m.Level == Microsoft.Extensions.Logging.LogLevel.Warning);
+        Assert.Contains("MoveGradientsToMasters", warning.Message);
+        Assert.Contains(nameof(TinyMlp), warning.Message);
+    }
+
+    [Fact]
     public void Optimizer_built_on_the_shadows_is_rejected()
     {
         using var scope = NewDisposeScope();
@@ -250,6 +315,32 @@ public sealed class MasterWeightTests
         Assert.Equal(scaler.GetState(), resumedScaler.GetState());
         Assert.NotEqual(scalerCheckpoint.Scale, scaler.CurrentScale);
     }
+
+    [Fact]
+    public void Real_fp16_overflow_in_train_step_skips_the_step_and_backs_the_scale_off()
+    {
+        using var scope = NewDisposeScope();
+        using var realFp16 = new CpuFp16Override(ScalarType.Float16);
+        var (x, y) = RegressionData.Create();
+        // At 2^24 the scaled output gradient (~1e6) exceeds fp16's 65504: the half backward overflows.
+        var model = new TinyMlp(PrecisionKind.Fp16, lossScale: LossScaleOptions.Default with { InitialScale = 16777216 });
+        var optimizer = optim.Adam(model.parameters(), lr: 0.01);
+        var scaler = model.CreateGradScaler();
+        var parametersBefore = Snapshots.Of(model);
+        var optimizerBefore = Snapshots.Of(optimizer);
+
+        var result = model.TrainStep(x, y, optimizer, scaler);
+
+        Assert.False(result.Stepped);
+        Assert.Equal(8388608, result.Scale);
+        Assert.Equal(1, scaler.SkippedSteps);
+        Assert.True(result.Loss > 0 && double.IsFinite(result.Loss));
+        Assert.Equal(parametersBefore, Snapshots.Of(model));
+        Assert.Equal(optimizerBefore, Snapshots.Of(optimizer));
+        Assert.All(model.parameters(), p => Assert.Equal(0f, p.grad!.abs().max().item<float>()));
+    }
+
+    private static float GradientMagnitude(Tensor parameter) => parameter.grad is { } g ? g.abs().sum().item<float>() : 0f;
 
     private static (TrainStepResult[] Results, byte[] Model, byte[] Optimizer) Continue(TinyMlp model, optim.Optimizer optimizer, GradScaler scaler, Tensor x, Tensor y)
     {
