@@ -6,7 +6,7 @@ using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CodeActions;
 using Microsoft.CodeAnalysis.CodeFixes;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
-using PrecisionDsl.Generator.Analyzers;
+using PrecisionDsl.Generator.Diagnostics;
 
 namespace PrecisionDsl.CodeFixes
 {
@@ -27,7 +27,7 @@ namespace PrecisionDsl.CodeFixes
             foreach (var diagnostic in context.Diagnostics)
             {
                 // Only when the call passes nothing but the dtype: dropping `.to(float16, device)` would also drop the move.
-                if (root is null || !diagnostic.Properties.ContainsKey(ManualCastAnalyzer.RemovableProperty))
+                if (root is null || !diagnostic.Properties.ContainsKey(DiagnosticProperties.Removable))
                 {
                     continue;
                 }

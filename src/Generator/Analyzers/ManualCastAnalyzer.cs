@@ -17,9 +17,6 @@ namespace PrecisionDsl.Generator.Analyzers
     [DiagnosticAnalyzer(Microsoft.CodeAnalysis.LanguageNames.CSharp)]
     public sealed class ManualCastAnalyzer : DiagnosticAnalyzer
     {
-        /// <summary>Diagnostic property: present when removing the call leaves the receiver unchanged otherwise.</summary>
-        public const string RemovableProperty = "Removable";
-
         /// <inheritdoc/>
         public override ImmutableArray<DiagnosticDescriptor> SupportedDiagnostics { get; } =
             ImmutableArray.Create(DiagnosticDescriptors.ManualCast);
@@ -60,7 +57,7 @@ namespace PrecisionDsl.Generator.Analyzers
             // From the method name to the closing parenthesis: `x.{|half()|}`.
             var span = TextSpan.FromBounds(memberAccess.Name.SpanStart, syntax.Span.End);
             var properties = OnlyDtypeArgument(invocation)
-                ? ImmutableDictionary<string, string?>.Empty.Add(RemovableProperty, "true")
+                ? ImmutableDictionary<string, string?>.Empty.Add(DiagnosticProperties.Removable, "true")
                 : ImmutableDictionary<string, string?>.Empty;
             context.ReportDiagnostic(Diagnostic.Create(
                 DiagnosticDescriptors.ManualCast,
