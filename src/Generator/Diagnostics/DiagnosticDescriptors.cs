@@ -17,14 +17,14 @@ namespace PrecisionDsl.Generator.Diagnostics
         internal static readonly DiagnosticDescriptor NotPartial = Create(
             "PDSL001",
             "Precision model must be partial",
-            "Precision model '{0}' is not partial: the generator cannot add its forward; add the 'partial' modifier",
+            "Precision model '{0}' cannot receive its generated forward: {1}; add the 'partial' modifier",
             UsageCategory,
             DiagnosticSeverity.Error);
 
         internal static readonly DiagnosticDescriptor NotAModule = Create(
             "PDSL002",
             "Precision model must derive from torch.nn.Module<...>",
-            "'{0}' carries precision attributes but does not derive from torch.nn.Module<...>: derive from Module<T, TResult> (or Module<T1, T2, TResult>) or remove the attributes",
+            "'{0}' carries precision attributes but {1}: derive it from torch.nn.Module<T, TResult> (or Module<T1, T2, TResult>, ...) or remove the attributes",
             UsageCategory,
             DiagnosticSeverity.Error);
 
@@ -38,7 +38,7 @@ namespace PrecisionDsl.Generator.Diagnostics
         internal static readonly DiagnosticDescriptor SensitiveLayerInHalf = Create(
             "PDSL004",
             "Numerically sensitive layer forced to half precision",
-            "'{0}' is a {1}, whose statistics and reductions lose accuracy in {2}, but it is marked [{3}]: mark it [KeepFp32]",
+            "'{0}' runs in half precision: {1}; mark it [KeepFp32] (norms, softmax and losses need fp32's range and precision)",
             NumericsCategory,
             DiagnosticSeverity.Warning);
 
@@ -52,35 +52,35 @@ namespace PrecisionDsl.Generator.Diagnostics
         internal static readonly DiagnosticDescriptor MissingLossScaling = Create(
             "PDSL006",
             "fp16 layers without a [LossScaled] loss",
-            "'{0}' runs layers in fp16 ({1}) but has no [LossScaled] loss method: small gradients underflow to zero in fp16; add a [LossScaled] method that returns the loss",
+            "'{0}' has {1}: gradients below fp16's smallest subnormal (5.96e-8) underflow to zero; add a [LossScaled] method that returns the loss",
             NumericsCategory,
             DiagnosticSeverity.Warning);
 
         internal static readonly DiagnosticDescriptor LossNotTensor = Create(
             "PDSL007",
             "[LossScaled] method must return a Tensor",
-            "[LossScaled] method '{0}' returns '{1}': it must return the scalar loss as a torch.Tensor",
+            "[LossScaled] method '{0}' cannot be loss-scaled: {1}; return the scalar loss as a torch.Tensor",
             UsageCategory,
             DiagnosticSeverity.Error);
 
         internal static readonly DiagnosticDescriptor MissingForward = Create(
             "PDSL008",
             "Precision model needs exactly one matching [Forward] method",
-            "Precision model '{0}' {1}",
+            "'{0}' cannot get a generated forward: {1} (a precision model needs exactly one [Forward] method with the parameter and return types of its Module's forward)",
             UsageCategory,
             DiagnosticSeverity.Error);
 
         internal static readonly DiagnosticDescriptor UnknownLayerType = Create(
             "PDSL009",
             "Annotated member is not a known layer type",
-            "'{0}' is marked [{1}] but its type '{2}' is not a layer PrecisionDsl knows: it runs in fp32 with its inputs cast to fp32; remove the attribute or use a known layer type",
+            "'{0}' is annotated, but {1}: the attribute has no effect (a module the op policy does not know runs in fp32 with fp32 inputs); remove the attribute",
             NumericsCategory,
             DiagnosticSeverity.Warning);
 
         internal static readonly DiagnosticDescriptor Fp32OpPromoted = Create(
             "PDSL010",
             "fp32-list op in a half region runs in fp32",
-            "'{0}' runs in fp32 although its input is {1}: the generator casts the input to fp32 (op policy)",
+            "{1}: the generator casts the input of '{0}' to fp32; nothing to change",
             NumericsCategory,
             DiagnosticSeverity.Info);
 
@@ -90,6 +90,23 @@ namespace PrecisionDsl.Generator.Diagnostics
             "'{0}' casts to {1} by hand inside [Forward]: the generator decides each dtype from the attributes, so this cast fights it; remove the cast and annotate the layer instead",
             UsageCategory,
             DiagnosticSeverity.Warning);
+
+        /// <summary>The descriptor of a rule id the planner reports a problem under; null for an id it does not know.</summary>
+        internal static DiagnosticDescriptor? ForRule(string ruleId) => ruleId switch
+        {
+            "PDSL001" => NotPartial,
+            "PDSL002" => NotAModule,
+            "PDSL003" => ConflictingAttributes,
+            "PDSL004" => SensitiveLayerInHalf,
+            "PDSL005" => ConstantOutOfHalfRange,
+            "PDSL006" => MissingLossScaling,
+            "PDSL007" => LossNotTensor,
+            "PDSL008" => MissingForward,
+            "PDSL009" => UnknownLayerType,
+            "PDSL010" => Fp32OpPromoted,
+            "PDSL011" => ManualCast,
+            _ => null,
+        };
 
         private static DiagnosticDescriptor Create(string id, string title, string messageFormat, string category, DiagnosticSeverity severity) =>
             new DiagnosticDescriptor(
