@@ -1,0 +1,124 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using System.Text;
+using PrecisionDsl.Generator.Model;
+
+namespace PrecisionDsl.Generator.Emitting
+{
+    /// <summary>
+    /// Rewrites the <c>[Forward]</c> body text by insertion only: casts around the inputs the planner chose and
+    /// <c>__Finish(...)</c> around the method's own return values. The user's statements, names and layout are
+    /// kept, so every statement shape keeps its meaning.
+    /// </summary>
+    internal static class ForwardRewriter
+    {
+        public const string FinishName = "__Finish";
+
+        private readonly record struct Insertion(int Position, bool IsEnd, int Length, int Priority, string Text);
+
+        /// <summary>The statements of the rewritten body, without braces, left-aligned.</summary>
+        public static string RewriteStatements(ForwardPlan forward, bool wrapReturns)
+        {
+            var body = forward.Body;
+            var text = Apply(body.Text, Insertions(forward, wrapReturns && !body.IsExpressionBody));
+            if (body.IsExpressionBody)
+            {
+                var expression = Dedent(text, skipFirstLine: true);
+                return wrapReturns ? "return " + FinishName + "(" + expression + ");" : "return " + expression + ";";
+            }
+
+            var open = text.IndexOf('{');
+            var close = text.LastIndexOf('}');
+            var inner = open >= 0 && close > open ? text.Substring(open + 1, close - open - 1) : text;
+            return Dedent(inner, skipFirstLine: false).Trim('\n');
+        }
+
+        /// <summary>The C# expression for a static dtype inside the generated forward.</summary>
+        public static string DtypeExpression(StaticDtype dtype) => dtype switch
+        {
+            StaticDtype.Fp16 => "__weights.Fp16",
+            StaticDtype.Bf16 => "__weights.Bf16",
+            _ => TypeNames.GlobalFloat32,
+        };
+
+        private static List<Insertion> Insertions(ForwardPlan forward, bool wrapReturns)
+        {
+            var insertions = new List<Insertion>();
+            var nodes = forward.Body.Nodes;
+            for (var i = 0; i < nodes.Count; i++)
+            {
+                var plan = forward.Nodes[i];
+                var first = true;
+                foreach (var input in plan.CastInputs)
+                {
+                    var span = nodes[input].Span;
+                    var comment = first && plan.Why.Length > 0 ? " /* " + plan.Why.Replace("*/", "* /") + " */" : "";
+                    first = false;
+                    insertions.Add(new Insertion(span.Start, false, span.Length, 0, TypeNames.GlobalPrecisionCast + "("));
+                    insertions.Add(new Insertion(span.End, true, span.Length, 0, ", " + DtypeExpression(plan.RunsIn) + comment + ")"));
+                }
+            }
+
+            if (wrapReturns)
+            {
+                foreach (var span in forward.Body.Returns)
+                {
+                    insertions.Add(new Insertion(span.Start, false, span.Length, 1, FinishName + "("));
+                    insertions.Add(new Insertion(span.End, true, span.Length, 1, ")"));
+                }
+            }
+
+            return insertions;
+        }
+
+        private static string Apply(string text, List<Insertion> insertions)
+        {
+            // At one position: ends close before starts open; among starts the outer (longer) span opens first,
+            // among ends the inner (shorter) span closes first. A return wrap encloses a cast of the same span.
+            var ordered = insertions
+                .OrderBy(i => i.Position)
+                .ThenBy(i => i.IsEnd ? 0 : 1)
+                .ThenBy(i => i.IsEnd ? i.Length : -i.Length)
+                .ThenBy(i => i.IsEnd ? i.Priority : -i.Priority);
+            var builder = new StringBuilder(text.Length + (insertions.Count * 48));
+            var position = 0;
+            foreach (var insertion in ordered)
+            {
+                var at = Math.Min(Math.Max(insertion.Position, position), text.Length);
+                builder.Append(text, position, at - position);
+                builder.Append(insertion.Text);
+                position = at;
+            }
+
+            builder.Append(text, position, text.Length - position);
+            return builder.ToString();
+        }
+
+        /// <summary>Removes the common leading whitespace of the lines (the first one too unless told otherwise).</summary>
+        private static string Dedent(string text, bool skipFirstLine)
+        {
+            var lines = text.Replace("\r\n", "\n").Split('\n');
+            var indent = lines
+                .Skip(skipFirstLine ? 1 : 0)
+                .Where(l => l.Trim().Length > 0)
+                .Select(l => l.Length - l.TrimStart(' ', '\t').Length)
+                .DefaultIfEmpty(0)
+                .Min();
+            for (var i = 0; i < lines.Length; i++)
+            {
+                var line = lines[i].TrimEnd();
+                if (i == 0 && skipFirstLine)
+                {
+                    lines[i] = line.Trim();
+                }
+                else
+                {
+                    lines[i] = line.Length >= indent ? (skipFirstLine ? "    " : "") + line.Substring(indent) : line.TrimStart();
+                }
+            }
+
+            return string.Join("\n", lines);
+        }
+    }
+}

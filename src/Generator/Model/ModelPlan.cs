@@ -1,0 +1,133 @@
+using System.Collections.Generic;
+using System.Linq;
+using Microsoft.CodeAnalysis.Text;
+using PrecisionDsl.Generator.Planning;
+
+namespace PrecisionDsl.Generator.Model
+{
+    /// <summary>
+    /// A dtype as far as the compiler can know it. <see cref="Fp16"/> is the runtime's half dtype
+    /// (float16, or bfloat16 where the policy maps fp16 to bf16), so Fp16 and Bf16 are kept apart.
+    /// </summary>
+    internal enum StaticDtype
+    {
+        /// <summary>Known only at run time (inputs, user helpers, mixed branches).</summary>
+        Unknown,
+        Fp32,
+        Fp16,
+        Bf16,
+    }
+
+    /// <summary>Everything the planner decided about one precision model.</summary>
+    /// <param name="ClassDefault">The model default from the class attribute (Fp32 without one): the half dtype of half-list ops.</param>
+    /// <param name="Forward">The rewrite plan of the <c>[Forward]</c> body; null when the model is rejected or has no body.</param>
+    /// <param name="Ops">Every op and module call the op policy acts on (plan table, PDSL010).</param>
+    /// <param name="Loss">The <c>[LossScaled]</c> method the training step uses, when it can.</param>
+    internal sealed partial record ModelPlan(
+        ModelSpec Model,
+        PrecisionKind ClassDefault,
+        EquatableArray<LayerPlan> Layers,
+        ForwardPlan? Forward,
+        EquatableArray<OpPlan> Ops,
+        EquatableArray<PlanProblem> Problems,
+        LossMethodSpec? Loss);
+
+    /// <summary>A layer member and the precision it runs in.</summary>
+    internal sealed record LayerPlan(
+        string Name,
+        string TypeName,
+        LayerCategory Category,
+        PrecisionKind Kind,
+        string Reason,
+        MemberSpec Member);
+
+    /// <summary>An op (or module call) site in the forward body and the dtype it runs in.</summary>
+    internal sealed record OpPlan(string Name, OpCategory Category, StaticDtype RunsIn, string Reason, LocationInfo Location);
+
+    /// <summary>
+    /// What the planner decided for one node of the forward body.
+    /// </summary>
+    /// <param name="Result">Static dtype of the value the node produces.</param>
+    /// <param name="RunsIn">Dtype the node computes in (its cast target, or its result for pass-through nodes).</param>
+    /// <param name="CastInputs">Inputs wrapped in a cast to <see cref="RunsIn"/>.</param>
+    /// <param name="Why">Short reason, written next to the casts.</param>
+    internal sealed record NodePlan(StaticDtype Result, StaticDtype RunsIn, EquatableArray<int> CastInputs, string Why);
+
+    /// <summary>The forward rewrite: per node of <see cref="ForwardBody.Nodes"/>, its plan.</summary>
+    internal sealed record ForwardPlan(ForwardMethodSpec Method, ForwardBody Body, EquatableArray<NodePlan> Nodes);
+
+    /// <summary>
+    /// A model-level problem the analyzers report. <see cref="Subject"/> names the class, member, method or op;
+    /// <see cref="Detail"/> says what is wrong in words for the message.
+    /// </summary>
+    internal sealed record PlanProblem(string RuleId, LocationInfo Location, string Subject, string Detail)
+    {
+        public bool IsError => RuleIds.IsError(RuleId);
+    }
+
+    /// <summary>The dtype an expression runs in (PDSL005 asks this about literals).</summary>
+    /// <param name="RunsIn">The dtype the enclosing operation computes in; Unknown when only the run time knows.</param>
+    /// <param name="Region">The model's default precision: the half dtype an Unknown expression may still run in.</param>
+    /// <param name="Subject">The op, layer or member the expression belongs to.</param>
+    internal sealed record ExpressionPrecision(StaticDtype RunsIn, PrecisionKind Region, string Subject, string Reason)
+    {
+        /// <summary>Runs in half for certain (fp16 or bf16).</summary>
+        public bool IsHalf => RunsIn is StaticDtype.Fp16 or StaticDtype.Bf16;
+
+        /// <summary>Runs in half for certain, or its dtype is decided at run time inside a half model.</summary>
+        public bool MayBeHalf => IsHalf || (RunsIn == StaticDtype.Unknown && Region != PrecisionKind.Fp32);
+    }
+
+    internal sealed partial record ModelPlan
+    {
+        /// <summary>Whether the analyzers reject the model (the generator then emits only a throwing forward).</summary>
+        public bool IsRejected => Problems.Any(p => p.IsError);
+
+        public LayerPlan? Layer(string name) => Layers.FirstOrDefault(l => l.Name == name);
+
+        public IEnumerable<OpPlan> ForwardOps(string name) => Ops.Where(o => o.Name == name);
+
+        /// <summary>The dtype the expression at <paramref name="span"/> of <paramref name="filePath"/> runs in, or null when it is outside the forward body and the layer initializers.</summary>
+        public ExpressionPrecision? PrecisionAt(string filePath, TextSpan span)
+        {
+            if (Forward is { } forward && forward.Body.FilePath == filePath)
+            {
+                var body = forward.Body;
+                var relative = new TextSpan(span.Start - body.TextStart, span.Length);
+                var innermost = -1;
+                for (var i = 0; i < body.Nodes.Count; i++)
+                {
+                    if (body.Nodes[i].Span.Contains(relative) && (innermost < 0 || body.Nodes[innermost].Span.Contains(body.Nodes[i].Span)))
+                    {
+                        innermost = i;
+                    }
+                }
+
+                if (innermost >= 0)
+                {
+                    var node = body.Nodes[innermost];
+                    var plan = forward.Nodes[innermost];
+                    return new ExpressionPrecision(plan.RunsIn, ClassDefault, node.Name, plan.Why);
+                }
+
+                if (new TextSpan(body.TextStart, body.Text.Length).Contains(span))
+                {
+                    return new ExpressionPrecision(StaticDtype.Unknown, ClassDefault, forward.Method.Name, "outside any tensor operation");
+                }
+            }
+
+            foreach (var layer in Layers)
+            {
+                if (layer.Member.Declaration.Contains(filePath, span))
+                {
+                    var runsIn = layer.Category is LayerCategory.Compute or LayerCategory.Sensitive or LayerCategory.Container
+                        ? PrecisionPlanner.ToStatic(layer.Kind)
+                        : StaticDtype.Fp32;
+                    return new ExpressionPrecision(runsIn, ClassDefault, layer.Name, layer.Reason);
+                }
+            }
+
+            return null;
+        }
+    }
+}

@@ -1,0 +1,165 @@
+using System;
+using System.Collections.Generic;
+using System.Reflection;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+using Module = TorchSharp.torch.nn.Module;
+
+namespace PrecisionDsl
+{
+    /// <summary>
+    /// One fp32 master parameter of a half layer and its persistent half shadow. The shadow is created
+    /// once, refreshed from the master in place before each forward, and swapped into the slot the
+    /// layer's <c>forward</c> reads: the private field of a managed layer (as TorchSharp's own
+    /// <c>Module._to</c> does), or the weight property of a native-backed layer (<c>Embedding</c>).
+    /// The module's parameter registry keeps the master, so <c>parameters()</c> and <c>state_dict()</c>
+    /// see fp32 values.
+    /// </summary>
+    internal sealed class ShadowSlot
+    {
+        private const BindingFlags InstanceMembers = BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic;
+
+        private readonly Module module;
+        private readonly FieldInfo? field;
+        private readonly PropertyInfo? property;
+
+        private ShadowSlot(Module module, string name, Parameter master, ScalarType dtype, FieldInfo? field, PropertyInfo? property)
+        {
+            this.module = module;
+            this.field = field;
+            this.property = property;
+            Name = name;
+            Master = master;
+            using (no_grad())
+            {
+                Shadow = new Parameter(master.detach().to(dtype, copy: true), master.requires_grad);
+                Shadow.DetachFromDisposeScope();
+            }
+        }
+
+        public string Name { get; }
+
+        public Parameter Master { get; }
+
+        public Parameter Shadow { get; }
+
+        /// <summary>
+        /// Slots for every floating parameter <paramref name="module"/> registers itself, or null when
+        /// one of them has no field or settable property to swap through.
+        /// </summary>
+        public static List<ShadowSlot>? TryCreate(Module module, ScalarType dtype)
+        {
+            var fields = ParameterFields(module);
+            var slots = new List<ShadowSlot>();
+            foreach (var (name, master) in module.named_parameters(recurse: false))
+            {
+                if (!master.is_floating_point())
+                {
+                    continue;
+                }
+
+                var field = fields.Find(f => ReferenceEquals(f.GetValue(module), master));
+                var property = field is null ? WeightProperty(module, name) : null;
+                if (field is null && property is null)
+                {
+                    return null;
+                }
+
+                slots.Add(new ShadowSlot(module, name, master, dtype, field, property));
+            }
+
+            return slots;
+        }
+
+        /// <summary>True when the module no longer registers <see cref="Master"/> (e.g. after <c>model.to(device)</c> replaced it).</summary>
+        public bool IsStale => !ReferenceEquals(module.get_parameter(Name), Master);
+
+        /// <summary>Copies the master's values into the shadow, in place (no allocation).</summary>
+        public void Refresh()
+        {
+            using (no_grad())
+            {
+                Shadow.copy_(Master);
+            }
+
+            if (Shadow.requires_grad != Master.requires_grad)
+            {
+                Shadow.requires_grad_(Master.requires_grad);
+            }
+        }
+
+        public void SwapIn() => Set(Shadow);
+
+        public void SwapOut() => Set(Master);
+
+        /// <summary>
+        /// Adds the shadow's (half, possibly scaled) gradient into the master's persistent fp32 gradient
+        /// and zeroes the shadow's in place, so both buffers are reused every step.
+        /// </summary>
+        public void MoveGradientToMaster()
+        {
+            using var shadowGradient = Shadow.grad;
+            if (shadowGradient is null)
+            {
+                return;
+            }
+
+            using (no_grad())
+            {
+                using var masterGradient = Master.grad;
+                if (masterGradient is null)
+                {
+                    using var persistent = zeros_like(Master);
+                    persistent.add_(shadowGradient);
+                    Master.grad = persistent;
+                }
+                else
+                {
+                    masterGradient.add_(shadowGradient);
+                }
+
+                shadowGradient.zero_();
+            }
+        }
+
+        private void Set(Parameter value)
+        {
+            if (field is not null)
+            {
+                field.SetValue(module, value);
+            }
+            else
+            {
+                property!.SetValue(module, value);
+            }
+        }
+
+        private static List<FieldInfo> ParameterFields(Module module)
+        {
+            var fields = new List<FieldInfo>();
+            for (var type = module.GetType(); type is not null && type != typeof(Module); type = type.BaseType)
+            {
+                foreach (var candidate in type.GetFields(InstanceMembers | BindingFlags.DeclaredOnly))
+                {
+                    if (typeof(Parameter).IsAssignableFrom(candidate.FieldType))
+                    {
+                        fields.Add(candidate);
+                    }
+                }
+            }
+
+            return fields;
+        }
+
+        /// <summary>
+        /// Native-backed layers (Embedding, EmbeddingBag) hold the weight in C++; their property setter
+        /// points the native module at another tensor without copying or disposing the old one.
+        /// </summary>
+        private static PropertyInfo? WeightProperty(Module module, string name) =>
+            module is Embedding or EmbeddingBag
+                ? module.GetType().GetProperty(name, BindingFlags.Instance | BindingFlags.Public) is { CanWrite: true } p
+                    && p.PropertyType == typeof(Parameter) ? p : null
+                : null;
+    }
+}

@@ -1,0 +1,360 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using TorchSharp;
+using static TorchSharp.torch;
+using Optimizer = TorchSharp.torch.optim.Optimizer;
+
+namespace PrecisionDsl
+{
+    /// <summary>
+    /// Dynamic loss scaling with PyTorch's <c>torch.amp.GradScaler</c> semantics, plus DeepSpeed's
+    /// hysteresis and min/max clamps. fp16 gradients smaller than 2^-24 flush to zero; multiplying the
+    /// loss by a large scale moves them into range, and the scaler divides it back out before the
+    /// optimizer step.
+    /// </summary>
+    /// <remarks>
+    /// <para>One iteration: <c>scaler.Scale(loss).backward()</c> (once per micro-batch), optionally
+    /// <see cref="Unscale"/> then clip, <see cref="Step"/>, <see cref="Update"/>. <see cref="Step"/>
+    /// skips the optimizer when any gradient is inf/NaN, leaving parameters and optimizer state
+    /// untouched; <see cref="Update"/> then backs the scale off. After <c>growthInterval</c>
+    /// consecutive clean steps the scale grows.</para>
+    /// <para>The overflow check is a handful of kernels per gradient reduced to one flag on the device;
+    /// the host reads that flag once per step, in <see cref="Step"/>.</para>
+    /// <para>Gradient accumulation: scale every micro-batch's loss with the same scale (call
+    /// <see cref="Scale"/> and <c>backward</c> per micro-batch), then unscale, step and update once:
+    /// <code>
+    /// optimizer.zero_grad();
+    /// foreach (var (x, y) in microBatches)
+    /// {
+    ///     using var loss = functional.cross_entropy(model.call(x), y) / microBatches.Count;
+    ///     scaler.Scale(loss).backward();
+    /// }
+    /// scaler.Unscale(optimizer);                       // only needed to clip in true units
+    /// torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0);
+    /// bool stepped = scaler.Step(optimizer);           // false: skipped, inf/NaN gradient
+    /// scaler.Update();
+    /// </code>
+    /// With a precision model, its generated <c>AccumulateGradients</c>/<c>ApplyGradients</c> do this
+    /// (and move the half gradients into the fp32 masters).</para>
+    /// <para>Disabled (<c>enabled: false</c>), every member is a pass-through: <see cref="Scale"/>
+    /// returns the loss, <see cref="Step"/> always steps. Used for bf16 and fp32, which need no scaling.</para>
+    /// </remarks>
+    public sealed class GradScaler
+    {
+        private readonly Dictionary<Optimizer, StepRecord> records = new(ReferenceEqualityComparer.Instance);
+
+        private double initialScale;
+        private double growthFactor;
+        private double backoffFactor;
+        private int growthInterval;
+        private int hysteresis;
+        private double minScale;
+        private double maxScale;
+        private bool enabled;
+
+        private double scale;
+        private int growthTracker;
+        private int hysteresisLeft;
+
+        /// <summary>Creates a scaler; the defaults are PyTorch's, hysteresis off, clamps [1, 2^24].</summary>
+        /// <param name="initialScale">Starting scale; within [<paramref name="minScale"/>, <paramref name="maxScale"/>].</param>
+        /// <param name="growthFactor">Factor the scale grows by after <paramref name="growthInterval"/> clean steps; &gt; 1.</param>
+        /// <param name="backoffFactor">Factor the scale shrinks by on overflow; in (0, 1).</param>
+        /// <param name="growthInterval">Consecutive clean steps before growth; &gt; 0.</param>
+        /// <param name="hysteresis">Overflows tolerated before backing off (DeepSpeed); 1 backs off at once. Refilled when the scale grows.</param>
+        /// <param name="minScale">Lower clamp; &gt; 0.</param>
+        /// <param name="maxScale">Upper clamp; &gt;= <paramref name="minScale"/>.</param>
+        /// <param name="enabled">False makes the scaler a pass-through.</param>
+        /// <exception cref="ArgumentException">An option is out of range; <see cref="ArgumentException.ParamName"/> names it.</exception>
+        public GradScaler(
+            double initialScale = 65536,
+            double growthFactor = 2.0,
+            double backoffFactor = 0.5,
+            int growthInterval = 2000,
+            int hysteresis = 1,
+            double minScale = 1,
+            double maxScale = 16777216,
+            bool enabled = true)
+        {
+            Configure(initialScale, growthFactor, backoffFactor, growthInterval, hysteresis, minScale, maxScale, enabled);
+            scale = initialScale;
+            hysteresisLeft = hysteresis;
+        }
+
+        /// <summary>The scale the next <see cref="Scale"/> multiplies by; 1 when disabled.</summary>
+        public double CurrentScale => enabled ? scale : 1.0;
+
+        /// <summary>Optimizer steps skipped so far because a gradient was inf/NaN.</summary>
+        public long SkippedSteps { get; private set; }
+
+        /// <summary>Whether the scaler scales (false: pass-through).</summary>
+        public bool IsEnabled => enabled;
+
+        /// <summary>
+        /// Multiplies the loss by the current scale; call <c>backward</c> on the result. A half loss is
+        /// widened to fp32 first so the scaled loss itself cannot overflow.
+        /// </summary>
+        public Tensor Scale(Tensor loss)
+        {
+            ArgumentNullException.ThrowIfNull(loss);
+            if (!enabled)
+            {
+                return loss;
+            }
+
+            return Precision.Cast(loss, loss.dtype == ScalarType.Float64 ? ScalarType.Float64 : ScalarType.Float32) * scale;
+        }
+
+        /// <summary>
+        /// Divides the gradients of <paramref name="optimizer"/>'s parameters by the scale, in place,
+        /// and records on the device whether any is inf/NaN. Call it before clipping so the clip
+        /// threshold is in true units; <see cref="Step"/> calls it when you have not.
+        /// </summary>
+        /// <exception cref="InvalidOperationException">Called twice for the optimizer since the last <see cref="Update"/>, or after <see cref="Step"/>.</exception>
+        public void Unscale(Optimizer optimizer)
+        {
+            ArgumentNullException.ThrowIfNull(optimizer);
+            if (!enabled)
+            {
+                return;
+            }
+
+            if (records.TryGetValue(optimizer, out var record))
+            {
+                throw new InvalidOperationException(record.Stepped
+                    ? "Unscale called after Step for this optimizer; call Update first."
+                    : "Unscale has already been called for this optimizer since the last Update.");
+            }
+
+            records[optimizer] = new StepRecord(UnscaleAndCheck(optimizer.parameters(), 1.0 / scale));
+        }
+
+        /// <summary>
+        /// Unscales (if not done yet) and runs <c>optimizer.step()</c> unless a gradient is inf/NaN.
+        /// The only host synchronisation of the step happens here.
+        /// </summary>
+        /// <returns>True when the optimizer stepped; false when the step was skipped (parameters and optimizer state untouched).</returns>
+        /// <exception cref="InvalidOperationException">Step was already called for this optimizer since the last <see cref="Update"/>.</exception>
+        public bool Step(Optimizer optimizer)
+        {
+            ArgumentNullException.ThrowIfNull(optimizer);
+            if (!enabled)
+            {
+                optimizer.step();
+                return true;
+            }
+
+            if (records.TryGetValue(optimizer, out var existing) && existing.Stepped)
+            {
+                throw new InvalidOperationException("Step has already been called for this optimizer since the last Update.");
+            }
+
+            if (existing is null)
+            {
+                Unscale(optimizer);
+            }
+
+            var record = records[optimizer];
+            record.ResolveOverflow();
+            record.Stepped = true;
+            if (record.Overflow == true)
+            {
+                SkippedSteps++;
+                return false;
+            }
+
+            optimizer.step();
+            return true;
+        }
+
+        /// <summary>
+        /// Adjusts the scale after the iteration's <see cref="Step"/>: an overflow backs it off (after
+        /// <c>hysteresis</c> overflows, never below <c>minScale</c>); <c>growthInterval</c> consecutive
+        /// clean steps grow it (never above <c>maxScale</c>).
+        /// </summary>
+        /// <exception cref="InvalidOperationException">Neither <see cref="Unscale"/> nor <see cref="Step"/> ran since the last update.</exception>
+        public void Update()
+        {
+            if (!enabled)
+            {
+                return;
+            }
+
+            if (records.Count == 0)
+            {
+                throw new InvalidOperationException("Update called without an inf/NaN check: call Step (or Unscale) first.");
+            }
+
+            bool overflow;
+            try
+            {
+                overflow = false;
+                foreach (var record in records.Values)
+                {
+                    record.ResolveOverflow();
+                    overflow |= record.Overflow == true;
+                }
+            }
+            finally
+            {
+                ClearRecords();
+            }
+
+            if (overflow)
+            {
+                growthTracker = 0;
+                if (hysteresisLeft <= 1)
+                {
+                    scale = Math.Max(scale * backoffFactor, minScale);
+                }
+                else
+                {
+                    hysteresisLeft--;
+                }
+            }
+            else if (++growthTracker >= growthInterval)
+            {
+                scale = Math.Min(scale * growthFactor, maxScale);
+                growthTracker = 0;
+                hysteresisLeft = hysteresis;
+            }
+        }
+
+        /// <summary>A snapshot of the scaler's state and configuration for checkpoints.</summary>
+        public GradScalerState GetState() => new(
+            scale, growthTracker, hysteresisLeft, SkippedSteps,
+            initialScale, growthFactor, backoffFactor, growthInterval, hysteresis, minScale, maxScale, enabled);
+
+        /// <summary>
+        /// Restores a state from <see cref="GetState"/> (configuration included) so the run continues
+        /// exactly; any unfinished iteration (unscale/step without update) is discarded.
+        /// </summary>
+        /// <exception cref="ArgumentException">The state's configuration or counters are invalid.</exception>
+        public void LoadState(GradScalerState state)
+        {
+            ArgumentNullException.ThrowIfNull(state);
+            Configure(state.InitialScale, state.GrowthFactor, state.BackoffFactor, state.GrowthInterval,
+                state.Hysteresis, state.MinScale, state.MaxScale, state.Enabled);
+            if (!(state.Scale >= state.MinScale && state.Scale <= state.MaxScale))
+            {
+                throw new ArgumentOutOfRangeException(nameof(state), state.Scale, "Scale lies outside [MinScale, MaxScale].");
+            }
+
+            if (state.GrowthTracker < 0 || state.HysteresisLeft < 1 || state.SkippedSteps < 0)
+            {
+                throw new ArgumentOutOfRangeException(nameof(state), "Counters must be non-negative and HysteresisLeft at least 1.");
+            }
+
+            ClearRecords();
+            scale = state.Scale;
+            growthTracker = state.GrowthTracker;
+            hysteresisLeft = state.HysteresisLeft;
+            SkippedSteps = state.SkippedSteps;
+        }
+
+        /// <summary>
+        /// Multiplies every gradient by <paramref name="inverseScale"/> in place and returns a 0-d bool
+        /// tensor, true when any gradient holds inf/NaN. Per gradient: one multiply and one finite-all
+        /// reduction; then one stack and one reduction. Nothing is read back to the host.
+        /// </summary>
+        internal static Tensor UnscaleAndCheck(IEnumerable<Tensor> parameters, double inverseScale)
+        {
+            using var scope = NewDisposeScope();
+            var allFinite = new List<Tensor>();
+            using (no_grad())
+            {
+                foreach (var parameter in parameters)
+                {
+                    var gradient = parameter.grad;
+                    if (gradient is null)
+                    {
+                        continue;
+                    }
+
+                    gradient.mul_(inverseScale);
+                    allFinite.Add(isfinite(gradient).all());
+                }
+            }
+
+            var overflow = allFinite.Count == 0 ? tensor(false) : stack(allFinite).all().logical_not();
+            return overflow.DetachFromDisposeScope();
+        }
+
+        private void Configure(double initialScale, double growthFactor, double backoffFactor, int growthInterval,
+            int hysteresis, double minScale, double maxScale, bool enabled)
+        {
+            if (!(minScale > 0) || double.IsInfinity(minScale))
+            {
+                throw new ArgumentOutOfRangeException(nameof(minScale), minScale, "Must be a finite number > 0.");
+            }
+
+            if (!(maxScale >= minScale))
+            {
+                throw new ArgumentOutOfRangeException(nameof(maxScale), maxScale, "Must be >= minScale.");
+            }
+
+            if (!(initialScale > 0) || double.IsInfinity(initialScale))
+            {
+                throw new ArgumentOutOfRangeException(nameof(initialScale), initialScale, "Must be a finite number > 0.");
+            }
+
+            if (initialScale < minScale || initialScale > maxScale)
+            {
+                throw new ArgumentOutOfRangeException(nameof(initialScale), initialScale, "Must lie within [minScale, maxScale].");
+            }
+
+            if (!(growthFactor > 1) || double.IsInfinity(growthFactor))
+            {
+                throw new ArgumentOutOfRangeException(nameof(growthFactor), growthFactor, "Must be a finite number > 1.");
+            }
+
+            if (!(backoffFactor > 0 && backoffFactor < 1))
+            {
+                throw new ArgumentOutOfRangeException(nameof(backoffFactor), backoffFactor, "Must lie in (0, 1).");
+            }
+
+            if (growthInterval <= 0)
+            {
+                throw new ArgumentOutOfRangeException(nameof(growthInterval), growthInterval, "Must be > 0.");
+            }
+
+            if (hysteresis < 1)
+            {
+                throw new ArgumentOutOfRangeException(nameof(hysteresis), hysteresis, "Must be >= 1 (1 backs off at the first overflow).");
+            }
+
+            this.initialScale = initialScale;
+            this.growthFactor = growthFactor;
+            this.backoffFactor = backoffFactor;
+            this.growthInterval = growthInterval;
+            this.hysteresis = hysteresis;
+            this.minScale = minScale;
+            this.maxScale = maxScale;
+            this.enabled = enabled;
+        }
+
+        private void ClearRecords()
+        {
+            foreach (var record in records.Values)
+            {
+                record.Dispose();
+            }
+
+            records.Clear();
+        }
+
+        /// <summary>What one optimizer went through since the last update.</summary>
+        private sealed class StepRecord(Tensor overflowOnDevice) : IDisposable
+        {
+            public bool Stepped { get; set; }
+
+            public bool? Overflow { get; private set; }
+
+            /// <summary>Reads the device flag once (the host synchronisation) and remembers it.</summary>
+            public void ResolveOverflow() => Overflow ??= overflowOnDevice.item<bool>();
+
+            public void Dispose() => overflowOnDevice.Dispose();
+        }
+    }
+}

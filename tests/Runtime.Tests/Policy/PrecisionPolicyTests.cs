@@ -1,0 +1,122 @@
+using System;
+using System.Linq;
+using Microsoft.Extensions.Logging;
+using PrecisionDsl.Runtime.Tests.Support;
+using TorchSharp;
+using Xunit;
+using static TorchSharp.torch;
+
+namespace PrecisionDsl.Runtime.Tests.Policy;
+
+[Collection(PolicyCollection.Name)]
+public sealed class PrecisionPolicyTests
+{
+    [Theory]
+    [InlineData(PrecisionKind.Fp32, DeviceType.CPU, ScalarType.Float32)]
+    [InlineData(PrecisionKind.Fp32, DeviceType.CUDA, ScalarType.Float32)]
+    [InlineData(PrecisionKind.Bf16, DeviceType.CPU, ScalarType.BFloat16)]
+    [InlineData(PrecisionKind.Bf16, DeviceType.CUDA, ScalarType.BFloat16)]
+    [InlineData(PrecisionKind.Fp16, DeviceType.CUDA, ScalarType.Float16)]
+    [InlineData(PrecisionKind.Fp16, DeviceType.CPU, ScalarType.BFloat16)]
+    public void Precision_kinds_map_to_dtypes_by_device(PrecisionKind kind, DeviceType device, ScalarType expected)
+    {
+        using var defaultMapping = new CpuFp16Override(ScalarType.BFloat16);
+        using var logger = new CapturingLogger();
+
+        Assert.Equal(expected, PrecisionPolicy.DtypeFor(kind, device));
+    }
+
+    [Fact]
+    public void Fp16_on_cpu_mapping_to_bf16_is_logged_once_and_can_be_overridden()
+    {
+        using var defaultMapping = new CpuFp16Override(ScalarType.BFloat16);
+        using var logger = new CapturingLogger();
+
+        for (var call = 0; call < 3; call++)
+        {
+            Assert.Equal(ScalarType.BFloat16, PrecisionPolicy.DtypeFor(PrecisionKind.Fp16, DeviceType.CPU));
+        }
+
+        var message = Assert.Single(logger.Messages);
+        Assert.Equal(LogLevel.Information, message.Level);
+        Assert.Contains("BFloat16", message.Message);
+        Assert.Contains(PrecisionPolicy.CpuFp16EnvironmentVariable, message.Message);
+
+        PrecisionPolicy.CpuFp16Dtype = ScalarType.Float16;
+        Assert.Equal(ScalarType.Float16, PrecisionPolicy.DtypeFor(PrecisionKind.Fp16, DeviceType.CPU));
+        Assert.Single(logger.Messages);
+    }
+
+    [Theory]
+    [InlineData("fp16", ScalarType.Float16)]
+    [InlineData(" Float16 ", ScalarType.Float16)]
+    [InlineData("bf16", ScalarType.BFloat16)]
+    [InlineData("", ScalarType.BFloat16)]
+    [InlineData(null, ScalarType.BFloat16)]
+    public void Environment_variable_selects_the_cpu_fp16_dtype(string? setting, ScalarType expected)
+    {
+        Assert.Equal(expected, PrecisionPolicy.ParseCpuFp16(setting));
+    }
+
+    [Fact]
+    public void Cpu_fp16_dtype_accepts_only_half_types()
+    {
+        var exception = Assert.Throws<ArgumentException>(() => PrecisionPolicy.CpuFp16Dtype = ScalarType.Float32);
+        Assert.Equal("value", exception.ParamName);
+    }
+
+    [Fact]
+    public void Model_scaler_is_enabled_only_where_fp16_is_real_and_carries_the_loss_scaled_options()
+    {
+        using var scope = NewDisposeScope();
+        using var logger = new CapturingLogger();
+        var options = new LossScaleOptions(1024, 4, 0.25, 10, 2, 8, 4096);
+
+        using (new CpuFp16Override(ScalarType.BFloat16))
+        {
+            Assert.False(new TinyMlp(PrecisionKind.Fp16, lossScale: options).CreateGradScaler().IsEnabled);
+        }
+
+        Assert.False(new TinyMlp(PrecisionKind.Bf16, lossScale: options).CreateGradScaler().IsEnabled);
+        using (new CpuFp16Override(ScalarType.Float16))
+        {
+            var scaler = new TinyMlp(PrecisionKind.Fp16, lossScale: options).CreateGradScaler();
+            Assert.True(scaler.IsEnabled);
+            Assert.Equal(new GradScalerState(1024, 0, 2, 0, 1024, 4, 0.25, 10, 2, 8, 4096, true), scaler.GetState());
+        }
+    }
+
+    [Fact]
+    public void Multihead_attention_given_a_half_kind_stays_fp32_and_says_so()
+    {
+        using var scope = NewDisposeScope();
+        using var logger = new CapturingLogger();
+        var attention = nn.MultiheadAttention(8, 2);
+        var state = new MixedPrecisionState(attention, new[] { new PrecisionLayer("attention", attention, PrecisionKind.Bf16) }, null);
+
+        using (state.EnterForward())
+        {
+            Assert.All(attention.parameters(), p => Assert.Equal(ScalarType.Float32, p.dtype));
+        }
+
+        Assert.Empty(state.Slots);
+        Assert.Contains(logger.Messages, m => m.Level == LogLevel.Warning && m.Message.Contains("attention") && m.Message.Contains("fp32"));
+    }
+
+    [Fact]
+    public void Masters_replaced_by_to_get_fresh_shadows_and_receive_the_gradients()
+    {
+        using var scope = NewDisposeScope();
+        var model = new TinyMlp(PrecisionKind.Bf16);
+        var (x, y) = RegressionData.Create();
+        model.call(x);
+        var firstShadow = model.State.Slots[0].Shadow;
+
+        model.to(ScalarType.Float64).to(ScalarType.Float32);
+        model.AccumulateGradients(x, y, new GradScaler(enabled: false));
+
+        Assert.NotSame(firstShadow, model.State.Slots[0].Shadow);
+        Assert.Same(model.Fc1.weight, model.State.Slots.First(s => s.Name == "weight").Master);
+        Assert.True(model.Fc1.weight.grad!.abs().sum().item<float>() > 0);
+    }
+}
