@@ -10,7 +10,6 @@ using Microsoft.CodeAnalysis.Operations;
 using Microsoft.CodeAnalysis.Text;
 using PrecisionDsl.Generator.Diagnostics;
 using PrecisionDsl.Generator.Model;
-using PrecisionDsl.Generator.Parsing;
 using PrecisionDsl.Generator.Planning;
 
 namespace PrecisionDsl.Generator.Analyzers
@@ -83,7 +82,7 @@ namespace PrecisionDsl.Generator.Analyzers
 
             try
             {
-                var plan = plans.GetOrAdd(type, t => SymbolFacts.HasPrecisionAttributes(t) ? PrecisionAnalysis.Analyze(t, context.Compilation, context.CancellationToken) : null);
+                var plan = plans.GetOrAdd(type, t => PrecisionModelCandidates.IsCandidate(t) ? PrecisionAnalysis.Analyze(t, context.Compilation, context.CancellationToken) : null);
                 var format = plan is null ? null : FormatAt(plan, tree.FilePath, constant.Syntax.Span);
                 if (format is null || !format.CannotHold(value))
                 {
@@ -129,13 +128,16 @@ namespace PrecisionDsl.Generator.Analyzers
         /// </summary>
         private static HalfFormat? FormatAt(ModelPlan plan, string filePath, TextSpan span)
         {
-            var precision = plan.PrecisionAt(filePath, span);
+            // PrecisionAt measures spans from the start of the [Forward] body (a span before it is out of range):
+            // a constant outside the body is asked about with the body left out, which leaves the layer initializers.
+            var inForwardBody = InForwardBody(plan, filePath, span);
+            var precision = (inForwardBody ? plan : plan with { Forward = null }).PrecisionAt(filePath, span);
             if (precision is null)
             {
                 return null;
             }
 
-            var runsIn = precision.RunsIn == StaticDtype.Unknown ? HalfInputDtype(plan, filePath, span) : precision.RunsIn;
+            var runsIn = precision.RunsIn == StaticDtype.Unknown && inForwardBody ? HalfInputDtype(plan.Forward!, span) : precision.RunsIn;
             return runsIn switch
             {
                 StaticDtype.Fp16 => HalfFormat.Float16,
@@ -145,13 +147,8 @@ namespace PrecisionDsl.Generator.Analyzers
         }
 
         // The innermost forward-body node containing the span (as PrecisionAt finds it), and the half dtype of its inputs.
-        private static StaticDtype HalfInputDtype(ModelPlan plan, string filePath, TextSpan span)
+        private static StaticDtype HalfInputDtype(ForwardPlan forward, TextSpan span)
         {
-            if (plan.Forward is not { } forward || forward.Body.FilePath != filePath)
-            {
-                return StaticDtype.Unknown;
-            }
-
             var nodes = forward.Body.Nodes;
             var relative = new TextSpan(span.Start - forward.Body.TextStart, span.Length);
             var innermost = -1;
@@ -180,6 +177,10 @@ namespace PrecisionDsl.Generator.Analyzers
 
             return result;
         }
+
+        private static bool InForwardBody(ModelPlan plan, string filePath, TextSpan span) =>
+            plan.Forward is { } forward && forward.Body.FilePath == filePath
+            && new TextSpan(forward.Body.TextStart, forward.Body.Text.Length).Contains(span);
 
         /// <summary>Parameters whose argument becomes a tensor value: floating types and TorchSharp's <c>Scalar</c>.</summary>
         private static bool IsTensorValueParameter(ITypeSymbol? type, KnownSymbols symbols)

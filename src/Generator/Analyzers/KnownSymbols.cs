@@ -18,7 +18,7 @@ namespace PrecisionDsl.Generator.Analyzers
             ForwardAttribute = forward;
             LossScaledAttribute = lossScaled;
             Tensor = tensor;
-            ScalarType = compilation.GetTypeByMetadataName("TorchSharp.torch+ScalarType");
+            ScalarType = compilation.GetTypeByMetadataName(TypeNames.ScalarType);
             Scalar = compilation.GetTypeByMetadataName("TorchSharp.Scalar");
         }
 
@@ -33,12 +33,12 @@ namespace PrecisionDsl.Generator.Analyzers
 
         public static KnownSymbols? TryCreate(Compilation compilation)
         {
-            var fp16 = compilation.GetTypeByMetadataName("PrecisionDsl.Fp16Attribute");
-            var bf16 = compilation.GetTypeByMetadataName("PrecisionDsl.Bf16Attribute");
-            var keepFp32 = compilation.GetTypeByMetadataName("PrecisionDsl.KeepFp32Attribute");
-            var forward = compilation.GetTypeByMetadataName("PrecisionDsl.ForwardAttribute");
-            var lossScaled = compilation.GetTypeByMetadataName("PrecisionDsl.LossScaledAttribute");
-            var tensor = compilation.GetTypeByMetadataName("TorchSharp.torch+Tensor");
+            var fp16 = compilation.GetTypeByMetadataName(TypeNames.Fp16Attribute);
+            var bf16 = compilation.GetTypeByMetadataName(TypeNames.Bf16Attribute);
+            var keepFp32 = compilation.GetTypeByMetadataName(TypeNames.KeepFp32Attribute);
+            var forward = compilation.GetTypeByMetadataName(TypeNames.ForwardAttribute);
+            var lossScaled = compilation.GetTypeByMetadataName(TypeNames.LossScaledAttribute);
+            var tensor = compilation.GetTypeByMetadataName(TypeNames.Tensor);
             if (fp16 is null || bf16 is null || keepFp32 is null || forward is null || lossScaled is null || tensor is null)
             {
                 return null;

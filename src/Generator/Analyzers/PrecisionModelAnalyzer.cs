@@ -3,7 +3,6 @@ using System.Collections.Immutable;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.Diagnostics;
 using PrecisionDsl.Generator.Diagnostics;
-using PrecisionDsl.Generator.Parsing;
 using PrecisionDsl.Generator.Planning;
 
 namespace PrecisionDsl.Generator.Analyzers
@@ -49,7 +48,7 @@ namespace PrecisionDsl.Generator.Analyzers
 
         private void AnalyzeType(SymbolAnalysisContext context, SourceLocations locations)
         {
-            if (context.Symbol is not INamedTypeSymbol { TypeKind: TypeKind.Class } type || !SymbolFacts.HasPrecisionAttributes(type))
+            if (context.Symbol is not INamedTypeSymbol type || !PrecisionModelCandidates.IsCandidate(type))
             {
                 return;
             }
@@ -67,7 +66,10 @@ namespace PrecisionDsl.Generator.Analyzers
                     var descriptor = DiagnosticDescriptors.ForRule(problem.RuleId);
                     if (descriptor is not null && SupportedDiagnostics.Contains(descriptor))
                     {
-                        context.ReportDiagnostic(Diagnostic.Create(descriptor, locations.ToLocation(problem.Location), problem.Subject, problem.Detail));
+                        var location = problem.RuleId == DiagnosticDescriptors.Fp32OpPromoted.Id
+                            ? locations.ToCalleeLocation(problem.Location)
+                            : locations.ToLocation(problem.Location);
+                        context.ReportDiagnostic(Diagnostic.Create(descriptor, location, problem.Subject, problem.Detail));
                     }
                 }
             }

@@ -24,8 +24,8 @@ public class PDSL003ConflictingAttributesTests
 
     [Fact]
     public Task Two_precisions_in_one_list_are_reported_on_the_second() => Verify.AnalyzerAsync(Model("""
-            private readonly Linear fc = Linear(4, 4);
-            [Fp16, {|PDSL003:KeepFp32|}] private readonly LayerNorm norm = LayerNorm(4);
+            [Fp16, {|PDSL003:KeepFp32|}] private readonly Linear fc = Linear(4, 4);
+            private readonly LayerNorm norm = LayerNorm(4);
         """));
 
     [Fact]
@@ -61,12 +61,12 @@ public class PDSL003ConflictingAttributesTests
     [Fact]
     public Task Fix_keeps_the_chosen_attribute() => Verify.CodeFixAsync<KeepOneAttributeCodeFixProvider>(
         Model("""
-            private readonly Linear fc = Linear(4, 4);
-            [Fp16, {|PDSL003:KeepFp32|}] private readonly LayerNorm norm = LayerNorm(4);
+            [Fp16, {|PDSL003:KeepFp32|}] private readonly Linear fc = Linear(4, 4);
+            private readonly LayerNorm norm = LayerNorm(4);
         """),
         Model("""
-            private readonly Linear fc = Linear(4, 4);
-            [KeepFp32] private readonly LayerNorm norm = LayerNorm(4);
+            [KeepFp32] private readonly Linear fc = Linear(4, 4);
+            private readonly LayerNorm norm = LayerNorm(4);
         """),
         equivalenceKey: "PDSL003.KeepFp32");
 
