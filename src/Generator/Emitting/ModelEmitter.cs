@@ -117,7 +117,7 @@ namespace PrecisionDsl.Generator.Emitting
             var model = plan.Model;
             var problem = plan.Problems.FirstOrDefault(p => p.IsError);
             var message = problem is null
-                ? $"{model.Name} has no usable [Forward] method."
+                ? $"{model.Name}: the [Forward] method's body does not compile; fix the errors the compiler reports in it."
                 : $"{problem.RuleId}: {problem.Subject}: {problem.Detail}. {Fix(problem.RuleId)}";
             var parameters = Enumerable.Range(0, model.InputCount)
                 .Select(i => model.ModuleTypeArguments[i] + " " + (model.InputCount == 1 ? "input" : "input" + (i + 1).ToString(CultureInfo.InvariantCulture)));

@@ -90,7 +90,8 @@ namespace PrecisionDsl.Generator.Model
         /// <summary>The dtype the expression at <paramref name="span"/> of <paramref name="filePath"/> runs in, or null when it is outside the forward body and the layer initializers.</summary>
         public ExpressionPrecision? PrecisionAt(string filePath, TextSpan span)
         {
-            if (Forward is { } forward && forward.Body.FilePath == filePath)
+            if (Forward is { } forward && forward.Body.FilePath == filePath
+                && new TextSpan(forward.Body.TextStart, forward.Body.Text.Length).Contains(span))
             {
                 var body = forward.Body;
                 var relative = new TextSpan(span.Start - body.TextStart, span.Length);
@@ -103,17 +104,9 @@ namespace PrecisionDsl.Generator.Model
                     }
                 }
 
-                if (innermost >= 0)
-                {
-                    var node = body.Nodes[innermost];
-                    var plan = forward.Nodes[innermost];
-                    return new ExpressionPrecision(plan.RunsIn, ClassDefault, node.Name, plan.Why);
-                }
-
-                if (new TextSpan(body.TextStart, body.Text.Length).Contains(span))
-                {
-                    return new ExpressionPrecision(StaticDtype.Unknown, ClassDefault, forward.Method.Name, "outside any tensor operation");
-                }
+                return innermost < 0
+                    ? new ExpressionPrecision(StaticDtype.Unknown, ClassDefault, forward.Method.Name, "outside any tensor operation")
+                    : new ExpressionPrecision(forward.Nodes[innermost].RunsIn, ClassDefault, body.Nodes[innermost].Name, forward.Nodes[innermost].Why);
             }
 
             foreach (var layer in Layers)

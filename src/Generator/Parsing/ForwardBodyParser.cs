@@ -39,7 +39,9 @@ namespace PrecisionDsl.Generator.Parsing
         public static ForwardBody? Parse(MethodDeclarationSyntax method, SemanticModel semanticModel, INamedTypeSymbol modelType, IEnumerable<MemberSpec> members, CancellationToken cancellationToken)
         {
             SyntaxNode? body = (SyntaxNode?)method.Body ?? method.ExpressionBody?.Expression;
-            if (body is null || body.ContainsDiagnostics)
+            // A body that does not compile is not copied: the generated file would repeat the user's errors.
+            if (body is null || body.ContainsDiagnostics
+                || semanticModel.GetDiagnostics(body.Span, cancellationToken).Any(d => d.Severity == DiagnosticSeverity.Error))
             {
                 return null;
             }
@@ -84,6 +86,11 @@ namespace PrecisionDsl.Generator.Parsing
 
         private void Classify(ExpressionSyntax expression)
         {
+            if (SyntaxFacts.IsInTypeOnlyContext(expression) || (expression is TypeSyntax && semanticModel.GetSymbolInfo(expression, cancellationToken).Symbol is ITypeSymbol))
+            {
+                return; // 'var', 'Tensor' in declarations and casts: types, not values
+            }
+
             var type = semanticModel.GetTypeInfo(expression, cancellationToken).Type;
             var isTensor = SymbolFacts.IsTensor(type);
             switch (expression)

@@ -136,7 +136,7 @@ namespace PrecisionDsl.Generator.Planning
             var elementName = OpPolicy.DisplayName(node.ModuleType);
             return elementCategory switch
             {
-                LayerCategory.Sensitive => DecideModuleCall(node, elementCategory, PrecisionKind.Fp32, $"{node.Name}[]", $"{elementName} in {node.Name}: numerically sensitive, fp32"),
+                LayerCategory.Sensitive or LayerCategory.NativeWeights => DecideModuleCall(node, elementCategory, PrecisionKind.Fp32, $"{node.Name}[]", $"{elementName} in {node.Name}: stays fp32 inside a container"),
                 LayerCategory.Compute or LayerCategory.PassThrough => DecideModuleCall(node, elementCategory, layer.Kind, $"{node.Name}[]", $"{elementName} in {node.Name}: {layer.Reason}"),
                 _ => DecideModuleCall(node, LayerCategory.Container, layer.Kind, $"{node.Name}[]", $"element of {node.Name}: {layer.Reason}"),
             };
@@ -150,6 +150,7 @@ namespace PrecisionDsl.Generator.Planning
             {
                 case LayerCategory.Compute:
                 case LayerCategory.Sensitive:
+                case LayerCategory.NativeWeights:
                     return new Decision(node.ReturnsTensor ? dtype : StaticDtype.Unknown, dtype, OpCategory.Half, why);
                 case LayerCategory.Container:
                     return new Decision(StaticDtype.Unknown, dtype, OpCategory.Half, why);
@@ -181,7 +182,9 @@ namespace PrecisionDsl.Generator.Planning
                         ? new Decision(StaticDtype.Unknown, StaticDtype.Fp32, category, $"{node.Name}: promote list, widest input unknown statically: fp32")
                         : new Decision(explicitResult ?? widest, widest, category, $"{node.Name}: promote list, widest input {widest}");
                 case OpCategory.DtypeChanging:
-                    return new Decision(StaticDtype.Unknown, null, category, "");
+                    return new Decision(StaticDtype.Unknown, null, category, $"{node.Name}: sets its own dtype (a manual cast)");
+                case OpCategory.SelfDtype:
+                    return new Decision(explicitResult ?? (node.Inputs.Count == 0 ? StaticDtype.Unknown : results[node.Inputs[0]]), null, OpCategory.PassThrough, "");
                 default:
                     return new Decision(explicitResult ?? (node.Inputs.Count == 0 ? StaticDtype.Unknown : Widest(node)), null, category, "");
             }

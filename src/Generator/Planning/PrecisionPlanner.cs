@@ -106,15 +106,9 @@ namespace PrecisionDsl.Generator.Planning
             var category = OpPolicy.CategoryOfLayer(member.LayerType, member.IsModule, member.IsPrecisionModel);
             var typeName = member.IsModule ? OpPolicy.DisplayName(member.LayerType) : member.TypeDisplay;
             PrecisionAttributeUse? attribute = member.Attributes.Count > 0 ? member.Attributes[0] : null;
-            if (attribute is { } annotated && category is LayerCategory.NotAModule or LayerCategory.Unknown or LayerCategory.PrecisionModel)
+            if (attribute is { } annotated && !(category == LayerCategory.NativeWeights && annotated.Kind == PrecisionKind.Fp32))
             {
-                var why = category switch
-                {
-                    LayerCategory.NotAModule => $"{typeName} is not a module",
-                    LayerCategory.PrecisionModel => $"{typeName} is a precision model and keeps its own plan",
-                    _ => $"{typeName} is not a layer type the op policy knows",
-                };
-                problems.Add(new PlanProblem(RuleIds.UnknownLayerAnnotated, annotated.Location, member.Name, why));
+                ReportUnknownAnnotated(member, category, typeName, annotated, problems);
             }
 
             if (category == LayerCategory.NotAModule || member.IsStatic)
@@ -131,6 +125,21 @@ namespace PrecisionDsl.Generator.Planning
             return new LayerPlan(member.Name, typeName, category, kind, reason, member);
         }
 
+        private static void ReportUnknownAnnotated(MemberSpec member, LayerCategory category, string typeName, PrecisionAttributeUse attribute, List<PlanProblem> problems)
+        {
+            if (category is LayerCategory.NotAModule or LayerCategory.Unknown or LayerCategory.PrecisionModel or LayerCategory.NativeWeights)
+            {
+                var why = category switch
+                {
+                    LayerCategory.NotAModule => $"{typeName} is not a module",
+                    LayerCategory.NativeWeights => $"TorchSharp keeps {typeName}'s weights in native code, so it runs in fp32",
+                    LayerCategory.PrecisionModel => $"{typeName} is a precision model and keeps its own plan",
+                    _ => $"{typeName} is not a layer type the op policy knows",
+                };
+                problems.Add(new PlanProblem(RuleIds.UnknownLayerAnnotated, attribute.Location, member.Name, why));
+            }
+        }
+
         /// <summary>Member attribute > class attribute > fp32, with the layer type's policy on top.</summary>
         internal static (PrecisionKind Kind, string Reason) ResolveLayer(LayerCategory category, string typeName, PrecisionAttributeUse? attribute, PrecisionKind classDefault)
         {
@@ -138,6 +147,8 @@ namespace PrecisionDsl.Generator.Planning
             {
                 case LayerCategory.PrecisionModel:
                     return (PrecisionKind.Fp32, "nested precision model: keeps its own plan");
+                case LayerCategory.NativeWeights:
+                    return (PrecisionKind.Fp32, $"TorchSharp keeps {typeName}'s weights in native code: fp32");
                 case LayerCategory.Unknown:
                 case LayerCategory.NotAModule:
                     return (PrecisionKind.Fp32, $"unknown module type {typeName}: fp32, inputs cast to fp32");
