@@ -73,7 +73,7 @@ namespace PrecisionDsl.Generator.Diagnostics
         internal static readonly DiagnosticDescriptor UnknownLayerType = Create(
             "PDSL009",
             "Annotated member is not a known layer type",
-            "'{0}' is annotated, but {1}: the attribute has no effect (a module the op policy does not know runs in fp32 with fp32 inputs); remove the attribute",
+            "'{0}' is annotated, but {1}: the attribute has no effect on it; remove the attribute",
             NumericsCategory,
             DiagnosticSeverity.Warning);
 
