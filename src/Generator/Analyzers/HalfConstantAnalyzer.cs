@@ -128,16 +128,15 @@ namespace PrecisionDsl.Generator.Analyzers
         /// </summary>
         private static HalfFormat? FormatAt(ModelPlan plan, string filePath, TextSpan span)
         {
-            // PrecisionAt measures spans from the start of the [Forward] body (a span before it is out of range):
-            // a constant outside the body is asked about with the body left out, which leaves the layer initializers.
-            var inForwardBody = InForwardBody(plan, filePath, span);
-            var precision = (inForwardBody ? plan : plan with { Forward = null }).PrecisionAt(filePath, span);
+            var precision = plan.PrecisionAt(filePath, span);
             if (precision is null)
             {
                 return null;
             }
 
-            var runsIn = precision.RunsIn == StaticDtype.Unknown && inForwardBody ? HalfInputDtype(plan.Forward!, span) : precision.RunsIn;
+            var runsIn = precision.RunsIn == StaticDtype.Unknown && InForwardBody(plan, filePath, span)
+                ? HalfInputDtype(plan.Forward!, span)
+                : precision.RunsIn;
             return runsIn switch
             {
                 StaticDtype.Fp16 => HalfFormat.Float16,
