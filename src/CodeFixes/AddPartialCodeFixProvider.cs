@@ -1,5 +1,7 @@
+using System.Collections.Generic;
 using System.Collections.Immutable;
 using System.Composition;
+using System.Linq;
 using System.Threading;
 using System.Threading.Tasks;
 using Microsoft.CodeAnalysis;
@@ -25,43 +27,49 @@ namespace PrecisionDsl.CodeFixes
         {
             var root = await context.Document.GetSyntaxRootAsync(context.CancellationToken).ConfigureAwait(false);
             var declaration = root?.FindToken(context.Span.Start).Parent?.FirstAncestorOrSelf<TypeDeclarationSyntax>();
-            if (declaration is null || declaration.Modifiers.Any(SyntaxKind.PartialKeyword))
+            if (declaration is null)
             {
                 return;
             }
 
+            // The model itself and every type it is nested in must be partial for the generated part to fit.
+            var missing = declaration.AncestorsAndSelf().OfType<TypeDeclarationSyntax>()
+                .Where(type => !type.Modifiers.Any(SyntaxKind.PartialKeyword))
+                .ToList();
+            if (missing.Count == 0)
+            {
+                return;
+            }
+
+            var title = "Add 'partial' to " + string.Join(", ", missing.Select(type => "'" + type.Identifier.ValueText + "'"));
             foreach (var diagnostic in context.Diagnostics)
             {
                 context.RegisterCodeFix(
-                    CodeAction.Create("Add 'partial'", token => AddPartialAsync(context.Document, declaration, token), equivalenceKey: "PDSL001"),
+                    CodeAction.Create(title, token => AddPartialAsync(context.Document, missing, token), equivalenceKey: "PDSL001"),
                     diagnostic);
             }
         }
 
-        private static async Task<Document> AddPartialAsync(Document document, TypeDeclarationSyntax declaration, CancellationToken cancellationToken)
+        private static async Task<Document> AddPartialAsync(Document document, List<TypeDeclarationSyntax> declarations, CancellationToken cancellationToken)
         {
             var root = await document.GetSyntaxRootAsync(cancellationToken).ConfigureAwait(false);
-            if (root is null)
-            {
-                return document;
-            }
+            return root is null
+                ? document
+                : document.WithSyntaxRoot(root.ReplaceNodes(declarations, (_, rewritten) => WithPartial(rewritten)));
+        }
 
-            // `partial` goes right before the keyword; with no modifiers it takes over the keyword's indentation.
+        // `partial` goes right before the keyword; with no modifiers it takes over the keyword's indentation.
+        private static TypeDeclarationSyntax WithPartial(TypeDeclarationSyntax declaration)
+        {
             var partial = SyntaxFactory.Token(SyntaxKind.PartialKeyword).WithTrailingTrivia(SyntaxFactory.Space);
-            TypeDeclarationSyntax updated;
-            if (declaration.Modifiers.Count == 0)
+            if (declaration.Modifiers.Count > 0)
             {
-                partial = partial.WithLeadingTrivia(declaration.Keyword.LeadingTrivia);
-                updated = declaration
-                    .WithKeyword(declaration.Keyword.WithLeadingTrivia(SyntaxFactory.TriviaList()))
-                    .WithModifiers(SyntaxFactory.TokenList(partial));
-            }
-            else
-            {
-                updated = declaration.WithModifiers(declaration.Modifiers.Add(partial));
+                return declaration.WithModifiers(declaration.Modifiers.Add(partial));
             }
 
-            return document.WithSyntaxRoot(root.ReplaceNode(declaration, updated));
+            return declaration
+                .WithKeyword(declaration.Keyword.WithLeadingTrivia(SyntaxFactory.TriviaList()))
+                .WithModifiers(SyntaxFactory.TokenList(partial.WithLeadingTrivia(declaration.Keyword.LeadingTrivia)));
         }
     }
 }

@@ -62,6 +62,21 @@ public class PDSL001NotPartialTests
         """ + Body);
 
     [Fact]
+    public Task Fix_adds_partial_to_the_containing_class() => Verify.CodeFixAsync<AddPartialCodeFixProvider>(
+        """
+        public class Outer
+        {
+            [Fp16]
+            public partial class {|PDSL001:Net|} : Module<Tensor, Tensor>
+        """ + Body + "\n}",
+        """
+        public partial class Outer
+        {
+            [Fp16]
+            public partial class Net : Module<Tensor, Tensor>
+        """ + Body + "\n}");
+
+    [Fact]
     public Task Fix_adds_partial_to_a_class_without_modifiers() => Verify.CodeFixAsync<AddPartialCodeFixProvider>(
         """
         [Fp16]
