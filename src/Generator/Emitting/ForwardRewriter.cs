@@ -15,17 +15,22 @@ namespace PrecisionDsl.Generator.Emitting
     {
         public const string FinishName = "__Finish";
 
+        public const string HelperPrefix = "__Pdsl";
+
         private readonly record struct Insertion(int Position, bool IsEnd, int Length, int Priority, string Text);
 
         /// <summary>The statements of the rewritten body, without braces, left-aligned.</summary>
-        public static string RewriteStatements(ForwardPlan forward, bool wrapReturns)
+        /// <param name="wrapReturns">Pass the method's return values through <c>__Finish</c> (the forward itself, not helpers).</param>
+        /// <param name="returnsValue">False for a void helper: an expression body becomes a statement, not a return.</param>
+        public static string RewriteStatements(ForwardBody body, EquatableArray<NodePlan> plans, bool wrapReturns, bool returnsValue = true)
         {
-            var body = forward.Body;
-            var text = Apply(body.Text, Insertions(forward, wrapReturns && !body.IsExpressionBody));
+            var text = Apply(body.Text, Insertions(body, plans, wrapReturns && !body.IsExpressionBody));
             if (body.IsExpressionBody)
             {
                 var expression = Dedent(text, skipFirstLine: true);
-                return wrapReturns ? "return " + FinishName + "(" + expression + ");" : "return " + expression + ";";
+                return !returnsValue ? expression + ";"
+                    : wrapReturns ? "return " + FinishName + "(" + expression + ");"
+                    : "return " + expression + ";";
             }
 
             var open = text.IndexOf('{');
@@ -42,13 +47,13 @@ namespace PrecisionDsl.Generator.Emitting
             _ => TypeNames.GlobalFloat32,
         };
 
-        private static List<Insertion> Insertions(ForwardPlan forward, bool wrapReturns)
+        private static List<Insertion> Insertions(ForwardBody body, EquatableArray<NodePlan> plans, bool wrapReturns)
         {
             var insertions = new List<Insertion>();
-            var nodes = forward.Body.Nodes;
+            var nodes = body.Nodes;
             for (var i = 0; i < nodes.Count; i++)
             {
-                var plan = forward.Nodes[i];
+                var plan = plans[i];
                 var first = true;
                 foreach (var input in plan.CastInputs)
                 {
@@ -60,9 +65,15 @@ namespace PrecisionDsl.Generator.Emitting
                 }
             }
 
+            // A call to a rewritten helper goes to its copy: "Block(h)" becomes "__PdslBlock(h)".
+            foreach (var call in body.HelperCalls)
+            {
+                insertions.Add(new Insertion(call.Start, false, 0, 0, HelperPrefix));
+            }
+
             if (wrapReturns)
             {
-                foreach (var span in forward.Body.Returns)
+                foreach (var span in body.Returns)
                 {
                     insertions.Add(new Insertion(span.Start, false, span.Length, 1, FinishName + "("));
                     insertions.Add(new Insertion(span.End, true, span.Length, 1, ")"));

@@ -89,6 +89,11 @@ namespace PrecisionDsl.Generator.Emitting
                 WritePlan(writer, plan);
                 writer.WriteLine();
                 WriteForward(writer, plan, forward);
+                foreach (var helper in forward.Helpers)
+                {
+                    writer.WriteLine();
+                    WriteHelper(writer, helper);
+                }
                 if (plan.Loss is { } loss)
                 {
                     writer.WriteLine();
@@ -144,7 +149,7 @@ namespace PrecisionDsl.Generator.Emitting
             writer.WriteLine("/// <summary>Master weights, half shadows and loss-scaling options of this model's precision plan.</summary>");
             writer.WriteLine($"private {TypeNames.GlobalMixedPrecisionState} __PdslState => __pdslState ??= new {TypeNames.GlobalMixedPrecisionState}(");
             writer.WriteLine("    this,");
-            var layers = plan.Layers.Where(l => l.Category is LayerCategory.Compute or LayerCategory.Sensitive or LayerCategory.Container).ToArray();
+            var layers = plan.Layers.Where(l => !l.Member.IsComputed && l.Category is LayerCategory.Compute or LayerCategory.Sensitive or LayerCategory.Container).ToArray();
             if (layers.Length == 0)
             {
                 writer.WriteLine($"    global::System.Array.Empty<{TypeNames.GlobalPrecisionLayer}>(),");
@@ -222,7 +227,7 @@ namespace PrecisionDsl.Generator.Emitting
             }
 
             writer.WriteLine("using var __weights = __PdslState.EnterForward();");
-            writer.WriteLines(ForwardRewriter.RewriteStatements(forward, shape.HoldsTensors));
+            WriteInUserNullableContext(writer, forward.Body, ForwardRewriter.RewriteStatements(forward.Body, forward.Nodes, shape.HoldsTensors));
             if (shape.HoldsTensors)
             {
                 writer.WriteLine();
@@ -234,6 +239,36 @@ namespace PrecisionDsl.Generator.Emitting
             }
 
             writer.CloseBlock();
+        }
+
+        private static void WriteHelper(SourceWriter writer, HelperPlan plan)
+        {
+            var helper = plan.Helper;
+            writer.WriteLine($"/// <summary>Mixed-precision copy of <c>{helper.Name}</c> for the generated forward (the original stays fp32).</summary>");
+            writer.OpenBlock("private " + helper.Signature);
+            var statements = ForwardRewriter.RewriteStatements(helper.Body, plan.Nodes, wrapReturns: false, returnsValue: !helper.ReturnsVoid);
+            if (statements.Contains("__weights."))
+            {
+                // Joins the forward's scope (nested entries share it): only the half dtypes are needed here.
+                writer.WriteLine("using var __weights = __PdslState.EnterForward();");
+            }
+
+            WriteInUserNullableContext(writer, helper.Body, statements);
+            writer.CloseBlock();
+        }
+
+        /// <summary>The user's statements, under the nullable context they were written in (the file itself is #nullable enable).</summary>
+        private static void WriteInUserNullableContext(SourceWriter writer, ForwardBody body, string statements)
+        {
+            if (body.NullableContext == "enable")
+            {
+                writer.WriteLines(statements);
+                return;
+            }
+
+            writer.WriteLine("#nullable " + body.NullableContext);
+            writer.WriteLines(statements);
+            writer.WriteLine("#nullable enable");
         }
 
         private static string FinishExpression(ResultShape shape, bool castToFp32)

@@ -21,7 +21,7 @@ namespace PrecisionDsl.Generator.Model
     /// <summary>Everything the planner decided about one precision model.</summary>
     /// <param name="ClassDefault">The model default from the class attribute (Fp32 without one): the half dtype of half-list ops.</param>
     /// <param name="Forward">The rewrite plan of the <c>[Forward]</c> body; null when the model is rejected or has no body.</param>
-    /// <param name="Ops">Every op and module call the op policy acts on (plan table, PDSL010).</param>
+    /// <param name="Ops">Every op site of the forward body the op policy acts on: half, fp32 and promote lists, and dtype-changing ops such as <c>half()</c> or <c>to()</c> (plan table, PDSL010, PDSL011).</param>
     /// <param name="Loss">The <c>[LossScaled]</c> method the training step uses, when it can.</param>
     internal sealed partial record ModelPlan(
         ModelSpec Model,
@@ -53,8 +53,11 @@ namespace PrecisionDsl.Generator.Model
     /// <param name="Why">Short reason, written next to the casts.</param>
     internal sealed record NodePlan(StaticDtype Result, StaticDtype RunsIn, EquatableArray<int> CastInputs, string Why);
 
-    /// <summary>The forward rewrite: per node of <see cref="ForwardBody.Nodes"/>, its plan.</summary>
-    internal sealed record ForwardPlan(ForwardMethodSpec Method, ForwardBody Body, EquatableArray<NodePlan> Nodes);
+    /// <summary>The forward rewrite: per node of <see cref="ForwardBody.Nodes"/>, its plan; and the plans of the helpers it calls.</summary>
+    internal sealed record ForwardPlan(ForwardMethodSpec Method, ForwardBody Body, EquatableArray<NodePlan> Nodes, EquatableArray<HelperPlan> Helpers);
+
+    /// <summary>The rewrite of one helper method called from the forward body.</summary>
+    internal sealed record HelperPlan(HelperSpec Helper, EquatableArray<NodePlan> Nodes);
 
     /// <summary>
     /// A model-level problem the analyzers report. <see cref="Subject"/> names the class, member, method or op;
@@ -90,23 +93,18 @@ namespace PrecisionDsl.Generator.Model
         /// <summary>The dtype the expression at <paramref name="span"/> of <paramref name="filePath"/> runs in, or null when it is outside the forward body and the layer initializers.</summary>
         public ExpressionPrecision? PrecisionAt(string filePath, TextSpan span)
         {
-            if (Forward is { } forward && forward.Body.FilePath == filePath
-                && new TextSpan(forward.Body.TextStart, forward.Body.Text.Length).Contains(span))
+            if (Forward is { } forward)
             {
-                var body = forward.Body;
-                var relative = new TextSpan(span.Start - body.TextStart, span.Length);
-                var innermost = -1;
-                for (var i = 0; i < body.Nodes.Count; i++)
+                var found = PrecisionIn(forward.Body, forward.Nodes, forward.Method.Name, filePath, span);
+                foreach (var helper in forward.Helpers)
                 {
-                    if (body.Nodes[i].Span.Contains(relative) && (innermost < 0 || body.Nodes[innermost].Span.Contains(body.Nodes[i].Span)))
-                    {
-                        innermost = i;
-                    }
+                    found ??= PrecisionIn(helper.Helper.Body, helper.Nodes, helper.Helper.Name, filePath, span);
                 }
 
-                return innermost < 0
-                    ? new ExpressionPrecision(StaticDtype.Unknown, ClassDefault, forward.Method.Name, "outside any tensor operation")
-                    : new ExpressionPrecision(forward.Nodes[innermost].RunsIn, ClassDefault, body.Nodes[innermost].Name, forward.Nodes[innermost].Why);
+                if (found is not null)
+                {
+                    return found;
+                }
             }
 
             foreach (var layer in Layers)
@@ -121,6 +119,28 @@ namespace PrecisionDsl.Generator.Model
             }
 
             return null;
+        }
+
+        private ExpressionPrecision? PrecisionIn(ForwardBody body, EquatableArray<NodePlan> plans, string method, string filePath, TextSpan span)
+        {
+            if (body.FilePath != filePath || !new TextSpan(body.TextStart, body.Text.Length).Contains(span))
+            {
+                return null;
+            }
+
+            var relative = new TextSpan(span.Start - body.TextStart, span.Length);
+            var innermost = -1;
+            for (var i = 0; i < body.Nodes.Count; i++)
+            {
+                if (body.Nodes[i].Span.Contains(relative) && (innermost < 0 || body.Nodes[innermost].Span.Contains(body.Nodes[i].Span)))
+                {
+                    innermost = i;
+                }
+            }
+
+            return innermost < 0
+                ? new ExpressionPrecision(StaticDtype.Unknown, ClassDefault, method, "outside any tensor operation")
+                : new ExpressionPrecision(plans[innermost].RunsIn, ClassDefault, body.Nodes[innermost].Name, plans[innermost].Why);
         }
     }
 }

@@ -72,6 +72,7 @@ namespace PrecisionDsl.Generator.Parsing
                 }
             }
 
+            var containingTypes = ContainingTypes(type, cancellationToken);
             var forwardSpecs = forwardMethods
                 .Select((f, index) => ParseForward(f.Method, f.Attribute, moduleBase, members, parseBody: index == 0 && forwardMethods.Count == 1, compilation, cancellationToken))
                 .ToEquatableArray();
@@ -81,10 +82,10 @@ namespace PrecisionDsl.Generator.Parsing
                 FullName: type.ToDisplayString(SymbolDisplayFormat.FullyQualifiedFormat),
                 Namespace: type.ContainingNamespace is { IsGlobalNamespace: false } ns ? ns.ToDisplayString() : null,
                 TypeParameters: type.TypeParameters.Length == 0 ? "" : "<" + string.Join(", ", type.TypeParameters.Select(p => p.Name)) + ">",
-                ContainingTypes: ContainingTypes(type, cancellationToken),
+                ContainingTypes: containingTypes,
                 Location: LocationInfo.From(location)!,
                 IsPartial: declarations.Length > 0 && declarations.All(d => d.Modifiers.Any(SyntaxKind.PartialKeyword)),
-                ContainingTypesArePartial: ContainingTypes(type, cancellationToken).All(c => c.IsPartial),
+                ContainingTypesArePartial: containingTypes.All(c => c.IsPartial),
                 DerivesFromModule: moduleBase is not null,
                 ModuleTypeArguments: moduleTypeArguments,
                 ResultShape: ShapeOf(moduleBase?.TypeArguments.LastOrDefault()),
@@ -183,7 +184,9 @@ namespace PrecisionDsl.Generator.Parsing
                 IsStatic: isStatic,
                 Attributes: attributes,
                 Location: LocationInfo.From(location)!,
-                Declaration: LocationInfo.From(declaration) ?? LocationInfo.From(location)!));
+                Declaration: LocationInfo.From(declaration) ?? LocationInfo.From(location)!,
+                IsComputed: declaration is PropertyDeclarationSyntax property
+                    && (property.ExpressionBody is not null || property.AccessorList?.Accessors.Any(a => a.Body is not null || a.ExpressionBody is not null) == true)));
         }
 
         private static ForwardMethodSpec ParseForward(

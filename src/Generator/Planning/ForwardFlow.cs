@@ -16,7 +16,6 @@ namespace PrecisionDsl.Generator.Planning
     {
         private const int MaxIterations = 16;
 
-        private readonly ForwardMethodSpec method;
         private readonly ForwardBody body;
         private readonly PrecisionKind region;
         private readonly Dictionary<string, LayerPlan> layers;
@@ -24,9 +23,8 @@ namespace PrecisionDsl.Generator.Planning
         private readonly StaticDtype?[] results;
         private readonly StaticDtype?[] locals;
 
-        public ForwardFlow(ForwardMethodSpec method, ForwardBody body, PrecisionKind region, EquatableArray<LayerPlan> layers, CancellationToken cancellationToken)
+        public ForwardFlow(ForwardBody body, PrecisionKind region, EquatableArray<LayerPlan> layers, CancellationToken cancellationToken)
         {
-            this.method = method;
             this.body = body;
             this.region = region;
             this.layers = layers.ToDictionary(l => l.Name);
@@ -35,7 +33,8 @@ namespace PrecisionDsl.Generator.Planning
             locals = new StaticDtype?[body.Locals.Count];
         }
 
-        public ForwardPlan Plan(List<OpPlan> ops, List<PlanProblem> problems)
+        /// <summary>The plan of every node of the body; op sites and PDSL010 problems are added to the lists.</summary>
+        public EquatableArray<NodePlan> Plan(List<OpPlan> ops, List<PlanProblem> problems)
         {
             // Monotone over a lattice of height 3 (unset < known dtype < Unknown), so this converges quickly.
             for (var iteration = 0; iteration < MaxIterations; iteration++)
@@ -76,22 +75,20 @@ namespace PrecisionDsl.Generator.Planning
                 Record(node, decision, runsIn, ops, problems);
             }
 
-            return new ForwardPlan(method, body, plans.ToEquatableArray());
+            return plans.ToEquatableArray();
         }
 
         private void Record(ExprNode node, Decision decision, StaticDtype runsIn, List<OpPlan> ops, List<PlanProblem> problems)
         {
-            if (node.Kind == ExprKind.Op && decision.Category != OpCategory.PassThrough)
+            if (node.Kind != ExprKind.Op || decision.Category == OpCategory.PassThrough)
             {
-                ops.Add(new OpPlan(node.Name, decision.Category, runsIn, decision.Why, node.Location));
-                if (decision.Category == OpCategory.Fp32 && region != PrecisionKind.Fp32)
-                {
-                    problems.Add(new PlanProblem(RuleIds.Fp32OpPromoted, node.Location, node.Name, $"{node.Name} runs in fp32 inside a [{region}] model (op policy: fp32 list)"));
-                }
+                return; // layers are in the plan's layer rows; pass-through ops have no precision of their own
             }
-            else if (node.Kind is ExprKind.LayerCall or ExprKind.UnknownModuleCall && decision.CastTarget is not null)
+
+            ops.Add(new OpPlan(node.Name, decision.Category, runsIn, decision.Why, node.Location));
+            if (decision.Category == OpCategory.Fp32 && region != PrecisionKind.Fp32)
             {
-                ops.Add(new OpPlan(node.Name, decision.Category, runsIn, decision.Why, node.Location));
+                problems.Add(new PlanProblem(RuleIds.Fp32OpPromoted, node.Location, node.Name, $"{node.Name} runs in fp32 inside a [{region}] model (op policy: fp32 list)"));
             }
         }
 

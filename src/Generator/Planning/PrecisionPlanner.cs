@@ -63,7 +63,11 @@ namespace PrecisionDsl.Generator.Planning
             var ops = new List<OpPlan>();
             if (!problems.Any(p => p.IsError) && model.ForwardMethods.Count == 1 && model.ForwardMethods[0].Body is { } body)
             {
-                forward = new ForwardFlow(model.ForwardMethods[0], body, classDefault, layers, cancellationToken).Plan(ops, problems);
+                var nodes = new ForwardFlow(body, classDefault, layers, cancellationToken).Plan(ops, problems);
+                var helpers = body.Helpers
+                    .Select(helper => new HelperPlan(helper, new ForwardFlow(helper.Body, classDefault, layers, cancellationToken).Plan(ops, problems)))
+                    .ToEquatableArray();
+                forward = new ForwardPlan(model.ForwardMethods[0], body, nodes, helpers);
             }
 
             return new ModelPlan(model, classDefault, layers, forward, ops.ToEquatableArray(), problems.ToEquatableArray(), loss);
@@ -92,7 +96,7 @@ namespace PrecisionDsl.Generator.Planning
         {
             if (attributes.Select(a => a.Kind).Distinct().Count() > 1)
             {
-                var names = string.Join(", ", attributes.Select(a => "[" + a.Name + "]"));
+                var names = "conflicting precision attributes " + string.Join(", ", attributes.Select(a => "[" + a.Name + "]"));
                 foreach (var extra in attributes.Skip(1))
                 {
                     problems.Add(new PlanProblem(RuleIds.ConflictingAttributes, extra.Location, subject, names));

@@ -50,7 +50,7 @@ namespace PrecisionDsl.Generator.Tests.Support
                 };
                 if (line.Type != ChangeType.Unchanged || line.Position is null)
                 {
-                    text.Append(prefix).Append(line.Position?.ToString() ?? "").Append(": ").AppendLine(line.Text);
+                    text.Append(prefix).Append(line.Position is { } number ? number + ": " : "").AppendLine(line.Text);
                 }
             }
 
