@@ -234,7 +234,7 @@ namespace PrecisionDsl.Generator.Analyzers
             var syntax = constant.Syntax;
             var isLiteral = syntax is LiteralExpressionSyntax
                 || (syntax is PrefixUnaryExpressionSyntax { Operand: LiteralExpressionSyntax } unary && unary.IsKind(SyntaxKind.UnaryMinusExpression));
-            return isLiteral ? syntax.ToString() : $"'{syntax}' ({value.ToString("G4", CultureInfo.InvariantCulture)})";
+            return isLiteral ? syntax.ToString() : $"'{syntax}' ({HalfFormat.Display(value)})";
         }
 
         private static INamedTypeSymbol? ContainingType(ISymbol? symbol) => symbol as INamedTypeSymbol ?? symbol?.ContainingType;

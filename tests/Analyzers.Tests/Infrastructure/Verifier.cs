@@ -24,10 +24,12 @@ internal static class Verifier<TAnalyzer>
 
         """;
 
-    public static Task AnalyzerAsync(string source)
+    /// <summary>Checks the markup spans, and for <paramref name="expected"/> (located with <c>{|#0:...|}</c>) the message arguments too.</summary>
+    public static Task AnalyzerAsync(string source, params DiagnosticResult[] expected)
     {
         var test = new AnalyzerTest { TestCode = Usings + source, ReferenceAssemblies = TestReferences.None };
         test.TestState.AdditionalReferences.AddRange(TestReferences.All);
+        test.ExpectedDiagnostics.AddRange(expected);
         return test.RunAsync();
     }
 

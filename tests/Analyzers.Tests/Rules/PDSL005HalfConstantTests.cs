@@ -1,5 +1,7 @@
 using System.Threading.Tasks;
+using Microsoft.CodeAnalysis.Testing;
 using PrecisionDsl.CodeFixes;
+using PrecisionDsl.Generator.Diagnostics;
 using Xunit;
 using Verify = PrecisionDsl.Analyzers.Tests.Infrastructure.Verifier<PrecisionDsl.Generator.Analyzers.HalfConstantAnalyzer>;
 
@@ -13,6 +15,7 @@ public class PDSL005HalfConstantTests
         {
             private readonly Linear query = Linear(8, 8);
             private readonly Linear key = Linear(8, 8);
+            private const double MaskValue = -1e9;
             public Attention() : base(nameof(Attention)) => RegisterComponents();
 
             [Forward]
@@ -50,6 +53,9 @@ public class PDSL005HalfConstantTests
     [InlineData("return {|PDSL005:100000|} * scores;")]
     [InlineData("return functional.normalize(scores, eps: {|PDSL005:1e-12|});")]
     [InlineData("var hidden = scores.masked_fill(mask, {|PDSL005:float.MinValue|}); return hidden;")]
+    [InlineData("return scores.masked_fill(mask, {|PDSL005:MaskValue|});")]
+    [InlineData("return scores + torch.full_like(scores, {|PDSL005:-1e9|});")]
+    [InlineData("return scores.clamp(min: {|PDSL005:1e-9|});")]
     public Task Constant_reaching_fp16_code_is_reported(string body) => Verify.AnalyzerAsync(Attention("[Fp16]", body));
 
     [Theory]
@@ -68,6 +74,16 @@ public class PDSL005HalfConstantTests
     [InlineData("[Fp16]", "return scores + x * 1e-9;")]
     public Task Constant_in_fp32_or_range_safe_code_stays_silent(string classAttribute, string body) =>
         Verify.AnalyzerAsync(Attention(classAttribute, body));
+
+    [Theory]
+    [InlineData("[Fp16]", "return scores.masked_fill(mask, {|#0:-1e9|});", "-1e9", "float16", "-inf", "float16 overflows above 65504", "-65504 (float16's largest finite magnitude)")]
+    [InlineData("[Fp16]", "return scores * {|#0:1e-9|};", "1e-9", "float16", "0", "float16 flushes magnitudes below 5.96e-8 to zero", "6.103515625e-5 (float16's smallest normal)")]
+    [InlineData("[Fp16]", "return scores.masked_fill(mask, {|#0:MaskValue|});", "'MaskValue' (-1e9)", "float16", "-inf", "float16 overflows above 65504", "-65504 (float16's largest finite magnitude)")]
+    [InlineData("[Bf16]", "return scores * {|#0:1e-41|};", "1e-41", "bfloat16", "0", "bfloat16 flushes magnitudes below 9.18e-41 to zero", "1.2e-38 (bfloat16's smallest normal)")]
+    public Task Message_says_what_the_constant_becomes(string classAttribute, string body, string constant, string format, string becomes, string why, string use) =>
+        Verify.AnalyzerAsync(
+            Attention(classAttribute, body),
+            new DiagnosticResult(DiagnosticDescriptors.ConstantOutOfHalfRange).WithLocation(0).WithArguments(constant, format, becomes, why, use));
 
     [Fact]
     public Task Eps_of_a_norm_forced_to_fp16_is_reported() => Verify.AnalyzerAsync(Layers(
