@@ -20,7 +20,7 @@ namespace PrecisionDsl.Analyzers.Tests.Build;
 public sealed class DotnetBuildTests : IDisposable
 {
     private static readonly Regex DiagnosticLine = new(
-        @"(?<file>[^\s:(]+\.cs)\((?<line>\d+),(?<column>\d+)\): (?<severity>error|warning|info) (?<id>[A-Z]+\d+):",
+        @"(?<file>[^\s:(]+\.cs)\((?<line>\d+),(?<column>\d+)\): (?<severity>error|warning|info) (?<id>[A-Z]+\d+): (?<message>.*?)( \(https?://[^)]*\))? \[[^\[\]]+\.csproj\]\s*$",
         RegexOptions.Compiled);
 
     // The configuration this test project (and so the referenced runtime and generator) was built in.
@@ -66,18 +66,19 @@ public sealed class DotnetBuildTests : IDisposable
                 int.Parse(match.Groups["line"].Value),
                 int.Parse(match.Groups["column"].Value),
                 match.Groups["severity"].Value,
-                match.Groups["id"].Value))
+                match.Groups["id"].Value,
+                match.Groups["message"].Value))
             .Concat(ReadInfoDiagnostics())
             .Distinct()
             .ToList();
 
         Assert.DoesNotContain(reported, d => d.Id.StartsWith("CS", StringComparison.Ordinal) && d.Severity == "error");
-        foreach (var (id, file, snippet, severity) in FlawedModels.Expected)
+        foreach (var (id, file, snippet, severity, names) in FlawedModels.Expected)
         {
             var (line, column) = Position(file, snippet);
             Assert.True(
-                reported.Contains(new Reported(file, line, column, severity, id)),
-                $"expected '{file}({line},{column}): {severity} {id}' in the build output; PDSL lines were:\n"
+                reported.Any(d => d == new Reported(file, line, column, severity, id, d.Message) && d.Message.Contains(names, StringComparison.Ordinal)),
+                $"expected '{file}({line},{column}): {severity} {id}: ...{names}...' in the build output; PDSL lines were:\n"
                 + string.Join("\n", reported.Where(d => d.Id.StartsWith("PDSL", StringComparison.Ordinal))));
         }
 
@@ -136,12 +137,13 @@ public sealed class DotnetBuildTests : IDisposable
                     region.GetProperty("startLine").GetInt32(),
                     region.GetProperty("startColumn").GetInt32(),
                     "info",
-                    result.GetProperty("ruleId").GetString()!);
+                    result.GetProperty("ruleId").GetString()!,
+                    result.GetProperty("message").GetProperty("text").GetString()!);
             })
             .ToArray();
     }
 
-    private readonly record struct Reported(string File, int Line, int Column, string Severity, string Id);
+    private readonly record struct Reported(string File, int Line, int Column, string Severity, string Id, string Message);
 
     private static (int Line, int Column) Position(string file, string snippet)
     {

@@ -140,20 +140,23 @@ internal static class FlawedModels
             """),
     };
 
-    /// <summary>Every rule, where it must be reported: file, the snippet its location starts at, severity.</summary>
-    public static readonly (string Id, string File, string Snippet, string Severity)[] Expected =
+    /// <summary>
+    /// Every rule, where it must be reported (file, the snippet its location starts at, severity), and the
+    /// member or literal its message must name.
+    /// </summary>
+    public static readonly (string Id, string File, string Snippet, string Severity, string Names)[] Expected =
     {
-        ("PDSL001", "Shape.cs", "NotPartial :", "error"),
-        ("PDSL008", "Shape.cs", "NotPartial :", "error"),
-        ("PDSL002", "Shape.cs", "NotAModule", "error"),
-        ("PDSL003", "Shape.cs", "KeepFp32] private readonly Linear", "error"),
-        ("PDSL007", "Shape.cs", "Loss(Tensor output, Tensor target) => functional.mse_loss(output, target).item", "error"),
-        ("PDSL008", "Shape.cs", "NoForward :", "error"),
-        ("PDSL004", "Numerics.cs", "Fp16] private readonly LayerNorm", "warning"),
-        ("PDSL009", "Numerics.cs", "Bf16] private readonly Custom", "warning"),
-        ("PDSL005", "Numerics.cs", "-1e9", "warning"),
-        ("PDSL010", "Numerics.cs", "log_softmax", "info"),
-        ("PDSL006", "Numerics.cs", "Fp16]\npublic partial class NoLossScaling", "warning"),
-        ("PDSL011", "Numerics.cs", "half()", "warning"),
+        ("PDSL001", "Shape.cs", "NotPartial :", "error", "'NotPartial'"),
+        ("PDSL008", "Shape.cs", "NotPartial :", "error", "'NotPartial'"),
+        ("PDSL002", "Shape.cs", "NotAModule", "error", "'NotAModule'"),
+        ("PDSL003", "Shape.cs", "KeepFp32] private readonly Linear", "error", "'fc'"),
+        ("PDSL007", "Shape.cs", "Loss(Tensor output, Tensor target) => functional.mse_loss(output, target).item", "error", "'Loss'"),
+        ("PDSL008", "Shape.cs", "NoForward :", "error", "'NoForward'"),
+        ("PDSL004", "Numerics.cs", "Fp16] private readonly LayerNorm", "warning", "'norm'"),
+        ("PDSL009", "Numerics.cs", "Bf16] private readonly Custom", "warning", "'custom'"),
+        ("PDSL005", "Numerics.cs", "-1e9", "warning", "-1e9"),
+        ("PDSL010", "Numerics.cs", "log_softmax", "info", "'log_softmax'"),
+        ("PDSL006", "Numerics.cs", "Fp16]\npublic partial class NoLossScaling", "warning", "'NoLossScaling'"),
+        ("PDSL011", "Numerics.cs", "half()", "warning", "'x.half()'"),
     };
 }
