@@ -134,9 +134,7 @@ namespace PrecisionDsl.Generator.Analyzers
                 return null;
             }
 
-            var runsIn = precision.RunsIn == StaticDtype.Unknown && InForwardBody(plan, filePath, span)
-                ? HalfInputDtype(plan.Forward!, span)
-                : precision.RunsIn;
+            var runsIn = precision.RunsIn == StaticDtype.Unknown ? HalfInputDtype(plan, filePath, span) : precision.RunsIn;
             return runsIn switch
             {
                 StaticDtype.Fp16 => HalfFormat.Float16,
@@ -145,11 +143,36 @@ namespace PrecisionDsl.Generator.Analyzers
             };
         }
 
-        // The innermost forward-body node containing the span (as PrecisionAt finds it), and the half dtype of its inputs.
-        private static StaticDtype HalfInputDtype(ForwardPlan forward, TextSpan span)
+        // The innermost node containing the span (as PrecisionAt finds it) in [Forward] or a helper it calls,
+        // and the half dtype of that node's inputs.
+        private static StaticDtype HalfInputDtype(ModelPlan plan, string filePath, TextSpan span)
         {
-            var nodes = forward.Body.Nodes;
-            var relative = new TextSpan(span.Start - forward.Body.TextStart, span.Length);
+            if (plan.Forward is not { } forward)
+            {
+                return StaticDtype.Unknown;
+            }
+
+            var dtype = HalfInputDtype(forward.Body, forward.Nodes, filePath, span);
+            foreach (var helper in forward.Helpers)
+            {
+                if (dtype == StaticDtype.Unknown)
+                {
+                    dtype = HalfInputDtype(helper.Helper.Body, helper.Nodes, filePath, span);
+                }
+            }
+
+            return dtype;
+        }
+
+        private static StaticDtype HalfInputDtype(ForwardBody body, EquatableArray<NodePlan> plans, string filePath, TextSpan span)
+        {
+            if (body.FilePath != filePath || !new TextSpan(body.TextStart, body.Text.Length).Contains(span))
+            {
+                return StaticDtype.Unknown;
+            }
+
+            var nodes = body.Nodes;
+            var relative = new TextSpan(span.Start - body.TextStart, span.Length);
             var innermost = -1;
             for (var i = 0; i < nodes.Count; i++)
             {
@@ -159,15 +182,15 @@ namespace PrecisionDsl.Generator.Analyzers
                 }
             }
 
+            var result = StaticDtype.Unknown;
             if (innermost < 0)
             {
-                return StaticDtype.Unknown;
+                return result;
             }
 
-            var result = StaticDtype.Unknown;
             foreach (var input in nodes[innermost].Inputs)
             {
-                var dtype = forward.Nodes[input].Result;
+                var dtype = plans[input].Result;
                 if (dtype == StaticDtype.Fp16 || (dtype == StaticDtype.Bf16 && result == StaticDtype.Unknown))
                 {
                     result = dtype;
@@ -176,10 +199,6 @@ namespace PrecisionDsl.Generator.Analyzers
 
             return result;
         }
-
-        private static bool InForwardBody(ModelPlan plan, string filePath, TextSpan span) =>
-            plan.Forward is { } forward && forward.Body.FilePath == filePath
-            && new TextSpan(forward.Body.TextStart, forward.Body.Text.Length).Contains(span);
 
         /// <summary>Parameters whose argument becomes a tensor value: floating types and TorchSharp's <c>Scalar</c>.</summary>
         private static bool IsTensorValueParameter(ITypeSymbol? type, KnownSymbols symbols)

@@ -86,6 +86,24 @@ public class PDSL005HalfConstantTests
             new DiagnosticResult(DiagnosticDescriptors.ConstantOutOfHalfRange).WithLocation(0).WithArguments(constant, format, becomes, why, use));
 
     [Fact]
+    public Task Constant_in_a_helper_called_from_Forward_is_reported() => Verify.AnalyzerAsync("""
+        [Fp16]
+        public partial class Net : Module<Tensor, Tensor>
+        {
+            private readonly Linear fc = Linear(8, 8);
+            public Net() : base(nameof(Net)) => RegisterComponents();
+
+            [Forward]
+            private Tensor Compute(Tensor x) => Project(x);
+
+            private Tensor Project(Tensor x) => fc.call(x) * {|PDSL005:1e-9|};
+
+            [LossScaled]
+            private Tensor Loss(Tensor output, Tensor target) => functional.mse_loss(output, target);
+        }
+        """);
+
+    [Fact]
     public Task Eps_of_a_norm_forced_to_fp16_is_reported() => Verify.AnalyzerAsync(Layers(
         "[Fp16] private readonly LayerNorm norm = LayerNorm(8, eps: {|PDSL005:1e-8|});"));
 
