@@ -8,8 +8,8 @@ using static TorchSharp.torch.nn;
 namespace PrecisionDsl.TestModels
 {
     /// <summary>
-    /// Generic helper methods, a Sequential, a lambda calling a layer, a helper method calling a layer, a loop over a ModuleList, a conditional and a
-    /// conditional expression inside the forward body.
+    /// Generic helper methods, a Sequential, a lambda calling a layer, a helper method calling a layer, a loop over a ModuleList, a conditional, a conditional
+    /// expression and promote-list ops whose widest input is known only at run time inside the forward body.
     /// </summary>
     [Bf16]
     public partial class HelperModel : Module<Tensor, Tensor>
@@ -40,6 +40,9 @@ namespace PrecisionDsl.TestModels
 
             h = Refine(h);
             var pooled = h.shape[1] > 0 ? h : torch.zeros_like(h);
+            pooled = torch.stack(new[] { pooled, h }, 0).mean(new long[] { 0 });
+            var positive = pooled > 0;
+            pooled = torch.where(positive, pooled, h);
             return output.call(pooled);
         }
 

@@ -17,6 +17,8 @@ namespace PrecisionDsl.Generator.Emitting
 
         public const string HelperPrefix = "__Pdsl";
 
+        public const string PromoteName = "__PdslPromote";
+
         private readonly record struct Insertion(int Position, bool IsEnd, int Length, int Priority, string Text);
 
         /// <summary>The statements of the rewritten body, without braces, left-aligned.</summary>
@@ -54,14 +56,26 @@ namespace PrecisionDsl.Generator.Emitting
             for (var i = 0; i < nodes.Count; i++)
             {
                 var plan = plans[i];
-                var first = true;
+                var comment = plan.Why.Length > 0 ? " /* " + plan.Why.Replace("*/", "* /") + " */" : "";
+                var dtype = plan.Promote == RuntimePromote.WidestOfInputs
+                    ? TypeNames.GlobalPrecisionWidest + "(" + string.Join(", ", nodes[i].Inputs.Select(input => body.Text.Substring(nodes[input].Span.Start, nodes[input].Span.Length))) + ")"
+                    : DtypeExpression(plan.RunsIn);
                 foreach (var input in plan.CastInputs)
                 {
                     var span = nodes[input].Span;
-                    var comment = first && plan.Why.Length > 0 ? " /* " + plan.Why.Replace("*/", "* /") + " */" : "";
-                    first = false;
                     insertions.Add(new Insertion(span.Start, false, span.Length, 0, TypeNames.GlobalPrecisionCast + "("));
-                    insertions.Add(new Insertion(span.End, true, span.Length, 0, ", " + DtypeExpression(plan.RunsIn) + comment + ")"));
+                    insertions.Add(new Insertion(span.End, true, span.Length, 0, ", " + dtype + comment + ")"));
+                    comment = "";
+                }
+
+                if (plan.Promote == RuntimePromote.WrapCollections)
+                {
+                    foreach (var collection in nodes[i].CollectionArguments)
+                    {
+                        insertions.Add(new Insertion(collection.Start, false, collection.Length, 0, PromoteName + "("));
+                        insertions.Add(new Insertion(collection.End, true, collection.Length, 0, comment + ")"));
+                        comment = "";
+                    }
                 }
             }
 

@@ -94,6 +94,12 @@ namespace PrecisionDsl.Generator.Emitting
                     writer.WriteLine();
                     WriteHelper(writer, helper);
                 }
+
+                if (forward.Nodes.Concat(forward.Helpers.SelectMany(h => h.Nodes)).Any(n => n.Promote == RuntimePromote.WrapCollections))
+                {
+                    writer.WriteLine();
+                    WritePromote(writer);
+                }
                 if (plan.Loss is { } loss)
                 {
                     writer.WriteLine();
@@ -189,7 +195,7 @@ namespace PrecisionDsl.Generator.Emitting
             writer.WriteLine($"public static {TypeNames.GlobalPrecisionPlan} PrecisionPlan {{ get; }} = new {TypeNames.GlobalPrecisionPlan}(");
             writer.WriteLine($"    {Literal(plan.Model.Name)},");
             var entries = plan.Layers.Select(l => (Subject: $"{l.Name} ({l.TypeName})", Kind: "Layer", Precision: l.Category == LayerCategory.PassThrough ? "input dtype" : l.Kind.ToString(), l.Reason))
-                .Concat(plan.Ops.Select(o => (Subject: $"{o.Name} (line {(o.Location.LineSpan.Start.Line + 1).ToString(CultureInfo.InvariantCulture)})", Kind: "Op", Precision: Precision(o.RunsIn), o.Reason)))
+                .Concat(plan.Ops.Select(o => (Subject: $"{o.Name} (line {(o.Location.LineSpan.Start.Line + 1).ToString(CultureInfo.InvariantCulture)})", Kind: "Op", Precision: o.RunsIn == StaticDtype.Unknown && o.Category == OpCategory.Promote ? "widest input" : Precision(o.RunsIn), o.Reason)))
                 .ToArray();
             if (entries.Length == 0)
             {
@@ -254,6 +260,15 @@ namespace PrecisionDsl.Generator.Emitting
             }
 
             WriteInUserNullableContext(writer, helper.Body, statements);
+            writer.CloseBlock();
+        }
+
+        private static void WritePromote(SourceWriter writer)
+        {
+            writer.WriteLine("/// <summary>Casts the tensors of a promote-list op (cat, stack...) to the widest of their dtypes.</summary>");
+            writer.OpenBlock($"private static {TypeNames.GlobalTensor}[] {ForwardRewriter.PromoteName}({TypeNames.GlobalTensor}[] tensors)");
+            writer.WriteLine($"var dtype = {TypeNames.GlobalPrecisionWidest}(tensors);");
+            writer.WriteLine($"return global::System.Array.ConvertAll(tensors, tensor => {TypeNames.GlobalPrecisionCast}(tensor, dtype));");
             writer.CloseBlock();
         }
 

@@ -1,4 +1,3 @@
-using System.Collections.Generic;
 using System.Linq;
 using Microsoft.CodeAnalysis.Text;
 using PrecisionDsl.Generator.Planning;
@@ -51,7 +50,21 @@ namespace PrecisionDsl.Generator.Model
     /// <param name="RunsIn">Dtype the node computes in (its cast target, or its result for pass-through nodes).</param>
     /// <param name="CastInputs">Inputs wrapped in a cast to <see cref="RunsIn"/>.</param>
     /// <param name="Why">Short reason, written next to the casts.</param>
-    internal sealed record NodePlan(StaticDtype Result, StaticDtype RunsIn, EquatableArray<int> CastInputs, string Why);
+    /// <param name="Promote">How a promote-list op whose widest input is known only at run time finds it.</param>
+    internal sealed record NodePlan(StaticDtype Result, StaticDtype RunsIn, EquatableArray<int> CastInputs, string Why, RuntimePromote Promote = RuntimePromote.None);
+
+    /// <summary>How a promote-list op casts to <c>Precision.Widest</c> of its inputs without evaluating one twice.</summary>
+    internal enum RuntimePromote
+    {
+        /// <summary>The cast target is a static dtype (or the op is no promote op).</summary>
+        None,
+
+        /// <summary>Every input is a local or parameter: each is cast to <c>Precision.Widest(inputs)</c>.</summary>
+        WidestOfInputs,
+
+        /// <summary>The inputs are written in array/collection literals: each literal passes through <c>__PdslPromote</c>.</summary>
+        WrapCollections,
+    }
 
     /// <summary>The forward rewrite: per node of <see cref="ForwardBody.Nodes"/>, its plan; and the plans of the helpers it calls.</summary>
     internal sealed record ForwardPlan(ForwardMethodSpec Method, ForwardBody Body, EquatableArray<NodePlan> Nodes, EquatableArray<HelperPlan> Helpers);
@@ -76,9 +89,6 @@ namespace PrecisionDsl.Generator.Model
     {
         /// <summary>Runs in half for certain (fp16 or bf16).</summary>
         public bool IsHalf => RunsIn is StaticDtype.Fp16 or StaticDtype.Bf16;
-
-        /// <summary>Runs in half for certain, or its dtype is decided at run time inside a half model.</summary>
-        public bool MayBeHalf => IsHalf || (RunsIn == StaticDtype.Unknown && Region != PrecisionKind.Fp32);
     }
 
     internal sealed partial record ModelPlan
@@ -87,8 +97,6 @@ namespace PrecisionDsl.Generator.Model
         public bool IsRejected => Problems.Any(p => p.IsError);
 
         public LayerPlan? Layer(string name) => Layers.FirstOrDefault(l => l.Name == name);
-
-        public IEnumerable<OpPlan> ForwardOps(string name) => Ops.Where(o => o.Name == name);
 
         /// <summary>The dtype the expression at <paramref name="span"/> of <paramref name="filePath"/> runs in, or null when it is outside the forward body and the layer initializers.</summary>
         public ExpressionPrecision? PrecisionAt(string filePath, TextSpan span)

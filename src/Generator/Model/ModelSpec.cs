@@ -169,6 +169,7 @@ namespace PrecisionDsl.Generator.Model
     /// <param name="Inputs">Indices of the tensor expressions the node consumes (receiver first) — the places a cast can go.</param>
     /// <param name="HasExplicitDtype">An argument is a <c>ScalarType</c>: the op picks its own result dtype.</param>
     /// <param name="ReturnsTensor">The expression's type is a Tensor (a recurrent layer returns a tuple).</param>
+    /// <param name="CollectionArguments">Arguments written as an array or collection literal (<c>new[] { a, b }</c>, <c>[a, b]</c>).</param>
     internal sealed record ExprNode(
         ExprKind Kind,
         TextSpan Span,
@@ -178,7 +179,8 @@ namespace PrecisionDsl.Generator.Model
         int LocalIndex,
         bool HasExplicitDtype,
         bool ReturnsTensor,
-        LocationInfo Location);
+        LocationInfo Location,
+        EquatableArray<TextSpan> CollectionArguments);
 
     /// <summary>
     /// A tensor local of the body with every value assigned to it.

@@ -175,7 +175,7 @@ namespace PrecisionDsl.Generator.Parsing
             {
                 // Static helpers cannot reach the model's layers or its half dtypes: they stay as written.
                 if (method.MethodKind != MethodKind.Ordinary || method.IsStatic || method.IsAsync || method.ReturnsByRef || method.ReturnsByRefReadonly
-                    || method.IsExtern || method.IsAbstract || method.IsPartialDefinition || method.Name == "forward"
+                    || method.IsExtern || method.IsAbstract || method.IsPartialDefinition || method.Name == TypeNames.ModuleForward
                     || !SymbolEqualityComparer.Default.Equals(method.ContainingType?.OriginalDefinition, modelType.OriginalDefinition)
                     || method.GetAttributes().Any(a => SymbolFacts.IsAttribute(a, TypeNames.ForwardAttribute) || SymbolFacts.IsAttribute(a, TypeNames.LossScaledAttribute))
                     || method.DeclaringSyntaxReferences.Length != 1)
@@ -273,7 +273,7 @@ namespace PrecisionDsl.Generator.Parsing
                 return;
             }
 
-            if (method.Name is "call" or "forward" && receiver is not null && SymbolFacts.IsModule(method.ContainingType))
+            if (method.Name is TypeNames.ModuleCall or TypeNames.ModuleForward && receiver is not null && SymbolFacts.IsModule(method.ContainingType))
             {
                 var inputs = Inputs(arguments.Select(a => a.Expression).ToArray());
                 if (ResolveLayer(receiver) is { } layer)
@@ -306,6 +306,7 @@ namespace PrecisionDsl.Generator.Parsing
             }
 
             var opInputs = new List<int>();
+            var collections = new List<TextSpan>();
             if (receiver is not null && !method.IsStatic && IsTensorExpression(receiver))
             {
                 opInputs.AddRange(Inputs(receiver));
@@ -314,11 +315,16 @@ namespace PrecisionDsl.Generator.Parsing
             foreach (var argument in arguments)
             {
                 opInputs.AddRange(Inputs(argument.Expression));
-                opInputs.AddRange(Inputs(CollectionElements(argument.Expression)));
+                var elements = CollectionElements(argument.Expression);
+                if (elements.Length > 0)
+                {
+                    opInputs.AddRange(Inputs(elements));
+                    collections.Add(Relative(argument.Expression.Span));
+                }
             }
 
             var explicitDtype = arguments.Any(a => SymbolFacts.IsScalarType(semanticModel.GetTypeInfo(a.Expression, cancellationToken).Type));
-            Add(ExprKind.Op, invocation, method.Name, opInputs, explicitDtype: explicitDtype);
+            Add(ExprKind.Op, invocation, method.Name, opInputs, explicitDtype: explicitDtype, collections: collections);
         }
 
         private void ClassifyIdentifier(IdentifierNameSyntax identifier)
@@ -489,7 +495,7 @@ namespace PrecisionDsl.Generator.Parsing
             }
         }
 
-        private void Add(ExprKind kind, ExpressionSyntax expression, string name, List<int> inputs, string moduleType = "", bool returnsTensor = true, int localIndex = -1, bool explicitDtype = false)
+        private void Add(ExprKind kind, ExpressionSyntax expression, string name, List<int> inputs, string moduleType = "", bool returnsTensor = true, int localIndex = -1, bool explicitDtype = false, List<TextSpan>? collections = null)
         {
             nodeOf[expression] = nodes.Count;
             nodes.Add(new ExprNode(
@@ -501,7 +507,8 @@ namespace PrecisionDsl.Generator.Parsing
                 localIndex,
                 explicitDtype,
                 returnsTensor,
-                LocationInfo.From(expression)!));
+                LocationInfo.From(expression)!,
+                (collections ?? new List<TextSpan>()).ToEquatableArray()));
         }
 
         private List<int> Inputs(params ExpressionSyntax?[] expressions)

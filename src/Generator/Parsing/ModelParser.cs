@@ -46,7 +46,7 @@ namespace PrecisionDsl.Generator.Parsing
 
                 switch (member)
                 {
-                    case IMethodSymbol { Name: "forward", MethodKind: MethodKind.Ordinary }:
+                    case IMethodSymbol { Name: TypeNames.ModuleForward, MethodKind: MethodKind.Ordinary }:
                         declaresForward = true;
                         break;
                     case IMethodSymbol method:
@@ -171,7 +171,7 @@ namespace PrecisionDsl.Generator.Parsing
 
             var declaration = member.DeclaringSyntaxReferences.FirstOrDefault()?.GetSyntax(cancellationToken);
             var elementType = type is INamedTypeSymbol { IsGenericType: true } named
-                && OpPolicyNames.IsElementContainer(SymbolFacts.MetadataName(named))
+                && SymbolFacts.IsElementContainer(named)
                 ? SymbolFacts.MetadataName(named.TypeArguments[0])
                 : "";
             members.Add(new MemberSpec(
@@ -201,7 +201,7 @@ namespace PrecisionDsl.Generator.Parsing
             var castResult = true;
             foreach (var named in attribute.NamedArguments)
             {
-                if (named.Key == "CastResultToFp32" && named.Value.Value is bool value)
+                if (named.Key == TypeNames.CastResultToFp32 && named.Value.Value is bool value)
                 {
                     castResult = value;
                 }
@@ -275,20 +275,13 @@ namespace PrecisionDsl.Generator.Parsing
                     && method.Parameters.All(p => p.RefKind == RefKind.None)
                     && SymbolEqualityComparer.Default.Equals(method.Parameters[0].Type, result),
                 new LossScaleSpec(
-                    Double("InitialScale"),
-                    Double("GrowthFactor"),
-                    Double("BackoffFactor"),
-                    Int("GrowthInterval"),
-                    Int("Hysteresis"),
-                    Double("MinScale"),
-                    Double("MaxScale")));
+                    Double(TypeNames.InitialScale),
+                    Double(TypeNames.GrowthFactor),
+                    Double(TypeNames.BackoffFactor),
+                    Int(TypeNames.GrowthInterval),
+                    Int(TypeNames.Hysteresis),
+                    Double(TypeNames.MinScale),
+                    Double(TypeNames.MaxScale)));
         }
-    }
-
-    /// <summary>Container types whose single type argument is the element layer type.</summary>
-    internal static class OpPolicyNames
-    {
-        public static bool IsElementContainer(string metadataName) =>
-            metadataName == TypeNames.LayerNamespace + ".ModuleList`1" || metadataName == TypeNames.LayerNamespace + ".ModuleDict`1";
     }
 }

@@ -58,6 +58,10 @@ namespace PrecisionDsl.Generator.Parsing
             return null;
         }
 
+        /// <summary>ModuleList&lt;T&gt; or ModuleDict&lt;T&gt;: containers whose type argument is the element layer type.</summary>
+        public static bool IsElementContainer(INamedTypeSymbol type) =>
+            MetadataName(type) is TypeNames.LayerNamespace + ".ModuleList`1" or TypeNames.LayerNamespace + ".ModuleDict`1";
+
         public static bool IsInTorchSharp(ISymbol symbol)
         {
             var ns = symbol.ContainingNamespace?.ToDisplayString() ?? "";

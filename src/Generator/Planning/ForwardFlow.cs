@@ -67,11 +67,12 @@ namespace PrecisionDsl.Generator.Planning
             {
                 var node = body.Nodes[i];
                 var decision = Decide(node);
+                // A run-time cast target (Precision.Widest) is applied to every input.
                 var casts = decision.CastTarget is { } target
-                    ? node.Inputs.Where(input => (results[input] ?? StaticDtype.Unknown) != target || target == StaticDtype.Unknown).ToEquatableArray()
+                    ? node.Inputs.Where(input => target == StaticDtype.Unknown || (results[input] ?? StaticDtype.Unknown) != target).ToEquatableArray()
                     : EquatableArray<int>.Empty;
                 var runsIn = decision.CastTarget ?? decision.Result ?? StaticDtype.Unknown;
-                plans.Add(new NodePlan(decision.Result ?? StaticDtype.Unknown, runsIn, casts, decision.Why));
+                plans.Add(new NodePlan(decision.Result ?? StaticDtype.Unknown, runsIn, casts, decision.Why, decision.Promote));
                 Record(node, decision, runsIn, ops, problems);
             }
 
@@ -92,7 +93,7 @@ namespace PrecisionDsl.Generator.Planning
             }
         }
 
-        private readonly record struct Decision(StaticDtype? Result, StaticDtype? CastTarget, OpCategory Category, string Why);
+        private readonly record struct Decision(StaticDtype? Result, StaticDtype? CastTarget, OpCategory Category, string Why, RuntimePromote Promote = RuntimePromote.None);
 
         private Decision Decide(ExprNode node)
         {
@@ -172,11 +173,9 @@ namespace PrecisionDsl.Generator.Planning
                 case OpCategory.Fp32:
                     return new Decision(explicitResult ?? StaticDtype.Fp32, StaticDtype.Fp32, category, $"{node.Name}: fp32 list");
                 case OpCategory.Promote:
-                    // The widest input dtype, known at compile time; when it is not, fp32 holds every input
-                    // exactly (no input is evaluated twice to ask its dtype at run time).
                     var widest = Widest(node);
                     return widest is StaticDtype.Unknown or null
-                        ? new Decision(StaticDtype.Unknown, StaticDtype.Fp32, category, $"{node.Name}: promote list, widest input unknown statically: fp32")
+                        ? DecideRuntimePromote(node)
                         : new Decision(explicitResult ?? widest, widest, category, $"{node.Name}: promote list, widest input {widest}");
                 case OpCategory.DtypeChanging:
                     return new Decision(StaticDtype.Unknown, null, category, $"{node.Name}: sets its own dtype (a manual cast)");
@@ -185,6 +184,28 @@ namespace PrecisionDsl.Generator.Planning
                 default:
                     return new Decision(explicitResult ?? (node.Inputs.Count == 0 ? StaticDtype.Unknown : Widest(node)), null, category, "");
             }
+        }
+
+        /// <summary>
+        /// Casts to <c>Precision.Widest</c> of the inputs without evaluating any input twice: literal collections
+        /// are passed through a helper, inputs that are plain locals or parameters are named twice; otherwise fp32,
+        /// which holds every input exactly.
+        /// </summary>
+        private Decision DecideRuntimePromote(ExprNode node)
+        {
+            var why = $"{node.Name}: promote list, cast to the widest input";
+            if (node.CollectionArguments.Count > 0
+                && node.Inputs.All(input => node.CollectionArguments.Any(collection => collection.Contains(body.Nodes[input].Span))))
+            {
+                return new Decision(StaticDtype.Unknown, null, OpCategory.Promote, why, RuntimePromote.WrapCollections);
+            }
+
+            if (node.Inputs.All(input => body.Nodes[input].Kind is ExprKind.Local or ExprKind.Parameter))
+            {
+                return new Decision(StaticDtype.Unknown, StaticDtype.Unknown, OpCategory.Promote, why, RuntimePromote.WidestOfInputs);
+            }
+
+            return new Decision(StaticDtype.Unknown, StaticDtype.Fp32, OpCategory.Promote, $"{node.Name}: promote list, widest input known only at run time: fp32 holds every input");
         }
 
         /// <summary>Torch type promotion between floating tensors, as far as it is known statically.</summary>

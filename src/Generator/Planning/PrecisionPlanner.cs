@@ -16,13 +16,13 @@
 //   ModelPlan.Layers             every layer member: its PrecisionKind, category and reason.
 //   ModelPlan.Ops                every op/module call site in [Forward] the op policy acts on, with the dtype it runs in.
 //   ModelPlan.PrecisionAt(path, span)
-//                                the dtype the expression at `span` runs in (ExpressionPrecision.RunsIn, plus the
-//                                model Region and IsHalf/MayBeHalf helpers): for a literal inside [Forward], the
+//                                the dtype the expression at `span` runs in (ExpressionPrecision.RunsIn, the model's
+//                                Region, IsHalf): for a literal inside [Forward] or a rewritten helper, the
 //                                innermost tensor operation containing it; for a literal in a layer member's
 //                                initializer (e.g. LayerNorm(256, eps: 1e-8)), that layer's precision. Null when
 //                                the span is in neither.
-//   ModelPlan.ForwardOps(string name)
-//                                op sites of [Forward] by op name (PDSL011 looks for half/bfloat16/to).
+//   ModelPlan.Forward            the rewrite: ForwardBody (nodes = tensor expressions, with spans) and one NodePlan per
+//                                node (Result dtype, RunsIn, CastInputs), plus the helpers it rewrites.
 //
 // Decisions: member attribute > class attribute > fp32; the op policy (OpPolicy.cs) applies on top; see SPEC
 // section 4 and docs/ARCHITECTURE.md "Planner".
