@@ -1,4 +1,5 @@
 using System.Threading.Tasks;
+using PrecisionDsl.CodeFixes;
 using Xunit;
 using Verify = PrecisionDsl.Analyzers.Tests.Infrastructure.Verifier<PrecisionDsl.Generator.Analyzers.PrecisionModelAnalyzer>;
 
@@ -37,4 +38,16 @@ public class PDSL009UnknownLayerTests
     [InlineData("private readonly Custom custom = new Custom();")]
     [InlineData("[Bf16] private readonly Conv1d conv = Conv1d(4, 4, 3);")]
     public Task Unannotated_custom_module_or_annotated_known_layer_stays_silent(string member) => Verify.AnalyzerAsync(Model(member));
+
+    [Fact]
+    public Task Fix_removes_the_attribute() => Verify.CodeFixAsync<RemoveAttributeCodeFixProvider>(
+        Model("""
+            // the custom block
+                [{|PDSL009:Bf16|}]
+                private readonly Custom custom = new Custom();
+            """),
+        Model("""
+            // the custom block
+                private readonly Custom custom = new Custom();
+            """));
 }
