@@ -23,7 +23,7 @@ namespace PrecisionDsl.Generator.Tests
         {
             nameof(Mlp), nameof(Classifier), nameof(ConvNet), nameof(AttentionBlock), nameof(PairScorer),
             nameof(SequenceTagger), nameof(Encoder), nameof(EncoderClassifier), nameof(Zoo.Regressor),
-            nameof(HelperModel), nameof(PartialModel),
+            nameof(HelperModel), nameof(PartialModel), nameof(GatedModel),
         };
 
         [Theory]
@@ -70,6 +70,7 @@ namespace PrecisionDsl.Generator.Tests
             nameof(Zoo.Regressor) => (new Zoo.Regressor(), new object[] { torch.randn(8, 8) }, true),
             nameof(HelperModel) => (new HelperModel(), new object[] { torch.randn(5, 12) }, true),
             nameof(PartialModel) => (new PartialModel(), new object[] { torch.randn(6, 20) }, true),
+            nameof(GatedModel) => (new GatedModel(), new object[] { torch.randn(6, 10) }, true),
             _ => throw new ArgumentOutOfRangeException(nameof(name)),
         };
 

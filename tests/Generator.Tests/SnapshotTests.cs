@@ -28,6 +28,7 @@ namespace PrecisionDsl.Generator.Tests
             "PrecisionDsl.TestModels.Deep.Zoo.Regressor",
             "PrecisionDsl.TestModels.HelperModel",
             "PrecisionDsl.TestModels.PartialModel",
+            "PrecisionDsl.TestModels.GatedModel",
         };
 
         [Theory]

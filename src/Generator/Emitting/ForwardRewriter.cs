@@ -19,7 +19,11 @@ namespace PrecisionDsl.Generator.Emitting
 
         public const string PromoteName = "__PdslPromote";
 
-        private readonly record struct Insertion(int Position, bool IsEnd, int Length, int Priority, string Text);
+        /// <param name="Breaks">A cast around an expression that holds another cast: its operand and its dtype go on
+        /// lines of their own, one level deeper, so nested casts read top-down instead of as one long line.</param>
+        private readonly record struct Insertion(int Position, bool IsEnd, int Length, int Priority, string Text, bool Breaks = false);
+
+        private const string IndentUnit = "    ";
 
         /// <summary>The statements of the rewritten body, without braces, left-aligned.</summary>
         /// <param name="wrapReturns">Pass the method's return values through <c>__Finish</c> (the forward itself, not helpers).</param>
@@ -53,6 +57,7 @@ namespace PrecisionDsl.Generator.Emitting
         {
             var insertions = new List<Insertion>();
             var nodes = body.Nodes;
+            var castSpans = Enumerable.Range(0, nodes.Count).SelectMany(i => plans[i].CastInputs).Select(input => nodes[input].Span).ToArray();
             for (var i = 0; i < nodes.Count; i++)
             {
                 var plan = plans[i];
@@ -63,8 +68,9 @@ namespace PrecisionDsl.Generator.Emitting
                 foreach (var input in plan.CastInputs)
                 {
                     var span = nodes[input].Span;
-                    insertions.Add(new Insertion(span.Start, false, span.Length, 0, TypeNames.GlobalPrecisionCast + "("));
-                    insertions.Add(new Insertion(span.End, true, span.Length, 0, ", " + dtype + comment + ")"));
+                    var breaks = castSpans.Any(inner => inner != span && span.Contains(inner));
+                    insertions.Add(new Insertion(span.Start, false, span.Length, 0, TypeNames.GlobalPrecisionCast + "(", breaks));
+                    insertions.Add(new Insertion(span.End, true, span.Length, 0, (breaks ? "" : ", ") + dtype + comment + ")", breaks));
                     comment = "";
                 }
 
@@ -107,17 +113,49 @@ namespace PrecisionDsl.Generator.Emitting
                 .ThenBy(i => i.IsEnd ? i.Length : -i.Length)
                 .ThenBy(i => i.IsEnd ? i.Priority : -i.Priority);
             var builder = new StringBuilder(text.Length + (insertions.Count * 48));
+            var openIndents = new Stack<string>();
             var position = 0;
             foreach (var insertion in ordered)
             {
                 var at = Math.Min(Math.Max(insertion.Position, position), text.Length);
                 builder.Append(text, position, at - position);
-                builder.Append(insertion.Text);
+                if (insertion.Breaks && !insertion.IsEnd)
+                {
+                    var indent = CurrentLineIndent(builder) + IndentUnit;
+                    openIndents.Push(indent);
+                    builder.Append(insertion.Text).Append('\n').Append(indent);
+                }
+                else if (insertion.Breaks && openIndents.Count > 0)
+                {
+                    builder.Append(",\n").Append(openIndents.Pop()).Append(insertion.Text);
+                }
+                else
+                {
+                    builder.Append(insertion.Text);
+                }
+
                 position = at;
             }
 
             builder.Append(text, position, text.Length - position);
             return builder.ToString();
+        }
+
+        private static string CurrentLineIndent(StringBuilder builder)
+        {
+            var lineStart = builder.Length;
+            while (lineStart > 0 && builder[lineStart - 1] != '\n')
+            {
+                lineStart--;
+            }
+
+            var end = lineStart;
+            while (end < builder.Length && builder[end] is ' ' or '\t')
+            {
+                end++;
+            }
+
+            return builder.ToString(lineStart, end - lineStart);
         }
 
         /// <summary>Removes the common leading whitespace of the lines (the first one too unless told otherwise).</summary>

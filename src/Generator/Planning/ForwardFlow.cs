@@ -111,7 +111,7 @@ namespace PrecisionDsl.Generator.Planning
                 case ExprKind.LayerCall:
                     return DecideLayerCall(node);
                 case ExprKind.UnknownModuleCall:
-                    return DecideModuleCall(node, OpPolicy.CategoryOfLayer(node.ModuleType, isModule: true, isPrecisionModel: false), PrecisionKind.Fp32, OpPolicy.DisplayName(node.ModuleType), "module not held by a member: fp32");
+                    return DecideModuleCall(node, OpPolicy.CategoryOfLayer(node.ModuleType, isModule: true, isPrecisionModel: false), PrecisionKind.Fp32, OpPolicy.DisplayName(node.ModuleType), "a module not held by a member runs in fp32");
                 default:
                     return DecideOp(node);
             }
@@ -157,7 +157,7 @@ namespace PrecisionDsl.Generator.Planning
                 case LayerCategory.PrecisionModel:
                     return new Decision(StaticDtype.Unknown, null, OpCategory.PassThrough, "");
                 default:
-                    return new Decision(StaticDtype.Unknown, StaticDtype.Fp32, OpCategory.Fp32, $"{subject}: Fp32 (unknown module type {OpPolicy.DisplayName(node.ModuleType)})");
+                    return new Decision(StaticDtype.Unknown, StaticDtype.Fp32, OpCategory.Fp32, $"{subject}: Fp32 ({reason})");
             }
         }
 
