@@ -1,1 +1,68 @@
-namespace PrecisionDsl.Generator { internal static class TypeNames { } }
+namespace PrecisionDsl.Generator
+{
+    /// <summary>
+    /// Metadata names of the runtime and TorchSharp types the generator recognises or emits. The generator
+    /// never references either assembly: these strings are the whole coupling.
+    /// </summary>
+    internal static class TypeNames
+    {
+        // Attributes (runtime assembly, namespace PrecisionDsl).
+        public const string Fp16Attribute = "PrecisionDsl.Fp16Attribute";
+        public const string Bf16Attribute = "PrecisionDsl.Bf16Attribute";
+        public const string KeepFp32Attribute = "PrecisionDsl.KeepFp32Attribute";
+        public const string ForwardAttribute = "PrecisionDsl.ForwardAttribute";
+        public const string LossScaledAttribute = "PrecisionDsl.LossScaledAttribute";
+
+        // Named arguments of the attributes.
+        public const string CastResultToFp32 = "CastResultToFp32";
+        public const string InitialScale = "InitialScale";
+        public const string GrowthFactor = "GrowthFactor";
+        public const string BackoffFactor = "BackoffFactor";
+        public const string GrowthInterval = "GrowthInterval";
+        public const string Hysteresis = "Hysteresis";
+        public const string MinScale = "MinScale";
+        public const string MaxScale = "MaxScale";
+
+        // TorchSharp types recognised in user code (nested types use '+', generic arity '`N').
+        public const string Tensor = "TorchSharp.torch+Tensor";
+        public const string ScalarType = "TorchSharp.torch+ScalarType";
+        public const string ModuleBase = "TorchSharp.torch+nn+Module";
+        public const string GenericModulePrefix = "TorchSharp.torch+nn+Module`";
+        public const string TorchSharpNamespace = "TorchSharp";
+        public const string LayerNamespace = "TorchSharp.Modules";
+        public const string ModuleCall = "call";
+        public const string ModuleForward = "forward";
+
+        // Public members the generator adds to a model; one the user already declares is left out.
+        public const string PrecisionPlanMember = "PrecisionPlan";
+        public const string TrainStepMember = "TrainStep";
+        public const string AccumulateGradientsMember = "AccumulateGradients";
+        public const string ApplyGradientsMember = "ApplyGradients";
+        public const string CreateGradScalerMember = "CreateGradScaler";
+
+        public static readonly string[] TrainingMembers =
+        {
+            TrainStepMember, AccumulateGradientsMember, ApplyGradientsMember, CreateGradScalerMember,
+        };
+
+        public static readonly string[] GeneratedPublicMembers = { PrecisionPlanMember, TrainStepMember, AccumulateGradientsMember, ApplyGradientsMember, CreateGradScalerMember };
+
+        // Emitted, global::-qualified.
+        public const string GlobalTensor = "global::TorchSharp.torch.Tensor";
+        public const string GlobalFloat32 = "global::TorchSharp.torch.ScalarType.Float32";
+        public const string GlobalNewDisposeScope = "global::TorchSharp.torch.NewDisposeScope";
+        public const string GlobalOptimizer = "global::TorchSharp.torch.optim.Optimizer";
+        public const string GlobalPrecisionCast = "global::PrecisionDsl.Precision.Cast";
+        public const string GlobalPrecisionWidest = "global::PrecisionDsl.Precision.Widest";
+        public const string GlobalMixedPrecisionState = "global::PrecisionDsl.MixedPrecisionState";
+        public const string GlobalPrecisionLayer = "global::PrecisionDsl.PrecisionLayer";
+        public const string GlobalPrecisionKind = "global::PrecisionDsl.PrecisionKind";
+        public const string GlobalLossScaleOptions = "global::PrecisionDsl.LossScaleOptions";
+        public const string GlobalPrecisionPlan = "global::PrecisionDsl.PrecisionPlan";
+        public const string GlobalPlanEntry = "global::PrecisionDsl.PlanEntry";
+        public const string GlobalPlanSubjectKind = "global::PrecisionDsl.PlanSubjectKind";
+        public const string GlobalTrainStepResult = "global::PrecisionDsl.TrainStepResult";
+        public const string GlobalGradScaler = "global::PrecisionDsl.GradScaler";
+        public const string GlobalInvalidOperationException = "global::System.InvalidOperationException";
+    }
+}

@@ -140,7 +140,7 @@ public sealed class PackageConsumerTests : IClassFixture<PackageConsumerTests.Pa
         /// <summary>Copies the named consumer projects into a fresh folder beside the feed's nuget.config.</summary>
         public string NewConsumerFolder(params string[] projects)
         {
-            var dir = Directory.CreateTempSubdirectory(Path.Combine(_root, "consumer-")).FullName;
+            var dir = Path.Combine(_root, "consumer-" + Guid.NewGuid().ToString("N")[..8]);
             var templates = Path.Combine(AppContext.BaseDirectory, "Consumers");
             foreach (var project in projects)
                 foreach (var file in Directory.GetFiles(Path.Combine(templates, project)))

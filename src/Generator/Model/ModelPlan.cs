@@ -1,0 +1,154 @@
+using System.Linq;
+using Microsoft.CodeAnalysis.Text;
+using PrecisionDsl.Generator.Planning;
+
+namespace PrecisionDsl.Generator.Model
+{
+    /// <summary>
+    /// A dtype as far as the compiler can know it. <see cref="Fp16"/> is the runtime's half dtype
+    /// (float16, or bfloat16 where the policy maps fp16 to bf16), so Fp16 and Bf16 are kept apart.
+    /// </summary>
+    internal enum StaticDtype
+    {
+        /// <summary>Known only at run time (inputs, user helpers, mixed branches).</summary>
+        Unknown,
+        Fp32,
+        Fp16,
+        Bf16,
+    }
+
+    /// <summary>Everything the planner decided about one precision model.</summary>
+    /// <param name="ClassDefault">The model default from the class attribute (Fp32 without one): the half dtype of half-list ops.</param>
+    /// <param name="Forward">The rewrite plan of the <c>[Forward]</c> body; null when the model is rejected or has no body.</param>
+    /// <param name="Ops">Every op site of the forward body the op policy acts on: half, fp32 and promote lists, and dtype-changing ops such as <c>half()</c> or <c>to()</c> (plan table, PDSL010, PDSL011).</param>
+    /// <param name="Loss">The <c>[LossScaled]</c> method the training step uses, when it can.</param>
+    internal sealed partial record ModelPlan(
+        ModelSpec Model,
+        PrecisionKind ClassDefault,
+        EquatableArray<LayerPlan> Layers,
+        ForwardPlan? Forward,
+        EquatableArray<OpPlan> Ops,
+        EquatableArray<PlanProblem> Problems,
+        LossMethodSpec? Loss);
+
+    /// <summary>A layer member and the precision it runs in.</summary>
+    internal sealed record LayerPlan(
+        string Name,
+        string TypeName,
+        LayerCategory Category,
+        PrecisionKind Kind,
+        string Reason,
+        MemberSpec Member);
+
+    /// <summary>An op (or module call) site in the forward body and the dtype it runs in.</summary>
+    internal sealed record OpPlan(string Name, OpCategory Category, StaticDtype RunsIn, string Reason, LocationInfo Location);
+
+    /// <summary>
+    /// What the planner decided for one node of the forward body.
+    /// </summary>
+    /// <param name="Result">Static dtype of the value the node produces.</param>
+    /// <param name="RunsIn">Dtype the node computes in (its cast target, or its result for pass-through nodes).</param>
+    /// <param name="CastInputs">Inputs wrapped in a cast to <see cref="RunsIn"/>.</param>
+    /// <param name="Why">Short reason, written next to the casts.</param>
+    /// <param name="Promote">How a promote-list op whose widest input is known only at run time finds it.</param>
+    internal sealed record NodePlan(StaticDtype Result, StaticDtype RunsIn, EquatableArray<int> CastInputs, string Why, RuntimePromote Promote = RuntimePromote.None);
+
+    /// <summary>How a promote-list op casts to <c>Precision.Widest</c> of its inputs without evaluating one twice.</summary>
+    internal enum RuntimePromote
+    {
+        /// <summary>The cast target is a static dtype (or the op is no promote op).</summary>
+        None,
+
+        /// <summary>Every input is a local or parameter: each is cast to <c>Precision.Widest(inputs)</c>.</summary>
+        WidestOfInputs,
+
+        /// <summary>The inputs are written in array/collection literals: each literal passes through <c>__PdslPromote</c>.</summary>
+        WrapCollections,
+    }
+
+    /// <summary>The forward rewrite: per node of <see cref="ForwardBody.Nodes"/>, its plan; and the plans of the helpers it calls.</summary>
+    internal sealed record ForwardPlan(ForwardMethodSpec Method, ForwardBody Body, EquatableArray<NodePlan> Nodes, EquatableArray<HelperPlan> Helpers);
+
+    /// <summary>The rewrite of one helper method called from the forward body.</summary>
+    internal sealed record HelperPlan(HelperSpec Helper, EquatableArray<NodePlan> Nodes);
+
+    /// <summary>
+    /// A model-level problem the analyzers report. <see cref="Subject"/> names the class, member, method or op;
+    /// <see cref="Detail"/> says what is wrong in words for the message.
+    /// </summary>
+    internal sealed record PlanProblem(string RuleId, LocationInfo Location, string Subject, string Detail)
+    {
+        public bool IsError => RuleIds.IsError(RuleId);
+    }
+
+    /// <summary>The dtype an expression runs in (PDSL005 asks this about literals).</summary>
+    /// <param name="RunsIn">The dtype the enclosing operation computes in; Unknown when only the run time knows.</param>
+    /// <param name="Region">The model's default precision: the half dtype an Unknown expression may still run in.</param>
+    /// <param name="Subject">The op, layer or member the expression belongs to.</param>
+    internal sealed record ExpressionPrecision(StaticDtype RunsIn, PrecisionKind Region, string Subject, string Reason)
+    {
+        /// <summary>Runs in half for certain (fp16 or bf16).</summary>
+        public bool IsHalf => RunsIn is StaticDtype.Fp16 or StaticDtype.Bf16;
+    }
+
+    internal sealed partial record ModelPlan
+    {
+        /// <summary>Whether the analyzers reject the model (the generator then emits only a throwing forward).</summary>
+        public bool IsRejected => Problems.Any(p => p.IsError);
+
+        public LayerPlan? Layer(string name) => Layers.FirstOrDefault(l => l.Name == name);
+
+        /// <summary>The dtype the expression at <paramref name="span"/> of <paramref name="filePath"/> runs in, or null when it is outside the forward body and the layer initializers.</summary>
+        public ExpressionPrecision? PrecisionAt(string filePath, TextSpan span)
+        {
+            if (Forward is { } forward)
+            {
+                var found = PrecisionIn(forward.Body, forward.Nodes, forward.Method.Name, filePath, span);
+                foreach (var helper in forward.Helpers)
+                {
+                    found ??= PrecisionIn(helper.Helper.Body, helper.Nodes, helper.Helper.Name, filePath, span);
+                }
+
+                if (found is not null)
+                {
+                    return found;
+                }
+            }
+
+            foreach (var layer in Layers)
+            {
+                if (layer.Member.Declaration.Contains(filePath, span))
+                {
+                    var runsIn = layer.Category is LayerCategory.Compute or LayerCategory.Sensitive or LayerCategory.Container
+                        ? PrecisionPlanner.ToStatic(layer.Kind)
+                        : StaticDtype.Fp32;
+                    return new ExpressionPrecision(runsIn, ClassDefault, layer.Name, layer.Reason);
+                }
+            }
+
+            return null;
+        }
+
+        private ExpressionPrecision? PrecisionIn(ForwardBody body, EquatableArray<NodePlan> plans, string method, string filePath, TextSpan span)
+        {
+            if (body.FilePath != filePath || !new TextSpan(body.TextStart, body.Text.Length).Contains(span))
+            {
+                return null;
+            }
+
+            var relative = new TextSpan(span.Start - body.TextStart, span.Length);
+            var innermost = -1;
+            for (var i = 0; i < body.Nodes.Count; i++)
+            {
+                if (body.Nodes[i].Span.Contains(relative) && (innermost < 0 || body.Nodes[innermost].Span.Contains(body.Nodes[i].Span)))
+                {
+                    innermost = i;
+                }
+            }
+
+            return innermost < 0
+                ? new ExpressionPrecision(StaticDtype.Unknown, ClassDefault, method, "outside any tensor operation")
+                : new ExpressionPrecision(plans[innermost].RunsIn, ClassDefault, body.Nodes[innermost].Name, plans[innermost].Why);
+        }
+    }
+}

@@ -1,0 +1,192 @@
+using Microsoft.CodeAnalysis.Text;
+
+namespace PrecisionDsl.Generator.Model
+{
+    /// <summary>Precision a layer, op or region runs in. Mirrors the runtime's <c>PrecisionDsl.PrecisionKind</c>.</summary>
+    internal enum PrecisionKind
+    {
+        Fp32,
+        Fp16,
+        Bf16,
+    }
+
+    /// <summary>A precision attribute the user wrote: <c>[Fp16]</c>, <c>[Bf16]</c> or <c>[KeepFp32]</c>.</summary>
+    internal readonly record struct PrecisionAttributeUse(PrecisionKind Kind, string Name, LocationInfo Location);
+
+    /// <summary>
+    /// A precision model as plain data: everything the planner and emitter need, nothing that pins a
+    /// compilation (no symbols, syntax nodes or <see cref="Microsoft.CodeAnalysis.Location"/>).
+    /// </summary>
+    /// <param name="TakenMemberNames">Names of generated public members (PrecisionPlan, TrainStep...) the user already declares: those are not emitted.</param>
+    internal sealed record ModelSpec(
+        string Name,
+        string FullName,
+        string? Namespace,
+        string TypeParameters,
+        EquatableArray<ContainingTypeSpec> ContainingTypes,
+        LocationInfo Location,
+        bool IsPartial,
+        bool ContainingTypesArePartial,
+        bool DerivesFromModule,
+        EquatableArray<string> ModuleTypeArguments,
+        ResultShape ResultShape,
+        bool DeclaresForward,
+        EquatableArray<string> TakenMemberNames,
+        EquatableArray<PrecisionAttributeUse> ClassAttributes,
+        EquatableArray<MemberSpec> Members,
+        EquatableArray<ForwardMethodSpec> ForwardMethods,
+        EquatableArray<LossMethodSpec> LossMethods)
+    {
+        /// <summary>The fully qualified TResult of <c>Module&lt;..., TResult&gt;</c>.</summary>
+        public string ResultType => ModuleTypeArguments.Count == 0 ? "" : ModuleTypeArguments[ModuleTypeArguments.Count - 1];
+
+        public int InputCount => ModuleTypeArguments.Count - 1;
+    }
+
+    /// <summary>
+    /// What forward returns, as the result handling needs it: a tensor, a tuple whose tensor items are listed
+    /// (Item1..Item7), or anything else (returned as is, without a dispose scope that could free it).
+    /// </summary>
+    internal sealed record ResultShape(bool IsTensor, EquatableArray<bool> TupleItemIsTensor)
+    {
+        public static readonly ResultShape Other = new(false, EquatableArray<bool>.Empty);
+
+        public bool IsTensorTuple => TupleItemIsTensor.Count > 0;
+
+        public bool HoldsTensors => IsTensor || IsTensorTuple;
+    }
+
+    /// <summary>An enclosing type declaration the generated partial must repeat ("class Outer").</summary>
+    internal readonly record struct ContainingTypeSpec(string Keyword, string Name, bool IsPartial);
+
+    /// <summary>A field or property of the model.</summary>
+    /// <param name="LayerType">Metadata name of the member's module type ("TorchSharp.Modules.Linear"), or "" when it is no module.</param>
+    /// <param name="ElementLayerType">For ModuleList&lt;T&gt;/ModuleDict&lt;T&gt;: metadata name of T.</param>
+    /// <param name="IsPrecisionModel">The member's type is itself a precision model (keeps its own plan).</param>
+    /// <param name="Declaration">The whole declarator, initializer included (PDSL005 asks about literals in it).</param>
+    /// <param name="IsComputed">A property with its own getter: it reads another member, so the runtime is not told about it twice.</param>
+    internal sealed record MemberSpec(
+        string Name,
+        string TypeDisplay,
+        string LayerType,
+        string ElementLayerType,
+        bool IsModule,
+        bool IsPrecisionModel,
+        bool IsStatic,
+        EquatableArray<PrecisionAttributeUse> Attributes,
+        LocationInfo Location,
+        LocationInfo Declaration,
+        bool IsComputed);
+
+    /// <summary>A method marked <c>[Forward]</c>.</summary>
+    /// <param name="SignatureProblem">Why the signature does not match the module's forward; null when it does.</param>
+    internal sealed record ForwardMethodSpec(
+        string Name,
+        LocationInfo Location,
+        EquatableArray<string> ParameterNames,
+        string? SignatureProblem,
+        bool CastResultToFp32,
+        ForwardBody? Body);
+
+    /// <summary>A method marked <c>[LossScaled]</c> with the scaler options the user set (null = default).</summary>
+    internal sealed record LossMethodSpec(
+        string Name,
+        LocationInfo Location,
+        bool ReturnsTensor,
+        string ReturnType,
+        EquatableArray<ParameterSpec> Parameters,
+        bool FirstParameterTakesResult,
+        LossScaleSpec Options);
+
+    internal readonly record struct ParameterSpec(string Name, string Type);
+
+    internal sealed record LossScaleSpec(
+        double? InitialScale,
+        double? GrowthFactor,
+        double? BackoffFactor,
+        int? GrowthInterval,
+        int? Hysteresis,
+        double? MinScale,
+        double? MaxScale);
+
+    /// <summary>
+    /// The <c>[Forward]</c> body as text plus the tensor expressions inside it. Spans are relative to
+    /// <see cref="Text"/>; <see cref="TextStart"/> maps them back to the file.
+    /// </summary>
+    /// <param name="NullableContext">The <c>#nullable</c> setting the body was written under ("enable", "disable", "enable warnings"...).</param>
+    /// <param name="Returns">Expressions of the method's own <c>return</c> statements (not those of lambdas or local functions).</param>
+    /// <param name="HelperCalls">Where a call to a rewritten helper names it (empty spans: "__Pdsl" is inserted there).</param>
+    /// <param name="Helpers">Methods of the model the body calls that call layers or policy ops themselves; they get a
+    /// rewritten copy too (filled on the [Forward] body only, for every helper reachable from it).</param>
+    internal sealed record ForwardBody(
+        string FilePath,
+        int TextStart,
+        string Text,
+        bool IsExpressionBody,
+        string NullableContext,
+        EquatableArray<string> FileUsings,
+        EquatableArray<string> NamespaceUsings,
+        EquatableArray<ExprNode> Nodes,
+        EquatableArray<LocalSpec> Locals,
+        EquatableArray<TextSpan> Returns,
+        EquatableArray<TextSpan> HelperCalls,
+        EquatableArray<HelperSpec> Helpers);
+
+    /// <summary>
+    /// A helper method of the model called from the forward body; its rewritten copy is named
+    /// <c>__Pdsl</c> + <see cref="Name"/>.
+    /// </summary>
+    /// <param name="Signature">The copy's declaration after the accessibility, e.g. "Tensor __PdslBlock(Tensor x)".</param>
+    internal sealed record HelperSpec(string Name, string Signature, bool ReturnsVoid, ForwardBody Body);
+
+    internal enum ExprKind
+    {
+        /// <summary><c>member.call(...)</c>/<c>member.forward(...)</c>, also on an element of a container member.</summary>
+        LayerCall,
+
+        /// <summary>A module call whose module is not a member of the model (a local, a returned module...).</summary>
+        UnknownModuleCall,
+
+        /// <summary>A TorchSharp function or tensor method (<c>functional.softmax</c>, <c>x.matmul(y)</c>, <c>x.T</c>).</summary>
+        Op,
+
+        /// <summary>A tensor operator (<c>a + b</c>, <c>-a</c>): runs in the promoted dtype of its operands.</summary>
+        Operator,
+
+        /// <summary><c>c ? a : b</c>, <c>a ?? b</c>: one of its inputs.</summary>
+        Join,
+
+        Local,
+        Parameter,
+
+        /// <summary>Any other tensor expression (user helper calls, fields): dtype known only at run time.</summary>
+        Opaque,
+    }
+
+    /// <summary>
+    /// One tensor expression (or layer call) in the forward body.
+    /// </summary>
+    /// <param name="Name">Member name for layer calls, op name for ops, operator token, local/parameter name.</param>
+    /// <param name="ModuleType">For module calls: metadata name of the module type; for container element calls: the element type.</param>
+    /// <param name="Inputs">Indices of the tensor expressions the node consumes (receiver first) — the places a cast can go.</param>
+    /// <param name="HasExplicitDtype">An argument is a <c>ScalarType</c>: the op picks its own result dtype.</param>
+    /// <param name="ReturnsTensor">The expression's type is a Tensor (a recurrent layer returns a tuple).</param>
+    /// <param name="CollectionArguments">Arguments written as an array or collection literal (<c>new[] { a, b }</c>, <c>[a, b]</c>).</param>
+    internal sealed record ExprNode(
+        ExprKind Kind,
+        TextSpan Span,
+        string Name,
+        string ModuleType,
+        EquatableArray<int> Inputs,
+        int LocalIndex,
+        bool HasExplicitDtype,
+        bool ReturnsTensor,
+        LocationInfo Location,
+        EquatableArray<TextSpan> CollectionArguments);
+
+    /// <summary>
+    /// A tensor local of the body with every value assigned to it.
+    /// </summary>
+    /// <param name="Untracked">Assigned in a way the flow analysis does not follow (out/ref, deconstruction, compound assignment, foreach...).</param>
+    internal sealed record LocalSpec(string Name, EquatableArray<int> AssignedNodes, bool Untracked);
+}

@@ -1,0 +1,573 @@
+using System.Collections.Generic;
+using System.Linq;
+using System.Threading;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp;
+using Microsoft.CodeAnalysis.CSharp.Syntax;
+using Microsoft.CodeAnalysis.Text;
+using PrecisionDsl.Generator.Model;
+
+namespace PrecisionDsl.Generator.Parsing
+{
+    /// <summary>
+    /// Reads a <c>[Forward]</c> body into a <see cref="ForwardBody"/>: its text, and every tensor expression in
+    /// it as an <see cref="ExprNode"/> whose inputs are the places a cast may go. Nodes are stored children
+    /// first, so a node's inputs always have smaller indices.
+    /// </summary>
+    internal sealed class ForwardBodyParser
+    {
+        private readonly SemanticModel semanticModel;
+        private readonly INamedTypeSymbol modelType;
+        private readonly HashSet<string> memberNames;
+        private readonly int textStart;
+        private readonly CancellationToken cancellationToken;
+        private readonly List<ExprNode> nodes = new();
+        private readonly Dictionary<SyntaxNode, int> nodeOf = new();
+        private readonly Dictionary<ILocalSymbol, int> localOf = new(SymbolEqualityComparer.Default);
+        private readonly List<(string Name, List<int> Assigned, bool Untracked)> locals = new();
+        private readonly List<TextSpan> returns = new();
+        private readonly List<TextSpan> helperCalls = new();
+        private readonly HelperCollector helpers;
+
+        private ForwardBodyParser(SemanticModel semanticModel, INamedTypeSymbol modelType, HashSet<string> memberNames, int textStart, HelperCollector helpers, CancellationToken cancellationToken)
+        {
+            this.semanticModel = semanticModel;
+            this.modelType = modelType;
+            this.memberNames = memberNames;
+            this.textStart = textStart;
+            this.helpers = helpers;
+            this.cancellationToken = cancellationToken;
+        }
+
+        public static ForwardBody? Parse(MethodDeclarationSyntax method, SemanticModel semanticModel, INamedTypeSymbol modelType, IEnumerable<MemberSpec> members, CancellationToken cancellationToken)
+        {
+            var memberNames = new HashSet<string>(members.Where(m => m.IsModule && !m.IsStatic).Select(m => m.Name));
+            var helpers = new HelperCollector(semanticModel, modelType, memberNames, cancellationToken);
+            var parser = Create(method, semanticModel, modelType, memberNames, helpers, cancellationToken);
+            if (parser is null)
+            {
+                return null;
+            }
+
+            if (method.Body is not null)
+            {
+                parser.CollectReturns(method.Body);
+            }
+
+            var body = (SyntaxNode?)method.Body ?? method.ExpressionBody!.Expression;
+
+            var root = method.SyntaxTree.GetRoot(cancellationToken) as CompilationUnitSyntax;
+            var fileUsings = root is null
+                ? Enumerable.Empty<string>()
+                : root.Externs.Select(e => e.ToString()).Concat(root.Usings.Where(u => !u.GlobalKeyword.IsKind(SyntaxKind.GlobalKeyword)).Select(u => u.ToString()));
+            var namespaceUsings = method.Ancestors().OfType<BaseNamespaceDeclarationSyntax>().Reverse().SelectMany(n => n.Usings).Select(u => u.ToString());
+
+            return new ForwardBody(
+                method.SyntaxTree.FilePath,
+                body.SpanStart,
+                body.ToString(),
+                method.Body is null,
+                NullableContextAt(semanticModel, body.SpanStart),
+                fileUsings.ToEquatableArray(),
+                namespaceUsings.ToEquatableArray(),
+                parser.nodes.ToEquatableArray(),
+                parser.locals.Select(l => new LocalSpec(l.Name, l.Assigned.ToEquatableArray(), l.Untracked)).ToEquatableArray(),
+                parser.returns.ToEquatableArray(),
+                parser.helperCalls.ToEquatableArray(),
+                helpers.Helpers.ToEquatableArray());
+        }
+
+        /// <summary>The <c>#nullable</c> directive that recreates the context at <paramref name="position"/>.</summary>
+        private static string NullableContextAt(SemanticModel semanticModel, int position)
+        {
+            var context = semanticModel.GetNullableContext(position);
+            var annotations = context.AnnotationsEnabled();
+            var warnings = context.WarningsEnabled();
+            return annotations && warnings ? "enable"
+                : annotations ? "enable annotations"
+                : warnings ? "enable warnings"
+                : "disable";
+        }
+
+        /// <summary>A parser that has walked the method's body, or null when the body is missing or does not compile.</summary>
+        private static ForwardBodyParser? Create(MethodDeclarationSyntax method, SemanticModel semanticModel, INamedTypeSymbol modelType, HashSet<string> memberNames, HelperCollector helpers, CancellationToken cancellationToken)
+        {
+            SyntaxNode? body = (SyntaxNode?)method.Body ?? method.ExpressionBody?.Expression;
+            // A body that does not compile is not copied: the generated file would repeat the user's errors.
+            if (body is null || body.ContainsDiagnostics
+                || semanticModel.GetDiagnostics(body.Span, cancellationToken).Any(d => d.Severity == DiagnosticSeverity.Error))
+            {
+                return null;
+            }
+
+            var parser = new ForwardBodyParser(semanticModel, modelType, memberNames, body.SpanStart, helpers, cancellationToken);
+            parser.Walk(body);
+            return parser;
+        }
+
+        /// <summary>Whether the body does anything the planner acts on (a layer call, a policy op, a rewritten helper).</summary>
+        private bool NeedsRewrite => helperCalls.Count > 0 || nodes.Any(n =>
+            n.Kind is ExprKind.LayerCall or ExprKind.UnknownModuleCall
+            || (n.Kind == ExprKind.Op && Planning.OpPolicy.CategoryOf(n.Name) is Planning.OpCategory.Half or Planning.OpCategory.Fp32 or Planning.OpCategory.Promote));
+
+        private ForwardBody ToHelperBody(MethodDeclarationSyntax method, SyntaxNode body) => new(
+            method.SyntaxTree.FilePath,
+            body.SpanStart,
+            body.ToString(),
+            method.Body is null,
+            NullableContextAt(semanticModel, body.SpanStart),
+            EquatableArray<string>.Empty,
+            EquatableArray<string>.Empty,
+            nodes.ToEquatableArray(),
+            locals.Select(l => new LocalSpec(l.Name, l.Assigned.ToEquatableArray(), l.Untracked)).ToEquatableArray(),
+            EquatableArray<TextSpan>.Empty,
+            helperCalls.ToEquatableArray(),
+            EquatableArray<HelperSpec>.Empty);
+
+        /// <summary>
+        /// Finds, parses and remembers the model's helper methods reachable from the forward body. A helper is
+        /// rewritten when it calls layers or policy ops (directly or through another helper); recursion stops at
+        /// a helper already being parsed.
+        /// </summary>
+        private sealed class HelperCollector
+        {
+            private readonly SemanticModel semanticModel;
+            private readonly INamedTypeSymbol modelType;
+            private readonly HashSet<string> memberNames;
+            private readonly CancellationToken cancellationToken;
+            private readonly Dictionary<IMethodSymbol, bool> rewritten = new(SymbolEqualityComparer.Default);
+
+            public HelperCollector(SemanticModel semanticModel, INamedTypeSymbol modelType, HashSet<string> memberNames, CancellationToken cancellationToken)
+            {
+                this.semanticModel = semanticModel;
+                this.modelType = modelType;
+                this.memberNames = memberNames;
+                this.cancellationToken = cancellationToken;
+            }
+
+            public List<HelperSpec> Helpers { get; } = new();
+
+            public bool Rewrites(IMethodSymbol method)
+            {
+                method = method.OriginalDefinition;
+                if (rewritten.TryGetValue(method, out var known))
+                {
+                    return known;
+                }
+
+                rewritten[method] = false;
+                if (Declaration(method) is not { } declaration
+                    || Create(declaration, semanticModel, modelType, memberNames, this, cancellationToken) is not { } parser
+                    || !parser.NeedsRewrite)
+                {
+                    return false;
+                }
+
+                var body = (SyntaxNode?)declaration.Body ?? declaration.ExpressionBody!.Expression;
+                var signature = declaration.ReturnType + " __Pdsl" + declaration.Identifier.ValueText
+                    + declaration.TypeParameterList + declaration.ParameterList
+                    + string.Concat(declaration.ConstraintClauses.Select(c => " " + c));
+                Helpers.Add(new HelperSpec(method.Name, signature, method.ReturnsVoid, parser.ToHelperBody(declaration, body)));
+                rewritten[method] = true;
+                return true;
+            }
+
+            /// <summary>The declaration of a plain, non-attributed method of the model in the forward's file, or null.</summary>
+            private MethodDeclarationSyntax? Declaration(IMethodSymbol method)
+            {
+                // Static helpers cannot reach the model's layers or its half dtypes: they stay as written.
+                if (method.MethodKind != MethodKind.Ordinary || method.IsStatic || method.IsAsync || method.ReturnsByRef || method.ReturnsByRefReadonly
+                    || method.IsExtern || method.IsAbstract || method.IsPartialDefinition || method.Name == TypeNames.ModuleForward
+                    || !SymbolEqualityComparer.Default.Equals(method.ContainingType?.OriginalDefinition, modelType.OriginalDefinition)
+                    || method.GetAttributes().Any(a => SymbolFacts.IsAttribute(a, TypeNames.ForwardAttribute) || SymbolFacts.IsAttribute(a, TypeNames.LossScaledAttribute))
+                    || method.DeclaringSyntaxReferences.Length != 1)
+                {
+                    return null;
+                }
+
+                return method.DeclaringSyntaxReferences[0].GetSyntax(cancellationToken) is MethodDeclarationSyntax declaration
+                    && declaration.SyntaxTree == semanticModel.SyntaxTree
+                    && !declaration.DescendantNodes().Any(n => n is YieldStatementSyntax)
+                    ? declaration
+                    : null;
+            }
+        }
+
+        private void Walk(SyntaxNode node)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            foreach (var child in node.ChildNodes())
+            {
+                Walk(child);
+            }
+
+            RecordAssignments(node);
+            if (node is ExpressionSyntax expression and not ParenthesizedExpressionSyntax)
+            {
+                Classify(expression);
+            }
+        }
+
+        private void Classify(ExpressionSyntax expression)
+        {
+            if (SyntaxFacts.IsInTypeOnlyContext(expression) || (expression is TypeSyntax && semanticModel.GetSymbolInfo(expression, cancellationToken).Symbol is ITypeSymbol))
+            {
+                return; // 'var', 'Tensor' in declarations and casts: types, not values
+            }
+
+            var type = semanticModel.GetTypeInfo(expression, cancellationToken).Type;
+            var isTensor = SymbolFacts.IsTensor(type);
+            switch (expression)
+            {
+                case InvocationExpressionSyntax invocation:
+                    ClassifyInvocation(invocation, isTensor);
+                    break;
+                case MemberAccessExpressionSyntax access when !IsInvokedName(access) && isTensor:
+                    Add(IsTensorExpression(access.Expression) ? ExprKind.Op : ExprKind.Opaque, expression, access.Name.Identifier.ValueText, Inputs(access.Expression));
+                    break;
+                case ElementAccessExpressionSyntax element when isTensor:
+                    Add(IsTensorExpression(element.Expression) ? ExprKind.Op : ExprKind.Opaque, expression, "index", Inputs(element.Expression));
+                    break;
+                case BinaryExpressionSyntax binary when isTensor && binary.IsKind(SyntaxKind.CoalesceExpression):
+                    Add(ExprKind.Join, expression, "??", Inputs(binary.Left, binary.Right));
+                    break;
+                case BinaryExpressionSyntax binary when isTensor:
+                    Add(ExprKind.Operator, expression, binary.OperatorToken.Text, Inputs(binary.Left, binary.Right));
+                    break;
+                case PostfixUnaryExpressionSyntax suppress when isTensor && suppress.IsKind(SyntaxKind.SuppressNullableWarningExpression):
+                    Add(ExprKind.Join, expression, "!", Inputs(suppress.Operand));
+                    break;
+                case PrefixUnaryExpressionSyntax unary when isTensor:
+                    Add(ExprKind.Operator, expression, unary.OperatorToken.Text, Inputs(unary.Operand));
+                    break;
+                case ConditionalExpressionSyntax conditional when isTensor:
+                    Add(ExprKind.Join, expression, "?:", Inputs(conditional.WhenTrue, conditional.WhenFalse));
+                    break;
+                case IdentifierNameSyntax identifier when isTensor && !IsInvokedName(identifier) && !IsAssignmentTarget(identifier) && !IsMemberName(identifier):
+                    ClassifyIdentifier(identifier);
+                    break;
+                case AssignmentExpressionSyntax:
+                case DeclarationExpressionSyntax:
+                    break;
+                default:
+                    if (isTensor && !IsMemberName(expression))
+                    {
+                        Add(ExprKind.Opaque, expression, "", new List<int>());
+                    }
+
+                    break;
+            }
+        }
+
+        private void ClassifyInvocation(InvocationExpressionSyntax invocation, bool isTensor)
+        {
+            var symbolInfo = semanticModel.GetSymbolInfo(invocation, cancellationToken);
+            var method = symbolInfo.Symbol as IMethodSymbol ?? symbolInfo.CandidateSymbols.OfType<IMethodSymbol>().FirstOrDefault();
+            var receiver = invocation.Expression is MemberAccessExpressionSyntax access ? access.Expression : null;
+            var arguments = invocation.ArgumentList.Arguments.Where(a => a.RefKindKeyword.IsKind(SyntaxKind.None)).ToArray();
+            if (method is null)
+            {
+                if (isTensor)
+                {
+                    Add(ExprKind.Opaque, invocation, "", new List<int>());
+                }
+
+                return;
+            }
+
+            if (method.Name is TypeNames.ModuleCall or TypeNames.ModuleForward && receiver is not null && SymbolFacts.IsModule(method.ContainingType))
+            {
+                var inputs = Inputs(arguments.Select(a => a.Expression).ToArray());
+                if (ResolveLayer(receiver) is { } layer)
+                {
+                    Add(ExprKind.LayerCall, invocation, layer.Member, inputs, layer.ElementType, isTensor);
+                }
+                else
+                {
+                    var moduleType = semanticModel.GetTypeInfo(receiver, cancellationToken).Type;
+                    Add(ExprKind.UnknownModuleCall, invocation, SymbolFacts.MetadataName(moduleType), inputs, SymbolFacts.MetadataName(moduleType), isTensor);
+                }
+
+                return;
+            }
+
+            if (helpers.Rewrites(method) && NameOf(invocation.Expression) is { } name)
+            {
+                helperCalls.Add(new TextSpan(name.SpanStart - textStart, 0));
+            }
+
+            if (!isTensor)
+            {
+                return;
+            }
+
+            if (!SymbolFacts.IsInTorchSharp(method))
+            {
+                Add(ExprKind.Opaque, invocation, method.Name, new List<int>());
+                return;
+            }
+
+            var opInputs = new List<int>();
+            var collections = new List<TextSpan>();
+            if (receiver is not null && !method.IsStatic && IsTensorExpression(receiver))
+            {
+                opInputs.AddRange(Inputs(receiver));
+            }
+
+            foreach (var argument in arguments)
+            {
+                opInputs.AddRange(Inputs(argument.Expression));
+                var elements = CollectionElements(argument.Expression);
+                if (elements.Length > 0)
+                {
+                    opInputs.AddRange(Inputs(elements));
+                    collections.Add(Relative(argument.Expression.Span));
+                }
+            }
+
+            var explicitDtype = arguments.Any(a => SymbolFacts.IsScalarType(semanticModel.GetTypeInfo(a.Expression, cancellationToken).Type));
+            Add(ExprKind.Op, invocation, method.Name, opInputs, explicitDtype: explicitDtype, collections: collections);
+        }
+
+        private void ClassifyIdentifier(IdentifierNameSyntax identifier)
+        {
+            switch (semanticModel.GetSymbolInfo(identifier, cancellationToken).Symbol)
+            {
+                case ILocalSymbol local:
+                    Add(ExprKind.Local, identifier, local.Name, new List<int>(), localIndex: LocalIndex(local));
+                    break;
+                case IParameterSymbol parameter:
+                    Add(ExprKind.Parameter, identifier, parameter.Name, new List<int>());
+                    break;
+                default:
+                    Add(ExprKind.Opaque, identifier, identifier.Identifier.ValueText, new List<int>());
+                    break;
+            }
+        }
+
+        /// <summary>The model member a module call goes to: <c>fc</c>, <c>this.fc</c>, <c>blocks[i]</c>, or a foreach variable over <c>blocks</c>.</summary>
+        private (string Member, string ElementType)? ResolveLayer(ExpressionSyntax receiver)
+        {
+            receiver = Strip(receiver);
+            if (MemberName(receiver) is { } direct)
+            {
+                return (direct, "");
+            }
+
+            var receiverType = SymbolFacts.MetadataName(semanticModel.GetTypeInfo(receiver, cancellationToken).Type);
+            if (receiver is ElementAccessExpressionSyntax element && MemberName(Strip(element.Expression)) is { } container)
+            {
+                return (container, receiverType);
+            }
+
+            if (semanticModel.GetSymbolInfo(receiver, cancellationToken).Symbol is ILocalSymbol local
+                && local.DeclaringSyntaxReferences.FirstOrDefault()?.GetSyntax(cancellationToken) is ForEachStatementSyntax loop
+                && MemberName(Strip(loop.Expression)) is { } iterated)
+            {
+                return (iterated, receiverType);
+            }
+
+            return null;
+        }
+
+        private string? MemberName(ExpressionSyntax expression)
+        {
+            if (expression is MemberAccessExpressionSyntax { Expression: ThisExpressionSyntax } thisAccess)
+            {
+                expression = thisAccess.Name;
+            }
+
+            return semanticModel.GetSymbolInfo(expression, cancellationToken).Symbol is { } symbol
+                && symbol is IFieldSymbol or IPropertySymbol
+                && SymbolEqualityComparer.Default.Equals(symbol.ContainingType?.OriginalDefinition, modelType.OriginalDefinition)
+                && memberNames.Contains(symbol.Name)
+                ? symbol.Name
+                : null;
+        }
+
+        private void RecordAssignments(SyntaxNode node)
+        {
+            switch (node)
+            {
+                case VariableDeclaratorSyntax declarator when semanticModel.GetDeclaredSymbol(declarator, cancellationToken) is ILocalSymbol local && IsTensorLocal(local):
+                    if (declarator.Initializer is { } initializer)
+                    {
+                        Assign(local, initializer.Value);
+                    }
+                    else
+                    {
+                        LocalIndex(local);
+                    }
+
+                    break;
+                case AssignmentExpressionSyntax assignment:
+                    foreach (var target in AssignedLocals(assignment.Left))
+                    {
+                        if (assignment.IsKind(SyntaxKind.SimpleAssignmentExpression) && assignment.Left is IdentifierNameSyntax)
+                        {
+                            Assign(target, assignment.Right);
+                        }
+                        else
+                        {
+                            Untrack(target);
+                        }
+                    }
+
+                    break;
+                case ArgumentSyntax argument when !argument.RefKindKeyword.IsKind(SyntaxKind.None):
+                    UntrackAll(argument.Expression);
+
+                    break;
+                case SingleVariableDesignationSyntax designation when semanticModel.GetDeclaredSymbol(designation, cancellationToken) is ILocalSymbol local && IsTensorLocal(local):
+                    Untrack(local);
+                    break;
+                case ForEachStatementSyntax loop when semanticModel.GetDeclaredSymbol(loop, cancellationToken) is ILocalSymbol local && IsTensorLocal(local):
+                    Untrack(local);
+                    break;
+                case PrefixUnaryExpressionSyntax { RawKind: (int)SyntaxKind.PreIncrementExpression or (int)SyntaxKind.PreDecrementExpression } prefix:
+                    UntrackAll(prefix.Operand);
+                    break;
+                case PostfixUnaryExpressionSyntax { RawKind: (int)SyntaxKind.PostIncrementExpression or (int)SyntaxKind.PostDecrementExpression } postfix:
+                    UntrackAll(postfix.Operand);
+                    break;
+            }
+        }
+
+        private IEnumerable<ILocalSymbol> AssignedLocals(ExpressionSyntax target)
+        {
+            var identifiers = target is TupleExpressionSyntax or DeclarationExpressionSyntax
+                ? target.DescendantNodesAndSelf().OfType<IdentifierNameSyntax>()
+                : new[] { Strip(target) }.OfType<IdentifierNameSyntax>();
+            foreach (var identifier in identifiers)
+            {
+                if (semanticModel.GetSymbolInfo(identifier, cancellationToken).Symbol is ILocalSymbol local && IsTensorLocal(local))
+                {
+                    yield return local;
+                }
+            }
+        }
+
+        private void UntrackAll(ExpressionSyntax target)
+        {
+            foreach (var local in AssignedLocals(target))
+            {
+                Untrack(local);
+            }
+        }
+
+        private void Assign(ILocalSymbol local, ExpressionSyntax value)
+        {
+            var index = LocalIndex(local);
+            if (nodeOf.TryGetValue(Strip(value), out var node))
+            {
+                locals[index].Assigned.Add(node);
+            }
+            else
+            {
+                Untrack(local);
+            }
+        }
+
+        private void Untrack(ILocalSymbol local)
+        {
+            var index = LocalIndex(local);
+            locals[index] = (locals[index].Name, locals[index].Assigned, true);
+        }
+
+        private int LocalIndex(ILocalSymbol local)
+        {
+            if (!localOf.TryGetValue(local, out var index))
+            {
+                index = locals.Count;
+                localOf.Add(local, index);
+                locals.Add((local.Name, new List<int>(), false));
+            }
+
+            return index;
+        }
+
+        private void CollectReturns(BlockSyntax body)
+        {
+            foreach (var statement in body.DescendantNodes(n => n is not (AnonymousFunctionExpressionSyntax or LocalFunctionStatementSyntax)).OfType<ReturnStatementSyntax>())
+            {
+                if (statement.Expression is { } value)
+                {
+                    returns.Add(Relative(value.Span));
+                }
+            }
+        }
+
+        private void Add(ExprKind kind, ExpressionSyntax expression, string name, List<int> inputs, string moduleType = "", bool returnsTensor = true, int localIndex = -1, bool explicitDtype = false, List<TextSpan>? collections = null)
+        {
+            nodeOf[expression] = nodes.Count;
+            nodes.Add(new ExprNode(
+                kind,
+                Relative(expression.Span),
+                name,
+                moduleType,
+                inputs.Distinct().ToEquatableArray(),
+                localIndex,
+                explicitDtype,
+                returnsTensor,
+                LocationInfo.From(expression)!,
+                (collections ?? new List<TextSpan>()).ToEquatableArray()));
+        }
+
+        private List<int> Inputs(params ExpressionSyntax?[] expressions)
+        {
+            var inputs = new List<int>();
+            foreach (var expression in expressions)
+            {
+                if (expression is not null && nodeOf.TryGetValue(Strip(expression), out var index))
+                {
+                    inputs.Add(index);
+                }
+            }
+
+            return inputs;
+        }
+
+        private static ExpressionSyntax?[] CollectionElements(ExpressionSyntax expression) => expression switch
+        {
+            ArrayCreationExpressionSyntax { Initializer: { } initializer } => initializer.Expressions.ToArray<ExpressionSyntax?>(),
+            ImplicitArrayCreationExpressionSyntax creation => creation.Initializer.Expressions.ToArray<ExpressionSyntax?>(),
+            CollectionExpressionSyntax collection => collection.Elements.OfType<ExpressionElementSyntax>().Select(e => (ExpressionSyntax?)e.Expression).ToArray(),
+            _ => System.Array.Empty<ExpressionSyntax?>(),
+        };
+
+        private bool IsTensorExpression(ExpressionSyntax expression) =>
+            SymbolFacts.IsTensor(semanticModel.GetTypeInfo(expression, cancellationToken).Type);
+
+        private bool IsTensorLocal(ILocalSymbol local) => SymbolFacts.IsTensor(local.Type);
+
+        private TextSpan Relative(TextSpan span) => new(span.Start - textStart, span.Length);
+
+        private static SyntaxToken? NameOf(ExpressionSyntax target) => target switch
+        {
+            SimpleNameSyntax simple => simple.Identifier,
+            MemberAccessExpressionSyntax { Expression: ThisExpressionSyntax, Name: var name } => name.Identifier,
+            _ => null,
+        };
+
+        private static ExpressionSyntax Strip(ExpressionSyntax expression)
+        {
+            while (expression is ParenthesizedExpressionSyntax parenthesized)
+            {
+                expression = parenthesized.Expression;
+            }
+
+            return expression;
+        }
+
+        private static bool IsInvokedName(ExpressionSyntax expression) =>
+            expression.Parent is InvocationExpressionSyntax invocation && invocation.Expression == expression
+            || expression.Parent is MemberAccessExpressionSyntax access && access.Name == expression && access.Parent is InvocationExpressionSyntax outer && outer.Expression == access;
+
+        private static bool IsMemberName(ExpressionSyntax expression) =>
+            expression.Parent is MemberAccessExpressionSyntax access && access.Name == expression
+            || expression.Parent is MemberBindingExpressionSyntax;
+
+        private static bool IsAssignmentTarget(ExpressionSyntax expression) =>
+            expression.Parent is AssignmentExpressionSyntax assignment && assignment.Left == expression;
+    }
+}

@@ -1,0 +1,119 @@
+using System.Linq;
+using Microsoft.CodeAnalysis;
+
+namespace PrecisionDsl.Generator.Parsing
+{
+    /// <summary>Questions about symbols, answered by metadata name (the generator never references TorchSharp).</summary>
+    internal static class SymbolFacts
+    {
+        /// <summary>Suffix of every generated file; members declared there are not the user's.</summary>
+        public const string GeneratedFileSuffix = ".PrecisionDsl.g.cs";
+
+        public static readonly SymbolDisplayFormat FullyQualified = SymbolDisplayFormat.FullyQualifiedFormat
+            .AddMiscellaneousOptions(SymbolDisplayMiscellaneousOptions.IncludeNullableReferenceTypeModifier);
+
+        /// <summary>"TorchSharp.torch+nn+Module`2" — the form <c>Compilation.GetTypeByMetadataName</c> takes.</summary>
+        public static string MetadataName(ITypeSymbol? type)
+        {
+            if (type is not INamedTypeSymbol named)
+            {
+                return type?.ToDisplayString() ?? "";
+            }
+
+            named = named.OriginalDefinition;
+            if (named.ContainingType is not null)
+            {
+                return MetadataName(named.ContainingType) + "+" + named.MetadataName;
+            }
+
+            var ns = named.ContainingNamespace;
+            return ns is null || ns.IsGlobalNamespace ? named.MetadataName : ns.ToDisplayString() + "." + named.MetadataName;
+        }
+
+        public static bool IsTensor(ITypeSymbol? type) => DerivesFrom(type, TypeNames.Tensor);
+
+        public static bool IsModule(ITypeSymbol? type) => DerivesFrom(type, TypeNames.ModuleBase);
+
+        public static bool IsScalarType(ITypeSymbol? type)
+        {
+            if (type is INamedTypeSymbol { OriginalDefinition.SpecialType: SpecialType.System_Nullable_T } nullable)
+            {
+                type = nullable.TypeArguments[0];
+            }
+
+            return MetadataName(type) == TypeNames.ScalarType;
+        }
+
+        /// <summary>The <c>Module&lt;...&gt;</c> base of a type, or null.</summary>
+        public static INamedTypeSymbol? FindGenericModuleBase(INamedTypeSymbol type)
+        {
+            for (var current = type.BaseType; current is not null; current = current.BaseType)
+            {
+                if (MetadataName(current).StartsWith(TypeNames.GenericModulePrefix, System.StringComparison.Ordinal))
+                {
+                    return current;
+                }
+            }
+
+            return null;
+        }
+
+        /// <summary>ModuleList&lt;T&gt; or ModuleDict&lt;T&gt;: containers whose type argument is the element layer type.</summary>
+        public static bool IsElementContainer(INamedTypeSymbol type) =>
+            MetadataName(type) is TypeNames.LayerNamespace + ".ModuleList`1" or TypeNames.LayerNamespace + ".ModuleDict`1";
+
+        public static bool IsInTorchSharp(ISymbol symbol)
+        {
+            var ns = symbol.ContainingNamespace?.ToDisplayString() ?? "";
+            return ns == TypeNames.TorchSharpNamespace || ns.StartsWith(TypeNames.TorchSharpNamespace + ".", System.StringComparison.Ordinal);
+        }
+
+        public static bool IsAttribute(AttributeData attribute, string metadataName) =>
+            attribute.AttributeClass is { } cls && MetadataName(cls) == metadataName;
+
+        public static bool IsGenerated(ISymbol symbol) =>
+            symbol.DeclaringSyntaxReferences.Any(r => r.SyntaxTree.FilePath.EndsWith(GeneratedFileSuffix, System.StringComparison.Ordinal));
+
+        /// <summary>
+        /// Whether a type is a precision model candidate: it, or one of its members, carries a PrecisionDsl attribute.
+        /// </summary>
+        public static bool HasPrecisionAttributes(INamedTypeSymbol type) =>
+            type.GetAttributes().Any(a => IsAttribute(a, TypeNames.Fp16Attribute) || IsAttribute(a, TypeNames.Bf16Attribute))
+            || type.GetMembers().Any(m => m.GetAttributes().Any(IsPrecisionDslAttribute));
+
+        /// <summary>
+        /// The class itself when it carries a PrecisionDsl attribute, else its first field, property or ordinary method
+        /// that does (declaration order): the symbols the generator's attribute pipelines are keyed on. Null when none does.
+        /// </summary>
+        public static ISymbol? FirstAttributedSymbol(INamedTypeSymbol type)
+        {
+            if (type.GetAttributes().Any(IsPrecisionDslAttribute))
+            {
+                return type;
+            }
+
+            return type.GetMembers().FirstOrDefault(m =>
+                !m.IsImplicitlyDeclared
+                && m is IFieldSymbol or IPropertySymbol or IMethodSymbol { MethodKind: MethodKind.Ordinary }
+                && m.GetAttributes().Any(IsPrecisionDslAttribute));
+        }
+
+        private static bool IsPrecisionDslAttribute(AttributeData attribute) =>
+            IsAttribute(attribute, TypeNames.Fp16Attribute) || IsAttribute(attribute, TypeNames.Bf16Attribute)
+            || IsAttribute(attribute, TypeNames.KeepFp32Attribute) || IsAttribute(attribute, TypeNames.ForwardAttribute)
+            || IsAttribute(attribute, TypeNames.LossScaledAttribute);
+
+        private static bool DerivesFrom(ITypeSymbol? type, string metadataName)
+        {
+            for (var current = type; current is not null; current = current.BaseType)
+            {
+                if (MetadataName(current) == metadataName)
+                {
+                    return true;
+                }
+            }
+
+            return false;
+        }
+    }
+}

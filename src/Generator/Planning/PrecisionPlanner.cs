@@ -1,0 +1,237 @@
+// The planner: the one place that decides which dtype every layer and op of a precision model runs in.
+//
+// API for the analyzers (same assembly; everything is internal):
+//
+//   ModelPlan? PrecisionAnalysis.Analyze(INamedTypeSymbol type, Compilation compilation, CancellationToken ct)
+//       Parses and plans a class; null when it is not a class declared in source. Call it for any class
+//       for which SymbolFacts.HasPrecisionAttributes(type) is true (a "precision model candidate").
+//   ModelPlan PrecisionPlanner.Plan(ModelSpec model, CancellationToken ct)
+//       The same from an already parsed ModelSpec (what the generator does).
+//
+//   ModelPlan.Problems           model-level problems as data: PlanProblem(RuleId, Location, Subject, Detail),
+//                                RuleId one of RuleIds (PDSL001, 002, 003, 004, 006, 007, 008, 009, 010).
+//                                Location is a LocationInfo; LocationInfo.ToLocation() makes a Roslyn Location.
+//                                PlanProblem.IsError marks the rules for which the generator emits only a
+//                                throwing forward.
+//   ModelPlan.Layers             every layer member: its PrecisionKind, category and reason.
+//   ModelPlan.Ops                every op/module call site in [Forward] the op policy acts on, with the dtype it runs in.
+//   ModelPlan.PrecisionAt(path, span)
+//                                the dtype the expression at `span` runs in (ExpressionPrecision.RunsIn, the model's
+//                                Region, IsHalf): for a literal inside [Forward] or a rewritten helper, the
+//                                innermost tensor operation containing it; for a literal in a layer member's
+//                                initializer (e.g. LayerNorm(256, eps: 1e-8)), that layer's precision. Null when
+//                                the span is in neither.
+//   ModelPlan.Forward            the rewrite: ForwardBody (nodes = tensor expressions, with spans) and one NodePlan per
+//                                node (Result dtype, RunsIn, CastInputs), plus the helpers it rewrites.
+//
+// Decisions: member attribute > class attribute > fp32; the op policy (OpPolicy.cs) applies on top; see SPEC
+// section 4 and docs/ARCHITECTURE.md "Planner".
+using System.Collections.Generic;
+using System.Linq;
+using System.Threading;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.Text;
+using PrecisionDsl.Generator.Model;
+using PrecisionDsl.Generator.Parsing;
+
+namespace PrecisionDsl.Generator.Planning
+{
+    /// <summary>Entry point for analyzers: parse and plan a class in one call.</summary>
+    internal static class PrecisionAnalysis
+    {
+        public static ModelPlan? Analyze(INamedTypeSymbol type, Compilation compilation, CancellationToken cancellationToken) =>
+            ModelParser.Parse(type, compilation, cancellationToken) is { } model ? PrecisionPlanner.Plan(model, cancellationToken) : null;
+    }
+
+    /// <summary>Resolves the precision of every layer and op of a <see cref="ModelSpec"/>.</summary>
+    internal static class PrecisionPlanner
+    {
+        public static ModelPlan Plan(ModelSpec model, CancellationToken cancellationToken)
+        {
+            var problems = new List<PlanProblem>();
+            var classDefault = ResolveClassDefault(model, problems);
+            var layers = model.Members
+                .Select(member => PlanLayer(member, classDefault, problems))
+                .Where(layer => layer is not null)
+                .Select(layer => layer!)
+                .ToEquatableArray();
+            CheckShape(model, problems);
+            CheckLossScaling(model, classDefault, layers, problems);
+
+            var loss = model.LossMethods.FirstOrDefault(l => l.ReturnsTensor && l.FirstParameterTakesResult);
+            ForwardPlan? forward = null;
+            var ops = new List<OpPlan>();
+            if (!problems.Any(p => p.IsError) && model.ForwardMethods.Count == 1 && model.ForwardMethods[0].Body is { } body)
+            {
+                var nodes = new ForwardFlow(body, classDefault, layers, cancellationToken).Plan(ops, problems);
+                var helpers = body.Helpers
+                    .Select(helper => new HelperPlan(helper, new ForwardFlow(helper.Body, classDefault, layers, cancellationToken).Plan(ops, problems)))
+                    .ToEquatableArray();
+                forward = new ForwardPlan(model.ForwardMethods[0], body, nodes, helpers);
+            }
+
+            return new ModelPlan(model, classDefault, layers, forward, ops.ToEquatableArray(), problems.ToEquatableArray(), loss);
+        }
+
+        public static StaticDtype ToStatic(PrecisionKind kind) => kind switch
+        {
+            PrecisionKind.Fp16 => StaticDtype.Fp16,
+            PrecisionKind.Bf16 => StaticDtype.Bf16,
+            _ => StaticDtype.Fp32,
+        };
+
+        private static PrecisionKind ResolveClassDefault(ModelSpec model, List<PlanProblem> problems)
+        {
+            var attributes = model.ClassAttributes;
+            if (attributes.Count == 0)
+            {
+                return PrecisionKind.Fp32;
+            }
+
+            ReportConflicts(model.Name, attributes, problems);
+            return attributes[0].Kind;
+        }
+
+        private static void ReportConflicts(string subject, EquatableArray<PrecisionAttributeUse> attributes, List<PlanProblem> problems)
+        {
+            if (attributes.Select(a => a.Kind).Distinct().Count() > 1)
+            {
+                var names = "conflicting precision attributes " + string.Join(", ", attributes.Select(a => "[" + a.Name + "]"));
+                foreach (var extra in attributes.Skip(1))
+                {
+                    problems.Add(new PlanProblem(RuleIds.ConflictingAttributes, extra.Location, subject, names));
+                }
+            }
+        }
+
+        private static LayerPlan? PlanLayer(MemberSpec member, PrecisionKind classDefault, List<PlanProblem> problems)
+        {
+            ReportConflicts(member.Name, member.Attributes, problems);
+            var category = OpPolicy.CategoryOfLayer(member.LayerType, member.IsModule, member.IsPrecisionModel);
+            var typeName = member.IsModule ? OpPolicy.DisplayName(member.LayerType) : member.TypeDisplay;
+            PrecisionAttributeUse? attribute = member.Attributes.Count > 0 ? member.Attributes[0] : null;
+            if (attribute is { } annotated && !(category == LayerCategory.NativeWeights && annotated.Kind == PrecisionKind.Fp32))
+            {
+                ReportUnknownAnnotated(member, category, typeName, annotated, problems);
+            }
+
+            if (category == LayerCategory.NotAModule || member.IsStatic)
+            {
+                return null;
+            }
+
+            var (kind, reason) = ResolveLayer(category, typeName, attribute, classDefault);
+            if (category == LayerCategory.Sensitive && attribute is { Kind: not PrecisionKind.Fp32 } forced)
+            {
+                problems.Add(new PlanProblem(RuleIds.SensitiveLayerInHalf, forced.Location, member.Name, $"{typeName} is numerically sensitive; [{forced.Name}] forces it to half"));
+            }
+
+            return new LayerPlan(member.Name, typeName, category, kind, reason, member);
+        }
+
+        private static void ReportUnknownAnnotated(MemberSpec member, LayerCategory category, string typeName, PrecisionAttributeUse attribute, List<PlanProblem> problems)
+        {
+            if (category is LayerCategory.NotAModule or LayerCategory.Unknown or LayerCategory.PrecisionModel or LayerCategory.NativeWeights)
+            {
+                var why = category switch
+                {
+                    LayerCategory.NotAModule => $"{typeName} is not a module",
+                    LayerCategory.NativeWeights => $"TorchSharp keeps {typeName}'s weights in native code, so it runs in fp32",
+                    LayerCategory.PrecisionModel => $"{typeName} is a precision model and keeps its own plan",
+                    _ => $"{typeName} is not a layer type the op policy knows",
+                };
+                problems.Add(new PlanProblem(RuleIds.UnknownLayerAnnotated, attribute.Location, member.Name, why));
+            }
+        }
+
+        /// <summary>Member attribute > class attribute > fp32, with the layer type's policy on top.</summary>
+        internal static (PrecisionKind Kind, string Reason) ResolveLayer(LayerCategory category, string typeName, PrecisionAttributeUse? attribute, PrecisionKind classDefault)
+        {
+            switch (category)
+            {
+                case LayerCategory.PrecisionModel:
+                    return (PrecisionKind.Fp32, "nested precision model: keeps its own plan");
+                case LayerCategory.NativeWeights:
+                    return (PrecisionKind.Fp32, $"TorchSharp keeps {typeName}'s weights in native code: fp32");
+                case LayerCategory.Unknown:
+                case LayerCategory.NotAModule:
+                    return (PrecisionKind.Fp32, $"unknown module type {typeName}: fp32, inputs cast to fp32");
+                case LayerCategory.Sensitive when attribute is { } forced:
+                    return (forced.Kind, $"attribute [{forced.Name}] on a numerically sensitive layer");
+                case LayerCategory.Sensitive:
+                    return (PrecisionKind.Fp32, classDefault == PrecisionKind.Fp32 ? "no precision attribute" : $"op policy: {typeName} is numerically sensitive, kept fp32");
+                case LayerCategory.PassThrough:
+                    return (attribute?.Kind ?? classDefault, "no weights: runs in the dtype it receives");
+            }
+
+            if (attribute is { } member)
+            {
+                return (member.Kind, $"attribute [{member.Name}]");
+            }
+
+            return classDefault == PrecisionKind.Fp32
+                ? (PrecisionKind.Fp32, "no precision attribute")
+                : (classDefault, $"class default [{classDefault}]");
+        }
+
+        private static void CheckShape(ModelSpec model, List<PlanProblem> problems)
+        {
+            if (!model.IsPartial || !model.ContainingTypesArePartial)
+            {
+                var detail = model.IsPartial
+                    ? "a containing type is not partial: " + string.Join(", ", model.ContainingTypes.Where(c => !c.IsPartial).Select(c => c.Name))
+                    : "the class is not partial";
+                problems.Add(new PlanProblem(RuleIds.NotPartial, model.Location, model.Name, detail));
+            }
+
+            if (!model.DerivesFromModule)
+            {
+                problems.Add(new PlanProblem(RuleIds.NotAModule, model.Location, model.Name, "it does not derive from torch.nn.Module<...>"));
+                return;
+            }
+
+            if (model.DeclaresForward)
+            {
+                problems.Add(new PlanProblem(RuleIds.ForwardProblem, model.Location, model.Name, "it declares forward itself; the generator writes forward from the [Forward] method"));
+            }
+
+            if (model.ForwardMethods.Count == 0)
+            {
+                problems.Add(new PlanProblem(RuleIds.ForwardProblem, model.Location, model.Name, "it has no [Forward] method"));
+            }
+
+            foreach (var extra in model.ForwardMethods.Skip(1))
+            {
+                problems.Add(new PlanProblem(RuleIds.ForwardProblem, extra.Location, extra.Name, $"it has more than one [Forward] method ({string.Join(", ", model.ForwardMethods.Select(f => f.Name))})"));
+            }
+
+            foreach (var forward in model.ForwardMethods.Where(f => f.SignatureProblem is not null))
+            {
+                problems.Add(new PlanProblem(RuleIds.ForwardProblem, forward.Location, forward.Name, "its signature does not match forward: " + forward.SignatureProblem));
+            }
+
+            foreach (var loss in model.LossMethods.Where(l => !l.ReturnsTensor))
+            {
+                problems.Add(new PlanProblem(RuleIds.LossNotTensor, loss.Location, loss.Name, $"it returns {loss.ReturnType}"));
+            }
+        }
+
+        private static void CheckLossScaling(ModelSpec model, PrecisionKind classDefault, EquatableArray<LayerPlan> layers, List<PlanProblem> problems)
+        {
+            if (model.LossMethods.Count > 0)
+            {
+                return;
+            }
+
+            var fp16Attribute = model.ClassAttributes.Where(a => a.Kind == PrecisionKind.Fp16)
+                .Concat(layers.SelectMany(l => l.Member.Attributes).Where(a => a.Kind == PrecisionKind.Fp16))
+                .Select(a => (PrecisionAttributeUse?)a)
+                .FirstOrDefault();
+            var hasFp16Layer = classDefault == PrecisionKind.Fp16 || layers.Any(l => l.Kind == PrecisionKind.Fp16);
+            if (fp16Attribute is { } attribute && hasFp16Layer)
+            {
+                problems.Add(new PlanProblem(RuleIds.Fp16WithoutLossScaling, attribute.Location, model.Name, "fp16 layers but no [LossScaled] loss method"));
+            }
+        }
+    }
+}

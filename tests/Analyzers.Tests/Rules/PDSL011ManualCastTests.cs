@@ -1,0 +1,74 @@
+using System.Threading.Tasks;
+using PrecisionDsl.CodeFixes;
+using PrecisionDsl.Generator.Analyzers;
+using Xunit;
+using Verify = PrecisionDsl.Analyzers.Tests.Infrastructure.Verifier<PrecisionDsl.Generator.Analyzers.ManualCastAnalyzer>;
+
+namespace PrecisionDsl.Analyzers.Tests.Rules;
+
+public class PDSL011ManualCastTests
+{
+    private const string Model = """
+        [Fp16]
+        public partial class Net : Module<Tensor, Tensor>
+        {
+            private readonly Linear fc = Linear(4, 4);
+            public Net() : base(nameof(Net)) => RegisterComponents();
+
+            [Forward]
+            private Tensor Compute(Tensor x)
+            {
+                BODY
+            }
+        }
+        """;
+
+    private static string WithBody(string body) => Model.Replace("BODY", body);
+
+    [Theory]
+    [InlineData("return fc.call(x.{|PDSL011:half()|});")]
+    [InlineData("return fc.call(x.{|PDSL011:bfloat16()|});")]
+    [InlineData("return fc.call(x.{|PDSL011:to(float16)|});")]
+    [InlineData("return fc.call(x.{|PDSL011:to(ScalarType.BFloat16)|});")]
+    [InlineData("return fc.call(x.{|PDSL011:to_type(torch.half)|});")]
+    [InlineData("return fc.call(x.{|PDSL011:type(ScalarType.Float16)|});")]
+    [InlineData("var h = fc.call(x).{|PDSL011:to(ScalarType.Float16, x.device)|}; return h;")]
+    public Task Half_cast_inside_forward_is_reported(string body) => Verify.AnalyzerAsync(WithBody(body));
+
+    [Theory]
+    // Casting to fp32 only keeps work in full precision: the generator's plan is not contradicted.
+    [InlineData("return fc.call(x).to(float32);")]
+    [InlineData("return fc.call(x).@float();")]
+    [InlineData("return fc.call(x.to(x.device));")]
+    public Task Fp32_cast_or_device_move_stays_silent(string body) => Verify.AnalyzerAsync(WithBody(body));
+
+    [Fact]
+    public Task Half_cast_outside_forward_stays_silent() => Verify.AnalyzerAsync("""
+        [Fp16]
+        public partial class Net : Module<Tensor, Tensor>
+        {
+            private readonly Linear fc = Linear(4, 4);
+            public Net() : base(nameof(Net)) => RegisterComponents();
+
+            [Forward]
+            private Tensor Compute(Tensor x) => fc.call(x);
+
+            public Tensor Export(Tensor x) => fc.call(x).half();
+        }
+        """);
+
+    [Fact]
+    public Task Fix_removes_the_cast() => Verify.CodeFixAsync<RemoveManualCastCodeFixProvider>(
+        WithBody("return fc.call(x.{|PDSL011:half()|});"),
+        WithBody("return fc.call(x);"));
+
+    [Fact]
+    public Task Fix_removes_every_cast_in_a_chain() => Verify.CodeFixAsync<RemoveManualCastCodeFixProvider>(
+        WithBody("var h = fc.call(x.{|PDSL011:to(float16)|}); return functional.relu(h).{|PDSL011:bfloat16()|};"),
+        WithBody("var h = fc.call(x); return functional.relu(h);"));
+
+    [Fact]
+    public Task No_fix_when_the_cast_also_moves_device() => Verify.CodeFixAsync<RemoveManualCastCodeFixProvider>(
+        WithBody("return fc.call(x.{|PDSL011:to(ScalarType.Float16, x.device)|});"),
+        WithBody("return fc.call(x.{|PDSL011:to(ScalarType.Float16, x.device)|});"));
+}
