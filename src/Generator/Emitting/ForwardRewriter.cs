@@ -2,14 +2,16 @@ using System;
 using System.Collections.Generic;
 using System.Linq;
 using System.Text;
+using Microsoft.CodeAnalysis.Text;
 using PrecisionDsl.Generator.Model;
 
 namespace PrecisionDsl.Generator.Emitting
 {
     /// <summary>
-    /// Rewrites the <c>[Forward]</c> body text by insertion only: casts around the inputs the planner chose and
-    /// <c>__Finish(...)</c> around the method's own return values. The user's statements, names and layout are
-    /// kept, so every statement shape keeps its meaning.
+    /// Rewrites the <c>[Forward]</c> body text by insertion: casts around the inputs the planner chose and
+    /// <c>__Finish(...)</c> around the method's own return values. The only text replaced is the callee of each
+    /// matmul, which goes to the shape-checked <c>CheckedOps.Matmul</c>. The user's statements, names and layout
+    /// are kept, so every statement shape keeps its meaning.
     /// </summary>
     internal static class ForwardRewriter
     {
@@ -19,9 +21,10 @@ namespace PrecisionDsl.Generator.Emitting
 
         public const string PromoteName = "__PdslPromote";
 
+        /// <summary>Text inserted at <see cref="Position"/>, replacing the <see cref="Removed"/> characters there.</summary>
         /// <param name="Breaks">A cast around an expression that holds another cast: its operand and its dtype go on
         /// lines of their own, one level deeper, so nested casts read top-down instead of as one long line.</param>
-        private readonly record struct Insertion(int Position, bool IsEnd, int Length, int Priority, string Text, bool Breaks = false);
+        private readonly record struct Insertion(int Position, bool IsEnd, int Length, int Priority, string Text, bool Breaks = false, int Removed = 0);
 
         private const string IndentUnit = "    ";
 
@@ -85,6 +88,14 @@ namespace PrecisionDsl.Generator.Emitting
                 }
             }
 
+            for (var i = 0; i < nodes.Count; i++)
+            {
+                if (nodes[i] is { Kind: ExprKind.Op, Name: "matmul", Inputs.Count: 2 } matmul)
+                {
+                    AddCheckedMatmul(body.Text, matmul, nodes[matmul.Inputs[0]].Span, nodes[matmul.Inputs[1]].Span, insertions);
+                }
+            }
+
             // A call to a rewritten helper goes to its copy: "Block(h)" becomes "__PdslBlock(h)".
             foreach (var call in body.HelperCalls)
             {
@@ -102,6 +113,59 @@ namespace PrecisionDsl.Generator.Emitting
 
             return insertions;
         }
+
+        /// <summary>
+        /// TorchSharp 0.107's native matmul terminates the process on a shape mismatch instead of throwing, so
+        /// <c>torch.matmul(a, b)</c> and <c>a.matmul(b)</c> become <c>CheckedOps.Matmul(a, b, "a", "b")</c>: the same
+        /// product after a shape check whose exception names the operands as written. Only the call's own text
+        /// changes (the operands, with their casts, stay); a call written any other way (named arguments,
+        /// comments inside) is left as it is.
+        /// </summary>
+        private static void AddCheckedMatmul(string text, ExprNode call, TextSpan left, TextSpan right, List<Insertion> insertions)
+        {
+            var span = call.Span;
+            if (!(span.Start <= left.Start && left.End <= right.Start && right.End < span.End && text[span.End - 1] == ')'))
+            {
+                return;
+            }
+
+            var before = text.Substring(span.Start, left.Start - span.Start);
+            var between = text.Substring(left.End, right.Start - left.End);
+            var after = text.Substring(right.End, span.End - right.End);
+            var names = ", \"" + OperandName(text, left) + "\", \"" + OperandName(text, right) + "\"";
+            var outer = span.Length;
+            var open = before.IndexOf('(');
+            if (open >= 0 && Squeezed(before.Substring(0, open + 1)).EndsWith("matmul(", StringComparison.Ordinal)
+                && IsOnly(before.Substring(open + 1), '(') && Squeezed(between).Trim(')', '(') == "," && IsOnly(after, ')'))
+            {
+                // torch.matmul(a, b): the callee up to its '(' is replaced.
+                insertions.Add(new Insertion(span.Start, false, outer, -1, TypeNames.GlobalCheckedMatmul + "(", Removed: open + 1));
+            }
+            else if (IsOnly(before, '(') && Squeezed(between).TrimStart(')') is var member
+                && member.StartsWith(".matmul(", StringComparison.Ordinal) && member.TrimEnd('(') == ".matmul" && IsOnly(after, ')'))
+            {
+                // a.matmul(b): "Matmul(" goes in front, ".matmul(" becomes ", ".
+                var dot = between.IndexOf('.');
+                var argumentsOpen = between.IndexOf('(', dot);
+                insertions.Add(new Insertion(span.Start, false, outer, -1, TypeNames.GlobalCheckedMatmul + "("));
+                insertions.Add(new Insertion(left.End + dot, true, outer, -1, ", ", Removed: argumentsOpen + 1 - dot));
+            }
+            else
+            {
+                return;
+            }
+
+            insertions.Add(new Insertion(span.End - 1, true, outer, -1, names));
+        }
+
+        /// <summary>The operand as the user wrote it, on one line, escaped for a C# string literal.</summary>
+        private static string OperandName(string text, TextSpan operand) =>
+            string.Join(" ", text.Substring(operand.Start, operand.Length).Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries))
+                .Replace("\\", "\\\\").Replace("\"", "\\\"");
+
+        private static string Squeezed(string text) => new string(text.Where(c => !char.IsWhiteSpace(c)).ToArray());
+
+        private static bool IsOnly(string text, params char[] allowed) => Squeezed(text).All(allowed.Contains);
 
         private static string Apply(string text, List<Insertion> insertions)
         {
@@ -134,7 +198,7 @@ namespace PrecisionDsl.Generator.Emitting
                     builder.Append(insertion.Text);
                 }
 
-                position = at;
+                position = Math.Min(at + insertion.Removed, text.Length);
             }
 
             builder.Append(text, position, text.Length - position);

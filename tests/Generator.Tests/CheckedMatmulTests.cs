@@ -1,0 +1,106 @@
+using System;
+using System.IO;
+using System.Linq;
+using System.Reflection;
+using System.Text.RegularExpressions;
+using Microsoft.CodeAnalysis;
+using PrecisionDsl.Generator.Tests.Support;
+using PrecisionDsl.TestModels;
+using Xunit;
+using static TorchSharp.torch;
+
+namespace PrecisionDsl.Generator.Tests
+{
+    /// <summary>
+    /// TorchSharp 0.107's native matmul terminates the process on a shape mismatch. Every matmul of a generated
+    /// forward goes through <c>CheckedOps.Matmul</c>, so a bad-shaped input throws a managed exception naming
+    /// the operands as written and their shapes; each test here goes on running after that exception.
+    /// </summary>
+    public sealed class CheckedMatmulTests
+    {
+        private const string Projector = SnapshotTests.Usings + """
+            namespace Probe
+            {
+                [Bf16]
+                public partial class Projector : Module<Tensor, Tensor, Tensor>
+                {
+                    private readonly Linear proj = Linear(4, 4);
+
+                    public Projector() : base(nameof(Projector)) => RegisterComponents();
+
+                    [Forward]
+                    private Tensor Compute(Tensor x, Tensor w)
+                    {
+                        var h = proj.call(x);
+                        var scores = h.matmul(w);
+                        var twice = torch.matmul(torch.matmul(h, w), (w).transpose(0, 1));
+                        return torch.matmul(scores, w.transpose(0, 1)) + twice;
+                    }
+                }
+            }
+            """;
+
+        [Fact]
+        public void Every_matmul_form_in_a_generated_forward_is_routed_through_the_shape_check()
+        {
+            var (generated, output, result) = GeneratorHarness.Run(GeneratorHarness.Compile(("Projector.cs", Projector)));
+            var forward = ForwardText(generated.Single().Value);
+
+            // h comes out of a bf16 layer already; the fp32 parameter w is cast, inside the checked call.
+            Assert.Contains("var scores = global::PrecisionDsl.CheckedOps.Matmul(h, global::PrecisionDsl.Precision.Cast(w, __weights.Bf16", forward);
+            Assert.Contains("), \"h\", \"w\");", forward);
+            Assert.Contains("\"torch.matmul(h, w)\", \"(w).transpose(0, 1)\")", forward);
+            Assert.Contains("\"scores\", \"w.transpose(0, 1)\")", forward);
+            Assert.Equal(4, CountOf(forward, "CheckedOps.Matmul("));
+            Assert.Equal(0, CountOf(Regex.Replace(forward, "\"[^\"]*\"", "\"\""), "matmul("));
+            Assert.Empty(result.Diagnostics);
+            Assert.Empty(output.GetDiagnostics().Where(d => d.Severity == DiagnosticSeverity.Error));
+        }
+
+        [Fact]
+        public void Bad_shapes_in_a_generated_forward_throw_naming_operands_and_shapes_and_the_process_goes_on()
+        {
+            using var scope = NewDisposeScope();
+            var model = (nn.Module<Tensor, Tensor, Tensor>)Activator.CreateInstance(LoadGenerated(Projector).GetType("Probe.Projector")!)!;
+
+            var error = Assert.Throws<ArgumentException>(() => model.call(randn(2, 4), randn(5, 3)));
+
+            Assert.Contains("'h' has shape [2, 4] and 'w' has shape [5, 3]", error.Message);
+            Assert.Contains("the last dimension of 'h' (4) must equal the second-to-last dimension of 'w' (5)", error.Message);
+            // Still alive, and the masters were swapped back: the same model runs a well-shaped input.
+            Assert.Equal(new long[] { 2, 4 }, model.call(randn(2, 4), randn(4, 3)).shape);
+            Assert.All(model.parameters(), p => Assert.Equal(ScalarType.Float32, p.dtype));
+        }
+
+        [Fact]
+        public void A_model_built_by_the_sdk_throws_on_a_batch_its_matmul_cannot_take()
+        {
+            using var scope = NewDisposeScope();
+            var model = new PartialModel();
+
+            // projected is [2, 3, 20]; its transpose(0, 1) is [3, 2, 20]: 20 against 2 cannot be multiplied.
+            var error = Assert.Throws<ArgumentException>(() => model.call(randn(2, 3, 20)));
+
+            Assert.Contains("'projected' has shape [2, 3, 20] and 'projected.transpose(0, 1)' has shape [3, 2, 20]", error.Message);
+            Assert.Equal(new long[] { 4, 2 }, model.call(randn(4, 20)).shape);
+        }
+
+        private static Assembly LoadGenerated(string source)
+        {
+            var (_, output, _) = GeneratorHarness.Run(GeneratorHarness.Compile(("Model.cs", source)));
+            using var image = new MemoryStream();
+            var emitted = output.Emit(image);
+            Assert.True(emitted.Success, string.Join("\n", emitted.Diagnostics));
+            return Assembly.Load(image.ToArray());
+        }
+
+        private static string ForwardText(string generated)
+        {
+            var start = generated.IndexOf("override", StringComparison.Ordinal);
+            return generated.Substring(start);
+        }
+
+        private static int CountOf(string text, string part) =>
+            Enumerable.Range(0, text.Length - part.Length + 1).Count(i => string.CompareOrdinal(text, i, part, 0, part.Length) == 0);
+    }
+}
