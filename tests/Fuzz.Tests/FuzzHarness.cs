@@ -24,8 +24,11 @@ internal enum ProblemKind
     ErrorInGeneratedCode,
 }
 
-/// <summary>One broken promise; <see cref="ErrorId"/> is the compiler error's id for <see cref="ProblemKind.ErrorInGeneratedCode"/>.</summary>
-internal sealed record Problem(ProblemKind Kind, string Text, string? ErrorId = null)
+/// <summary>
+/// One broken promise. For <see cref="ProblemKind.ErrorInGeneratedCode"/>: the compiler error's id, and whether it
+/// is a syntax error (the generated file itself does not parse).
+/// </summary>
+internal sealed record Problem(ProblemKind Kind, string Text, string? ErrorId = null, bool IsSyntaxError = false)
 {
     public override string ToString() => Text;
 }
@@ -151,7 +154,8 @@ internal static class FuzzHarness
         return inGenerated
             .Where(d => !userErrors.Contains((d.Id, d.GetMessage(CultureInfo.InvariantCulture)))
                 && !(BodyErrorsNamingTheMethod.Contains(d.Id) && userErrors.Any(u => u.Id == d.Id)))
-            .Select(d => new Problem(ProblemKind.ErrorInGeneratedCode, $"error in generated {System.IO.Path.GetFileName(d.Location.SourceTree!.FilePath)}: {d}", d.Id));
+            .Select(d => new Problem(ProblemKind.ErrorInGeneratedCode, $"error in generated {System.IO.Path.GetFileName(d.Location.SourceTree!.FilePath)}: {d}", d.Id,
+                IsSyntaxError: d.Location.SourceTree!.GetDiagnostics().Contains(d)));
     }
 
     private static IEnumerable<(string HintName, string Text)> Generated(GeneratorDriverRunResult run) =>

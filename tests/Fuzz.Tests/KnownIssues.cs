@@ -19,9 +19,10 @@ internal static class KnownIssues
         new("the emitter declares every model 'partial class' with an override of forward, whatever the user declared (record, struct, static class, interface, enum)",
             (mutant, _) => mutant.Mutations.Any(m => m.Contains("class keyword replaced") && NonClassKinds.Any(k => m.EndsWith("-> " + k, StringComparison.Ordinal))),
             ErrorIds: null),
-        new("user text that does not parse is copied into generated code: a broken parameter list or base type list into the forward signature (an error type becomes an empty name), a truncated body into the forward",
+        new("user text that does not parse is copied into generated code: a broken parameter list, base type list or using directive into the forward signature or usings (an error type becomes an empty name), a truncated body into the forward",
             (_, result) => !result.UserCodeParses,
-            ErrorIds: new HashSet<string> { "CS1001", "CS1031", "CS1525", "CS0839", "CS1026", "CS1003", "CS1002", "CS1513", "CS1514", "CS0161", "CS0106", "CS1520", "CS1729", "CS0246" }),
+            ErrorIds: new HashSet<string> { "CS0161", "CS0106", "CS1520", "CS1729", "CS0246" },
+            AlsoExcusesSyntaxErrors: true),
         new("two identical [LossScaled] methods make the generated TrainStep's call ambiguous",
             (mutant, _) => mutant.Mutations.Any(m => m.Contains("member duplicated") && m.Contains("[LossScaled")),
             ErrorIds: new HashSet<string> { "CS0121" }),
@@ -36,9 +37,10 @@ internal static class KnownIssues
         }
 
         return All.FirstOrDefault(issue => issue.Applies(mutant, result)
-            && (issue.ErrorIds is null || result.Problems.All(p => issue.ErrorIds.Contains(p.ErrorId!))))?.Description;
+            && (issue.ErrorIds is null || result.Problems.All(p => issue.ErrorIds.Contains(p.ErrorId!) || (issue.AlsoExcusesSyntaxErrors && p.IsSyntaxError))))?.Description;
     }
 
     /// <param name="ErrorIds">The errors in generated code the bug causes; null: any (the whole file is invalid).</param>
-    private sealed record Issue(string Description, Func<Mutant, CaseResult, bool> Applies, HashSet<string>? ErrorIds);
+    /// <param name="AlsoExcusesSyntaxErrors">Any syntax error of the generated file is part of the bug too.</param>
+    private sealed record Issue(string Description, Func<Mutant, CaseResult, bool> Applies, HashSet<string>? ErrorIds, bool AlsoExcusesSyntaxErrors = false);
 }

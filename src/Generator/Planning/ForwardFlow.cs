@@ -27,7 +27,8 @@ namespace PrecisionDsl.Generator.Planning
         {
             this.body = body;
             this.region = region;
-            this.layers = layers.ToDictionary(l => l.Name);
+            // Two members of one name are a compile error of the user's; the first one is planned, nothing throws.
+            this.layers = layers.GroupBy(l => l.Name).ToDictionary(g => g.Key, g => g.First());
             this.cancellationToken = cancellationToken;
             results = new StaticDtype?[body.Nodes.Count];
             locals = new StaticDtype?[body.Locals.Count];
