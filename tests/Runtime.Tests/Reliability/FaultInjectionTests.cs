@@ -5,6 +5,7 @@ using PrecisionDsl.Runtime.Tests.Support;
 using TorchSharp;
 using TorchSharp.Modules;
 using Xunit;
+using Xunit.Abstractions;
 using static TorchSharp.torch;
 
 namespace PrecisionDsl.Runtime.Tests.Reliability;
@@ -13,7 +14,7 @@ namespace PrecisionDsl.Runtime.Tests.Reliability;
 /// Thousands of small training steps with inf/NaN written into random gradients between the backward
 /// (<c>AccumulateGradients</c>) and the step (<c>ApplyGradients</c>), as a real overflow would leave them.
 /// </summary>
-public sealed class FaultInjectionTests
+public sealed class FaultInjectionTests(ITestOutputHelper output)
 {
     private const int Steps = 2000;
     private const double InjectionRate = 0.02;
@@ -45,6 +46,7 @@ public sealed class FaultInjectionTests
         Assert.True(faulty.Scales.Skip(stormEnd + 1).Max() >= beforeStorm,
             $"scale {beforeStorm} before the storm, at most {faulty.Scales.Skip(stormEnd + 1).Max()} after it");
 
+        output.WriteLine($"{faults.Count} injected of {Steps} steps; scale {beforeStorm} before the storm, back at step {Array.FindIndex(faulty.Scales, stormEnd + 1, s => s >= beforeStorm)}; final loss {faulty.FinalLoss:G5} vs clean {clean.FinalLoss:G5}");
         Assert.True(Math.Abs(faulty.FinalLoss - clean.FinalLoss) <= 0.05 * clean.FinalLoss,
             $"final loss {faulty.FinalLoss} with faults, {clean.FinalLoss} without");
     }
