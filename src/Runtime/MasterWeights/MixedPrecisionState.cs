@@ -117,10 +117,13 @@ namespace PrecisionDsl
         /// gradients into the masters, unscale, optional clipping of the unscaled gradients to
         /// <paramref name="maxGradNorm"/>, step or skip on inf/NaN, scale update, gradients zeroed in place.
         /// </summary>
+        /// <remarks>The loss is read back together with the overflow flag: one host synchronisation per step.</remarks>
         public TrainStepResult TrainStep(Func<Tensor> computeLoss, Optimizer optimizer, GradScaler scaler, double? maxGradNorm)
         {
-            AccumulateGradients(computeLoss, scaler, 1.0);
-            return ApplyGradients(optimizer, scaler, maxGradNorm);
+            ArgumentNullException.ThrowIfNull(computeLoss);
+            ArgumentNullException.ThrowIfNull(scaler);
+            using var loss = BackwardAndMoveGradients(computeLoss, scaler, 1.0);
+            return ApplyGradientsCore(optimizer, scaler, maxGradNorm, loss);
         }
 
         /// <summary>
@@ -138,16 +141,8 @@ namespace PrecisionDsl
                 throw new ArgumentOutOfRangeException(nameof(lossWeight), lossWeight, "Must be finite.");
             }
 
-            double loss;
-            using (var scope = NewDisposeScope())
-            {
-                var value = Precision.Cast(computeLoss(), ScalarType.Float32);
-                var weighted = lossWeight == 1.0 ? value : value * lossWeight;
-                scaler.Scale(weighted).backward();
-                loss = value.item<float>();
-            }
-
-            MoveGradientsToMasters(owner);
+            using var lossTensor = BackwardAndMoveGradients(computeLoss, scaler, lossWeight);
+            var loss = lossTensor.item<float>();
             pendingLoss += lossWeight * loss;
             return loss;
         }
@@ -157,7 +152,10 @@ namespace PrecisionDsl
         /// zeroed in place. The optimizer must hold the fp32 masters (<c>model.parameters()</c>).
         /// </summary>
         /// <exception cref="InvalidOperationException">The optimizer holds half shadows instead of the masters.</exception>
-        public TrainStepResult ApplyGradients(Optimizer optimizer, GradScaler scaler, double? maxGradNorm)
+        public TrainStepResult ApplyGradients(Optimizer optimizer, GradScaler scaler, double? maxGradNorm) =>
+            ApplyGradientsCore(optimizer, scaler, maxGradNorm, null);
+
+        private TrainStepResult ApplyGradientsCore(Optimizer optimizer, GradScaler scaler, double? maxGradNorm, Tensor? unreadLoss)
         {
             ArgumentNullException.ThrowIfNull(optimizer);
             ArgumentNullException.ThrowIfNull(scaler);
@@ -168,6 +166,7 @@ namespace PrecisionDsl
 
             RejectShadowsIn(optimizer);
             bool stepped;
+            double loss;
             try
             {
                 if (maxGradNorm is { } maxNorm)
@@ -176,7 +175,7 @@ namespace PrecisionDsl
                     ClipGradientNorm(optimizer.parameters(), maxNorm);
                 }
 
-                stepped = scaler.Step(optimizer);
+                stepped = scaler.StepReadingAlong(optimizer, unreadLoss, out loss);
                 scaler.Update();
             }
             finally
@@ -184,9 +183,28 @@ namespace PrecisionDsl
                 ZeroGradients();
             }
 
-            var result = new TrainStepResult(pendingLoss, stepped, scaler.CurrentScale);
+            var result = new TrainStepResult(pendingLoss + (unreadLoss is null ? 0 : loss), stepped, scaler.CurrentScale);
             pendingLoss = 0;
             return result;
+        }
+
+        /// <summary>
+        /// Runs <paramref name="computeLoss"/>, back-propagates the scaled, weighted loss and moves the
+        /// half gradients into the masters. Returns the unweighted fp32 loss, still on the device.
+        /// </summary>
+        private Tensor BackwardAndMoveGradients(Func<Tensor> computeLoss, GradScaler scaler, double lossWeight)
+        {
+            Tensor loss;
+            using (var scope = NewDisposeScope())
+            {
+                var value = Precision.Cast(computeLoss(), ScalarType.Float32);
+                var weighted = lossWeight == 1.0 ? value : value * lossWeight;
+                scaler.Scale(weighted).backward();
+                loss = value.detach().MoveToOuterDisposeScope();
+            }
+
+            MoveGradientsToMasters(owner);
+            return loss;
         }
 
         /// <summary>
@@ -312,7 +330,7 @@ namespace PrecisionDsl
         }
 
         private bool RunsRealFp16() => layers.Any(l =>
-            l.Kind == PrecisionKind.Fp16 &&
+            l.Kind == PrecisionKind.Fp16 && l.Module is not null &&
             PrecisionPolicy.DtypeFor(PrecisionKind.Fp16, DeviceTypeOf(l.Module)) == ScalarType.Float16);
 
         private DeviceType DeviceTypeOfModel() => slots.Count > 0 ? slots[0].Master.device_type : DeviceTypeOf(owner);
@@ -331,7 +349,8 @@ namespace PrecisionDsl
             var built = new List<ShadowSlot>();
             foreach (var layer in layers)
             {
-                if (layer.Kind != PrecisionKind.Fp32)
+                // A layer member may be null when the model creates it only under some configuration.
+                if (layer.Kind != PrecisionKind.Fp32 && layer.Module is not null)
                 {
                     AddSlots(layer.Name, layer.Module, layer.Kind, built, insideContainer: false);
                 }

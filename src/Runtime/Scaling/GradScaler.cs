@@ -19,8 +19,8 @@ namespace PrecisionDsl
     /// skips the optimizer when any gradient is inf/NaN, leaving parameters and optimizer state
     /// untouched; <see cref="Update"/> then backs the scale off. After <c>growthInterval</c>
     /// consecutive clean steps the scale grows.</para>
-    /// <para>The overflow check is a handful of kernels per gradient reduced to one flag on the device;
-    /// the host reads that flag once per step, in <see cref="Step"/>.</para>
+    /// <para>The overflow check is an in-place multiply and two reductions per gradient, combined into
+    /// one flag on the device; the host reads that flag once per step, in <see cref="Step"/>.</para>
     /// <para>Gradient accumulation: scale every micro-batch's loss with the same scale (call
     /// <see cref="Scale"/> and <c>backward</c> per micro-batch), then unscale, step and update once:
     /// <code>
@@ -136,11 +136,24 @@ namespace PrecisionDsl
         /// </summary>
         /// <returns>True when the optimizer stepped; false when the step was skipped (parameters and optimizer state untouched).</returns>
         /// <exception cref="InvalidOperationException">Step was already called for this optimizer since the last <see cref="Update"/>.</exception>
-        public bool Step(Optimizer optimizer)
+        public bool Step(Optimizer optimizer) => StepReadingAlong(optimizer, null, out _);
+
+        /// <summary>
+        /// <see cref="Step(Optimizer)"/> that also reads the 0-d tensor <paramref name="readAlong"/> (e.g.
+        /// the loss) to the host in the same transfer as the overflow flag, so a training step that
+        /// reports its loss still synchronises once.
+        /// </summary>
+        internal bool StepReadingAlong(Optimizer optimizer, Tensor? readAlong, out double readValue)
         {
             ArgumentNullException.ThrowIfNull(optimizer);
+            readValue = double.NaN;
             if (!enabled)
             {
+                if (readAlong is not null)
+                {
+                    readValue = readAlong.item<float>();
+                }
+
                 optimizer.step();
                 return true;
             }
@@ -156,7 +169,7 @@ namespace PrecisionDsl
             }
 
             var record = records[optimizer];
-            record.ResolveOverflow();
+            record.ResolveOverflow(readAlong, out readValue);
             record.Stepped = true;
             if (record.Overflow == true)
             {
@@ -192,7 +205,7 @@ namespace PrecisionDsl
                 overflow = false;
                 foreach (var record in records.Values)
                 {
-                    record.ResolveOverflow();
+                    record.ResolveOverflow(null, out _);
                     overflow |= record.Overflow == true;
                 }
             }
@@ -255,29 +268,32 @@ namespace PrecisionDsl
 
         /// <summary>
         /// Multiplies every gradient by <paramref name="inverseScale"/> in place and returns a 0-d bool
-        /// tensor, true when any gradient holds inf/NaN. Per gradient: one multiply and one finite-all
-        /// reduction; then one stack and one reduction. Nothing is read back to the host.
+        /// tensor, true when any gradient holds inf/NaN. A gradient holds one exactly when its max or min
+        /// is not finite (max/min propagate NaN), so the check needs two read-only reductions per
+        /// gradient and no gradient-sized temporary; one stack and one reduction combine them. Nothing is
+        /// read back to the host.
         /// </summary>
         internal static Tensor UnscaleAndCheck(IEnumerable<Tensor> parameters, double inverseScale)
         {
             using var scope = NewDisposeScope();
-            var allFinite = new List<Tensor>();
+            var extremes = new List<Tensor>();
             using (no_grad())
             {
                 foreach (var parameter in parameters)
                 {
                     var gradient = parameter.grad;
-                    if (gradient is null)
+                    if (gradient is null || gradient.numel() == 0)
                     {
                         continue;
                     }
 
                     gradient.mul_(inverseScale);
-                    allFinite.Add(isfinite(gradient).all());
+                    extremes.Add(gradient.max().to(ScalarType.Float32));
+                    extremes.Add(gradient.min().to(ScalarType.Float32));
                 }
             }
 
-            var overflow = allFinite.Count == 0 ? tensor(false) : stack(allFinite).all().logical_not();
+            var overflow = extremes.Count == 0 ? tensor(false) : isfinite(stack(extremes)).all().logical_not();
             return overflow.DetachFromDisposeScope();
         }
 
@@ -351,8 +367,25 @@ namespace PrecisionDsl
 
             public bool? Overflow { get; private set; }
 
-            /// <summary>Reads the device flag once (the host synchronisation) and remembers it.</summary>
-            public void ResolveOverflow() => Overflow ??= overflowOnDevice.item<bool>();
+            /// <summary>
+            /// Reads the device flag once (the host synchronisation) and remembers it; <paramref name="readAlong"/>
+            /// travels in the same transfer.
+            /// </summary>
+            public void ResolveOverflow(Tensor? readAlong, out double readValue)
+            {
+                readValue = double.NaN;
+                if (readAlong is null)
+                {
+                    Overflow ??= overflowOnDevice.item<bool>();
+                    return;
+                }
+
+                using var scope = NewDisposeScope();
+                var both = stack(new[] { overflowOnDevice.to(ScalarType.Float32), readAlong.detach().to(ScalarType.Float32).reshape() })
+                    .cpu().data<float>().ToArray();
+                Overflow ??= both[0] != 0;
+                readValue = both[1];
+            }
 
             public void Dispose() => overflowOnDevice.Dispose();
         }

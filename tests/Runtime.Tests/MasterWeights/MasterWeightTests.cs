@@ -144,6 +144,22 @@ public sealed class MasterWeightTests
     }
 
     [Fact]
+    public void Layer_member_left_null_is_ignored()
+    {
+        using var scope = NewDisposeScope();
+        var linear = nn.Linear(2, 2);
+        var state = new MixedPrecisionState(linear, new[] { new PrecisionLayer("absent", null!, PrecisionKind.Fp16), new PrecisionLayer("linear", linear, PrecisionKind.Bf16) }, null);
+
+        using (state.EnterForward())
+        {
+            Assert.Equal(ScalarType.BFloat16, linear.weight.dtype);
+        }
+
+        Assert.Equal(ScalarType.Float32, linear.weight.dtype);
+        Assert.False(state.CreateGradScaler().IsEnabled);
+    }
+
+    [Fact]
     public void Optimizer_built_on_the_shadows_is_rejected()
     {
         using var scope = NewDisposeScope();
@@ -249,6 +265,30 @@ public sealed class MasterWeightTests
         Assert.Equal(original.Optimizer, continued.Optimizer);
         Assert.Equal(scaler.GetState(), resumedScaler.GetState());
         Assert.NotEqual(scalerCheckpoint.Scale, scaler.CurrentScale);
+    }
+
+    [Fact]
+    public void Real_fp16_overflow_in_train_step_skips_the_step_and_backs_the_scale_off()
+    {
+        using var scope = NewDisposeScope();
+        using var realFp16 = new CpuFp16Override(ScalarType.Float16);
+        var (x, y) = RegressionData.Create();
+        // At 2^24 the scaled output gradient (~1e6) exceeds fp16's 65504: the half backward overflows.
+        var model = new TinyMlp(PrecisionKind.Fp16, lossScale: LossScaleOptions.Default with { InitialScale = 16777216 });
+        var optimizer = optim.Adam(model.parameters(), lr: 0.01);
+        var scaler = model.CreateGradScaler();
+        var parametersBefore = Snapshots.Of(model);
+        var optimizerBefore = Snapshots.Of(optimizer);
+
+        var result = model.TrainStep(x, y, optimizer, scaler);
+
+        Assert.False(result.Stepped);
+        Assert.Equal(8388608, result.Scale);
+        Assert.Equal(1, scaler.SkippedSteps);
+        Assert.True(result.Loss > 0 && double.IsFinite(result.Loss));
+        Assert.Equal(parametersBefore, Snapshots.Of(model));
+        Assert.Equal(optimizerBefore, Snapshots.Of(optimizer));
+        Assert.All(model.parameters(), p => Assert.Equal(0f, p.grad!.abs().max().item<float>()));
     }
 
     private static (TrainStepResult[] Results, byte[] Model, byte[] Optimizer) Continue(TinyMlp model, optim.Optimizer optimizer, GradScaler scaler, Tensor x, Tensor y)

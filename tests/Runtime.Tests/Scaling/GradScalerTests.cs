@@ -15,6 +15,7 @@ public sealed class GradScalerTests
 {
     [Theory]
     [InlineData(double.PositiveInfinity)]
+    [InlineData(double.NegativeInfinity)]
     [InlineData(double.NaN)]
     public void Non_finite_gradient_skips_the_step_leaving_parameters_and_adam_state_bit_identical(double poison)
     {
