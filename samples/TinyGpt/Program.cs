@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.Globalization;
+using PrecisionDsl;
 using TinyGpt;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -35,13 +36,27 @@ var settings = new TrainingSettings(
     new TinyGptConfig(Layers: 2, ModelWidth: 64, Heads: 4, ContextLength: 2 * Digits + 2 + Digits, VocabularySize: CharTokenizer.VocabularySize),
     Digits, BatchSize: 128, options.Steps, LearningRate: 3e-3, HeldOutCount: 1000, options.Seed, device);
 
-string halfName = device.type == DeviceType.CUDA ? "fp16" : "bf16";
+// The model is compiled [Fp16]: fp16 with loss scaling on CUDA; on CPU the runtime policy maps it to
+// bf16 (no fast fp16 kernels) unless fp16 is asked for explicitly.
 if (options.Precision == PrecisionChoice.Fp16 && device.type != DeviceType.CUDA)
-    Console.WriteLine("note: fp16 on CPU runs as bf16 (the CPU has no fast fp16 kernels; PrecisionDsl's policy maps it).");
+{
+    PrecisionPolicy.CpuFp16Dtype = ScalarType.Float16;
+    Console.WriteLine("note: --precision fp16 on CPU runs real fp16 with loss scaling; libtorch's CPU fp16 kernels are slow.");
+}
 else if (options.Precision == PrecisionChoice.Bf16 && device.type == DeviceType.CUDA)
-    Console.WriteLine("note: the model is compiled [Fp16]; on CUDA it runs fp16 with loss scaling.");
+{
+    Console.WriteLine("note: TinyGptModel is compiled [Fp16]; on CUDA it runs fp16 with loss scaling (mark it [Bf16] for bf16).");
+}
+string halfName = PrecisionPolicy.DtypeFor(PrecisionKind.Fp16, device.type) == ScalarType.Float16 ? "fp16" : "bf16";
 
 bool mixedRun = options.Precision != PrecisionChoice.Fp32;
+if (mixedRun && halfName == "bf16" && device.type == DeviceType.CPU)
+{
+    double bf16Speedup = CpuBf16Check.Bf16Speedup();
+    if (bf16Speedup < 1)
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"note: on this CPU a bf16 matmul runs {1 / bf16Speedup:F1}x slower than fp32 (no native bf16 instructions such as AVX512-BF16 or AMX), so expect the mixed run to be slower than fp32 here; it pays off on CUDA and on CPUs with native bf16."));
+}
 bool referenceRun = !mixedRun || options.Compare;
 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
     $"TinyGpt on {device.type} ({Environment.ProcessorCount} cores): {settings.Model.Layers} layers, width {settings.Model.ModelWidth}, " +
@@ -62,7 +77,7 @@ string setup = string.Create(CultureInfo.InvariantCulture,
     $"Model: {settings.Model.Layers} layers, width {settings.Model.ModelWidth}, {settings.Model.Heads} heads, " +
     $"context {settings.Model.ContextLength}. Training: batch {settings.BatchSize}, {settings.Steps} steps, AdamW, " +
     $"peak learning rate {settings.LearningRate}, seed {settings.Seed}, device {device.type}, {Environment.ProcessorCount} cores.");
-string report = ComparisonReport.Write(options.OutputFolder, runs, setup, precisionPlan: "", Digits);
+string report = ComparisonReport.Write(options.OutputFolder, runs, setup, TinyGptModel.PrecisionPlan.ToTable(), Digits);
 Console.WriteLine();
 Console.WriteLine($"Report: {report}");
 return 0;

@@ -6,7 +6,7 @@ using BenchmarkDotNet.Jobs;
 namespace PrecisionDsl.Benchmarks
 {
     /// <summary>
-    /// One process per benchmark, two warm-up and five measured single-invocation iterations: a training
+    /// One process per benchmark, one warm-up and four measured single-invocation iterations: a training
     /// step here takes from tens of milliseconds to seconds, so BenchmarkDotNet's pilot stage and long runs
     /// would turn the suite into hours on a 2-core machine.
     /// </summary>
@@ -17,8 +17,8 @@ namespace PrecisionDsl.Benchmarks
             AddJob(Job.Default
                 .WithStrategy(RunStrategy.Monitoring)
                 .WithLaunchCount(1)
-                .WithWarmupCount(2)
-                .WithIterationCount(5)
+                .WithWarmupCount(1)
+                .WithIterationCount(4)
                 .WithInvocationCount(1)
                 .WithUnrollFactor(1));
             AddColumn(StatisticColumn.Min, StatisticColumn.Median);
