@@ -37,8 +37,8 @@ public static class LossPlot
         svg.Append(Invariant($"<text x=\"{Left}\" y=\"{ScaleTop - 14}\" font-size=\"15\">Loss scale (log2)</text>\n"));
         Frame(svg, LossTop, LossHeight);
         Frame(svg, ScaleTop, ScaleHeight);
-        for (double decade = Math.Ceiling(lossMin * 4) / 4; decade <= lossMax; decade += 0.25)
-            TickY(svg, LossTop + LossHeight * (lossMax - decade) / (lossMax - lossMin), Math.Pow(10, decade).ToString("G3", CultureInfo.InvariantCulture));
+        foreach (double tick in OneTwoFiveTicks(lossMin, lossMax))
+            TickY(svg, LossY(tick), tick.ToString("G3", CultureInfo.InvariantCulture));
         for (double power = scaleMin; power <= scaleMax; power += Math.Max(1, Math.Ceiling((scaleMax - scaleMin) / 4)))
             TickY(svg, ScaleY(Math.Pow(2, power)), Math.Pow(2, power).ToString("G6", CultureInfo.InvariantCulture));
         for (int tick = 0; tick <= 4; tick++)
@@ -71,6 +71,17 @@ public static class LossPlot
     private static string Polyline(IEnumerable<(double X, double Y)> points, string color, double opacity) =>
         Invariant($"<polyline fill=\"none\" stroke=\"{color}\" stroke-opacity=\"{opacity}\" stroke-width=\"1.5\" points=\"") +
         string.Join(" ", points.Select(p => Invariant($"{p.X:F1},{p.Y:F1}"))) + "\"/>\n";
+
+    /// <summary>1, 2, 5 times powers of ten between 10^<paramref name="log10Min"/> and 10^<paramref name="log10Max"/>.</summary>
+    private static IEnumerable<double> OneTwoFiveTicks(double log10Min, double log10Max)
+    {
+        for (int exponent = (int)Math.Floor(log10Min); exponent <= (int)Math.Ceiling(log10Max); exponent++)
+            foreach (double mantissa in new[] { 1.0, 2.0, 5.0 })
+            {
+                double tick = mantissa * Math.Pow(10, exponent);
+                if (Math.Log10(tick) >= log10Min && Math.Log10(tick) <= log10Max) yield return tick;
+            }
+    }
 
     private static IEnumerable<double> MovingAverage(IReadOnlyList<double> values, int window)
     {
