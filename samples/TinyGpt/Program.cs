@@ -55,7 +55,7 @@ if (mixedRun && halfName == "bf16" && device.type == DeviceType.CPU)
     double bf16Speedup = CpuBf16Check.Bf16Speedup();
     if (bf16Speedup < 1)
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"note: on this CPU a bf16 matmul runs {1 / bf16Speedup:F1}x slower than fp32 (no native bf16 instructions such as AVX512-BF16 or AMX), so expect the mixed run to be slower than fp32 here; it pays off on CUDA and on CPUs with native bf16."));
+            $"note: on this CPU the bf16 matmuls of training run {1 / bf16Speedup:F1}x slower than fp32 (no native bf16 instructions such as AVX512-BF16 or AMX), so expect the mixed run to be slower than fp32 here; it pays off on CUDA and on CPUs with native bf16."));
 }
 bool referenceRun = !mixedRun || options.Compare;
 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,

@@ -13,7 +13,7 @@ namespace PrecisionDsl.Benchmarks
     /// </summary>
     public static class MemoryProbe
     {
-        private const int Steps = 3;
+        private const int Steps = 2;
 
         private static readonly (string Name, Func<Func<double>> Prepare)[] Variants =
         [
