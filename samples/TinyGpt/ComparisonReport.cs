@@ -35,7 +35,7 @@ public static class ComparisonReport
         Add("step time", run => F(run.MeanStepMilliseconds, "F1") + " ms");
         Add("tokens/s", run => F(run.TokensPerSecond, "N0"));
         Add("speedup", run => F(runs[^1].MeanStepMilliseconds / run.MeanStepMilliseconds, "F2") + "x",
-            mixed is null ? null : F(reference!.MeanStepMilliseconds / mixed.MeanStepMilliseconds, "F2") + "x faster");
+            mixed is null ? null : SpeedRatio(reference!.MeanStepMilliseconds / mixed.MeanStepMilliseconds));
         Add("peak memory (RSS)", run => Megabytes(run.PeakResidentBytes),
             mixed is null ? null : F((double)mixed.PeakResidentBytes / reference!.PeakResidentBytes, "F2") + "x");
         Add("memory growth in run", run => Megabytes(run.ResidentGrowthBytes));
@@ -120,6 +120,9 @@ public static class ComparisonReport
     }
 
     private static string F(double value, string format) => value.ToString(format, CultureInfo.InvariantCulture);
+
+    private static string SpeedRatio(double speedup) =>
+        speedup >= 1 ? F(speedup, "F2") + "x faster" : F(1 / speedup, "F1") + "x slower";
 
     private static string Percent(double fraction) => F(100 * fraction, "+0.00;-0.00;0.00") + " %";
 
