@@ -53,16 +53,26 @@ namespace PrecisionDsl.Generator
             context.SyntaxProvider
                 .ForAttributeWithMetadataName(
                     attribute,
-                    static (node, _) => node is ClassDeclarationSyntax or VariableDeclaratorSyntax or PropertyDeclarationSyntax or MethodDeclarationSyntax,
+                    static (node, _) => node is TypeDeclarationSyntax or VariableDeclaratorSyntax or PropertyDeclarationSyntax or MethodDeclarationSyntax,
                     static (context, cancellationToken) => ParseContainingModel(context, cancellationToken))
                 .Where(static model => model is not null)
                 .Select(static (model, _) => model!)
                 .WithTrackingName(trackingName);
 
+        /// <summary>
+        /// Parses the class of an attribute target. A class is found once per attribute it carries; only its first
+        /// attributed symbol parses it, so a model with many annotated members is parsed once per run, not once per
+        /// attribute.
+        /// </summary>
         private static ModelSpec? ParseContainingModel(GeneratorAttributeSyntaxContext context, CancellationToken cancellationToken)
         {
             var type = context.TargetSymbol as INamedTypeSymbol ?? context.TargetSymbol.ContainingType;
-            return type is null ? null : ModelParser.Parse(type, context.SemanticModel.Compilation, cancellationToken);
+            if (type is null || !SymbolEqualityComparer.Default.Equals(SymbolFacts.FirstAttributedSymbol(type), context.TargetSymbol))
+            {
+                return null;
+            }
+
+            return ModelParser.Parse(type, context.SemanticModel.Compilation, cancellationToken);
         }
 
         /// <summary>One model per class (a class is found once per attribute it carries), in a stable order.</summary>

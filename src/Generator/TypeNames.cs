@@ -13,6 +13,16 @@ namespace PrecisionDsl.Generator
         public const string ForwardAttribute = "PrecisionDsl.ForwardAttribute";
         public const string LossScaledAttribute = "PrecisionDsl.LossScaledAttribute";
 
+        // Named arguments of the attributes.
+        public const string CastResultToFp32 = "CastResultToFp32";
+        public const string InitialScale = "InitialScale";
+        public const string GrowthFactor = "GrowthFactor";
+        public const string BackoffFactor = "BackoffFactor";
+        public const string GrowthInterval = "GrowthInterval";
+        public const string Hysteresis = "Hysteresis";
+        public const string MinScale = "MinScale";
+        public const string MaxScale = "MaxScale";
+
         // TorchSharp types recognised in user code (nested types use '+', generic arity '`N').
         public const string Tensor = "TorchSharp.torch+Tensor";
         public const string ScalarType = "TorchSharp.torch+ScalarType";
@@ -20,6 +30,22 @@ namespace PrecisionDsl.Generator
         public const string GenericModulePrefix = "TorchSharp.torch+nn+Module`";
         public const string TorchSharpNamespace = "TorchSharp";
         public const string LayerNamespace = "TorchSharp.Modules";
+        public const string ModuleCall = "call";
+        public const string ModuleForward = "forward";
+
+        // Public members the generator adds to a model; one the user already declares is left out.
+        public const string PrecisionPlanMember = "PrecisionPlan";
+        public const string TrainStepMember = "TrainStep";
+        public const string AccumulateGradientsMember = "AccumulateGradients";
+        public const string ApplyGradientsMember = "ApplyGradients";
+        public const string CreateGradScalerMember = "CreateGradScaler";
+
+        public static readonly string[] TrainingMembers =
+        {
+            TrainStepMember, AccumulateGradientsMember, ApplyGradientsMember, CreateGradScalerMember,
+        };
+
+        public static readonly string[] GeneratedPublicMembers = { PrecisionPlanMember, TrainStepMember, AccumulateGradientsMember, ApplyGradientsMember, CreateGradScalerMember };
 
         // Emitted, global::-qualified.
         public const string GlobalTensor = "global::TorchSharp.torch.Tensor";
@@ -27,6 +53,7 @@ namespace PrecisionDsl.Generator
         public const string GlobalNewDisposeScope = "global::TorchSharp.torch.NewDisposeScope";
         public const string GlobalOptimizer = "global::TorchSharp.torch.optim.Optimizer";
         public const string GlobalPrecisionCast = "global::PrecisionDsl.Precision.Cast";
+        public const string GlobalPrecisionWidest = "global::PrecisionDsl.Precision.Widest";
         public const string GlobalMixedPrecisionState = "global::PrecisionDsl.MixedPrecisionState";
         public const string GlobalPrecisionLayer = "global::PrecisionDsl.PrecisionLayer";
         public const string GlobalPrecisionKind = "global::PrecisionDsl.PrecisionKind";

@@ -8,8 +8,8 @@ using static TorchSharp.torch.nn;
 namespace PrecisionDsl.TestModels
 {
     /// <summary>
-    /// Generic helper methods, a Sequential, a lambda calling a layer, a loop over a ModuleList, a conditional and a
-    /// conditional expression inside the forward body.
+    /// Generic helper methods, a Sequential, a lambda calling a layer, a helper method calling a layer, a loop over a ModuleList, a conditional, a conditional
+    /// expression and promote-list ops whose widest input is known only at run time inside the forward body.
     /// </summary>
     [Bf16]
     public partial class HelperModel : Module<Tensor, Tensor>
@@ -18,6 +18,7 @@ namespace PrecisionDsl.TestModels
         private readonly Linear input = Linear(12, 24);
         private readonly Linear mixer = Linear(24, 24);
         private readonly ModuleList<Linear> blocks = new(Linear(24, 24), Linear(24, 24));
+        private readonly Linear refine = Linear(24, 24);
         private readonly Linear output = Linear(24, 3);
 
         public HelperModel() : base(nameof(HelperModel)) => RegisterComponents();
@@ -37,8 +38,19 @@ namespace PrecisionDsl.TestModels
                 h = h * 0.5;
             }
 
+            h = Refine(h);
             var pooled = h.shape[1] > 0 ? h : torch.zeros_like(h);
+            pooled = torch.stack(new[] { pooled, h }, 0).mean(new long[] { 0 });
+            var positive = pooled > 0;
+            pooled = torch.where(positive, pooled, h);
             return output.call(pooled);
+        }
+
+        // Calls a layer itself, so the generated forward calls a rewritten copy of it.
+        private Tensor Refine(Tensor h)
+        {
+            var refined = refine.call(h);
+            return functional.layer_norm(refined + h, new long[] { 24 });
         }
 
         private static T Identity<T>(T value) => value;

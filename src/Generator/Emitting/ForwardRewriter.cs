@@ -15,17 +15,28 @@ namespace PrecisionDsl.Generator.Emitting
     {
         public const string FinishName = "__Finish";
 
-        private readonly record struct Insertion(int Position, bool IsEnd, int Length, int Priority, string Text);
+        public const string HelperPrefix = "__Pdsl";
+
+        public const string PromoteName = "__PdslPromote";
+
+        /// <param name="Breaks">A cast around an expression that holds another cast: its operand and its dtype go on
+        /// lines of their own, one level deeper, so nested casts read top-down instead of as one long line.</param>
+        private readonly record struct Insertion(int Position, bool IsEnd, int Length, int Priority, string Text, bool Breaks = false);
+
+        private const string IndentUnit = "    ";
 
         /// <summary>The statements of the rewritten body, without braces, left-aligned.</summary>
-        public static string RewriteStatements(ForwardPlan forward, bool wrapReturns)
+        /// <param name="wrapReturns">Pass the method's return values through <c>__Finish</c> (the forward itself, not helpers).</param>
+        /// <param name="returnsValue">False for a void helper: an expression body becomes a statement, not a return.</param>
+        public static string RewriteStatements(ForwardBody body, EquatableArray<NodePlan> plans, bool wrapReturns, bool returnsValue = true)
         {
-            var body = forward.Body;
-            var text = Apply(body.Text, Insertions(forward, wrapReturns && !body.IsExpressionBody));
+            var text = Apply(body.Text, Insertions(body, plans, wrapReturns && !body.IsExpressionBody));
             if (body.IsExpressionBody)
             {
                 var expression = Dedent(text, skipFirstLine: true);
-                return wrapReturns ? "return " + FinishName + "(" + expression + ");" : "return " + expression + ";";
+                return !returnsValue ? expression + ";"
+                    : wrapReturns ? "return " + FinishName + "(" + expression + ");"
+                    : "return " + expression + ";";
             }
 
             var open = text.IndexOf('{');
@@ -42,27 +53,47 @@ namespace PrecisionDsl.Generator.Emitting
             _ => TypeNames.GlobalFloat32,
         };
 
-        private static List<Insertion> Insertions(ForwardPlan forward, bool wrapReturns)
+        private static List<Insertion> Insertions(ForwardBody body, EquatableArray<NodePlan> plans, bool wrapReturns)
         {
             var insertions = new List<Insertion>();
-            var nodes = forward.Body.Nodes;
+            var nodes = body.Nodes;
+            var castSpans = Enumerable.Range(0, nodes.Count).SelectMany(i => plans[i].CastInputs).Select(input => nodes[input].Span).ToArray();
             for (var i = 0; i < nodes.Count; i++)
             {
-                var plan = forward.Nodes[i];
-                var first = true;
+                var plan = plans[i];
+                var comment = plan.Why.Length > 0 ? " /* " + plan.Why.Replace("*/", "* /") + " */" : "";
+                var dtype = plan.Promote == RuntimePromote.WidestOfInputs
+                    ? TypeNames.GlobalPrecisionWidest + "(" + string.Join(", ", nodes[i].Inputs.Select(input => body.Text.Substring(nodes[input].Span.Start, nodes[input].Span.Length))) + ")"
+                    : DtypeExpression(plan.RunsIn);
                 foreach (var input in plan.CastInputs)
                 {
                     var span = nodes[input].Span;
-                    var comment = first && plan.Why.Length > 0 ? " /* " + plan.Why.Replace("*/", "* /") + " */" : "";
-                    first = false;
-                    insertions.Add(new Insertion(span.Start, false, span.Length, 0, TypeNames.GlobalPrecisionCast + "("));
-                    insertions.Add(new Insertion(span.End, true, span.Length, 0, ", " + DtypeExpression(plan.RunsIn) + comment + ")"));
+                    var breaks = castSpans.Any(inner => inner != span && span.Contains(inner));
+                    insertions.Add(new Insertion(span.Start, false, span.Length, 0, TypeNames.GlobalPrecisionCast + "(", breaks));
+                    insertions.Add(new Insertion(span.End, true, span.Length, 0, (breaks ? "" : ", ") + dtype + comment + ")", breaks));
+                    comment = "";
                 }
+
+                if (plan.Promote == RuntimePromote.WrapCollections)
+                {
+                    foreach (var collection in nodes[i].CollectionArguments)
+                    {
+                        insertions.Add(new Insertion(collection.Start, false, collection.Length, 0, PromoteName + "("));
+                        insertions.Add(new Insertion(collection.End, true, collection.Length, 0, comment + ")"));
+                        comment = "";
+                    }
+                }
+            }
+
+            // A call to a rewritten helper goes to its copy: "Block(h)" becomes "__PdslBlock(h)".
+            foreach (var call in body.HelperCalls)
+            {
+                insertions.Add(new Insertion(call.Start, false, 0, 0, HelperPrefix));
             }
 
             if (wrapReturns)
             {
-                foreach (var span in forward.Body.Returns)
+                foreach (var span in body.Returns)
                 {
                     insertions.Add(new Insertion(span.Start, false, span.Length, 1, FinishName + "("));
                     insertions.Add(new Insertion(span.End, true, span.Length, 1, ")"));
@@ -82,17 +113,49 @@ namespace PrecisionDsl.Generator.Emitting
                 .ThenBy(i => i.IsEnd ? i.Length : -i.Length)
                 .ThenBy(i => i.IsEnd ? i.Priority : -i.Priority);
             var builder = new StringBuilder(text.Length + (insertions.Count * 48));
+            var openIndents = new Stack<string>();
             var position = 0;
             foreach (var insertion in ordered)
             {
                 var at = Math.Min(Math.Max(insertion.Position, position), text.Length);
                 builder.Append(text, position, at - position);
-                builder.Append(insertion.Text);
+                if (insertion.Breaks && !insertion.IsEnd)
+                {
+                    var indent = CurrentLineIndent(builder) + IndentUnit;
+                    openIndents.Push(indent);
+                    builder.Append(insertion.Text).Append('\n').Append(indent);
+                }
+                else if (insertion.Breaks && openIndents.Count > 0)
+                {
+                    builder.Append(",\n").Append(openIndents.Pop()).Append(insertion.Text);
+                }
+                else
+                {
+                    builder.Append(insertion.Text);
+                }
+
                 position = at;
             }
 
             builder.Append(text, position, text.Length - position);
             return builder.ToString();
+        }
+
+        private static string CurrentLineIndent(StringBuilder builder)
+        {
+            var lineStart = builder.Length;
+            while (lineStart > 0 && builder[lineStart - 1] != '\n')
+            {
+                lineStart--;
+            }
+
+            var end = lineStart;
+            while (end < builder.Length && builder[end] is ' ' or '\t')
+            {
+                end++;
+            }
+
+            return builder.ToString(lineStart, end - lineStart);
         }
 
         /// <summary>Removes the common leading whitespace of the lines (the first one too unless told otherwise).</summary>

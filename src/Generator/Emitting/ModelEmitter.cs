@@ -85,11 +85,26 @@ namespace PrecisionDsl.Generator.Emitting
             else
             {
                 WriteState(writer, plan);
-                writer.WriteLine();
-                WritePlan(writer, plan);
+                if (!model.TakenMemberNames.Contains(TypeNames.PrecisionPlanMember))
+                {
+                    writer.WriteLine();
+                    WritePlan(writer, plan);
+                }
+
                 writer.WriteLine();
                 WriteForward(writer, plan, forward);
-                if (plan.Loss is { } loss)
+                foreach (var helper in forward.Helpers)
+                {
+                    writer.WriteLine();
+                    WriteHelper(writer, helper);
+                }
+
+                if (forward.Nodes.Concat(forward.Helpers.SelectMany(h => h.Nodes)).Any(n => n.Promote == RuntimePromote.WrapCollections))
+                {
+                    writer.WriteLine();
+                    WritePromote(writer);
+                }
+                if (plan.Loss is { } loss && TypeNames.TrainingMembers.Any(name => !model.TakenMemberNames.Contains(name)))
                 {
                     writer.WriteLine();
                     WriteTraining(writer, plan, forward, loss);
@@ -117,7 +132,7 @@ namespace PrecisionDsl.Generator.Emitting
             var model = plan.Model;
             var problem = plan.Problems.FirstOrDefault(p => p.IsError);
             var message = problem is null
-                ? $"{model.Name} has no usable [Forward] method."
+                ? $"{model.Name}: the [Forward] method's body does not compile; fix the errors the compiler reports in it."
                 : $"{problem.RuleId}: {problem.Subject}: {problem.Detail}. {Fix(problem.RuleId)}";
             var parameters = Enumerable.Range(0, model.InputCount)
                 .Select(i => model.ModuleTypeArguments[i] + " " + (model.InputCount == 1 ? "input" : "input" + (i + 1).ToString(CultureInfo.InvariantCulture)));
@@ -144,7 +159,7 @@ namespace PrecisionDsl.Generator.Emitting
             writer.WriteLine("/// <summary>Master weights, half shadows and loss-scaling options of this model's precision plan.</summary>");
             writer.WriteLine($"private {TypeNames.GlobalMixedPrecisionState} __PdslState => __pdslState ??= new {TypeNames.GlobalMixedPrecisionState}(");
             writer.WriteLine("    this,");
-            var layers = plan.Layers.Where(l => l.Category is LayerCategory.Compute or LayerCategory.Sensitive or LayerCategory.Container).ToArray();
+            var layers = plan.Layers.Where(l => !l.Member.IsComputed && l.Category is LayerCategory.Compute or LayerCategory.Sensitive or LayerCategory.Container).ToArray();
             if (layers.Length == 0)
             {
                 writer.WriteLine($"    global::System.Array.Empty<{TypeNames.GlobalPrecisionLayer}>(),");
@@ -184,7 +199,7 @@ namespace PrecisionDsl.Generator.Emitting
             writer.WriteLine($"public static {TypeNames.GlobalPrecisionPlan} PrecisionPlan {{ get; }} = new {TypeNames.GlobalPrecisionPlan}(");
             writer.WriteLine($"    {Literal(plan.Model.Name)},");
             var entries = plan.Layers.Select(l => (Subject: $"{l.Name} ({l.TypeName})", Kind: "Layer", Precision: l.Category == LayerCategory.PassThrough ? "input dtype" : l.Kind.ToString(), l.Reason))
-                .Concat(plan.Ops.Select(o => (Subject: $"{o.Name} (line {(o.Location.LineSpan.Start.Line + 1).ToString(CultureInfo.InvariantCulture)})", Kind: "Op", Precision: Precision(o.RunsIn), o.Reason)))
+                .Concat(plan.Ops.Select(o => (Subject: $"{o.Name} (line {(o.Location.LineSpan.Start.Line + 1).ToString(CultureInfo.InvariantCulture)})", Kind: "Op", Precision: o.RunsIn == StaticDtype.Unknown && o.Category == OpCategory.Promote ? "widest input" : Precision(o.RunsIn), o.Reason)))
                 .ToArray();
             if (entries.Length == 0)
             {
@@ -222,7 +237,7 @@ namespace PrecisionDsl.Generator.Emitting
             }
 
             writer.WriteLine("using var __weights = __PdslState.EnterForward();");
-            writer.WriteLines(ForwardRewriter.RewriteStatements(forward, shape.HoldsTensors));
+            WriteInUserNullableContext(writer, forward.Body, ForwardRewriter.RewriteStatements(forward.Body, forward.Nodes, shape.HoldsTensors));
             if (shape.HoldsTensors)
             {
                 writer.WriteLine();
@@ -234,6 +249,45 @@ namespace PrecisionDsl.Generator.Emitting
             }
 
             writer.CloseBlock();
+        }
+
+        private static void WriteHelper(SourceWriter writer, HelperPlan plan)
+        {
+            var helper = plan.Helper;
+            writer.WriteLine($"/// <summary>Mixed-precision copy of <c>{helper.Name}</c> for the generated forward (the original stays fp32).</summary>");
+            writer.OpenBlock("private " + helper.Signature);
+            var statements = ForwardRewriter.RewriteStatements(helper.Body, plan.Nodes, wrapReturns: false, returnsValue: !helper.ReturnsVoid);
+            if (statements.Contains("__weights."))
+            {
+                // Joins the forward's scope (nested entries share it): only the half dtypes are needed here.
+                writer.WriteLine("using var __weights = __PdslState.EnterForward();");
+            }
+
+            WriteInUserNullableContext(writer, helper.Body, statements);
+            writer.CloseBlock();
+        }
+
+        private static void WritePromote(SourceWriter writer)
+        {
+            writer.WriteLine("/// <summary>Casts the tensors of a promote-list op (cat, stack...) to the widest of their dtypes.</summary>");
+            writer.OpenBlock($"private static {TypeNames.GlobalTensor}[] {ForwardRewriter.PromoteName}({TypeNames.GlobalTensor}[] tensors)");
+            writer.WriteLine($"var dtype = {TypeNames.GlobalPrecisionWidest}(tensors);");
+            writer.WriteLine($"return global::System.Array.ConvertAll(tensors, tensor => {TypeNames.GlobalPrecisionCast}(tensor, dtype));");
+            writer.CloseBlock();
+        }
+
+        /// <summary>The user's statements, under the nullable context they were written in (the file itself is #nullable enable).</summary>
+        private static void WriteInUserNullableContext(SourceWriter writer, ForwardBody body, string statements)
+        {
+            if (body.NullableContext == "enable")
+            {
+                writer.WriteLines(statements);
+                return;
+            }
+
+            writer.WriteLine("#nullable " + body.NullableContext);
+            writer.WriteLines(statements);
+            writer.WriteLine("#nullable enable");
         }
 
         private static string FinishExpression(ResultShape shape, bool castToFp32)
@@ -271,23 +325,62 @@ namespace PrecisionDsl.Generator.Emitting
             var computeLoss = $"() => {loss.Name}({string.Join(", ", new[] { forwardCall }.Concat(targets.Select(t => t.Name)))})";
             var stepParameters = string.Join(", ", inputs.Concat(targets).Select(p => p.Type + " " + p.Name));
 
-            writer.WriteLine("/// <summary>");
-            writer.WriteLine($"/// One training step: forward, fp32 <c>{loss.Name}</c>, scaled backward, unscale, optional clipping of the unscaled");
-            writer.WriteLine("/// gradients, skip on inf/NaN, scaler update. Returns the loss, whether the step was taken and the scale.");
-            writer.WriteLine("/// </summary>");
-            writer.WriteLine($"public {TypeNames.GlobalTrainStepResult} TrainStep({stepParameters}, {TypeNames.GlobalOptimizer} optimizer, {TypeNames.GlobalGradScaler} scaler, double? maxGradNorm = null) =>");
-            writer.WriteLine($"    __PdslState.TrainStep({computeLoss}, optimizer, scaler, maxGradNorm);");
-            writer.WriteLine();
-            writer.WriteLine($"/// <summary>Gradient accumulation: forward, fp32 <c>{loss.Name}</c> weighted by <paramref name=\"lossWeight\"/>, scaled backward; returns the loss.</summary>");
-            writer.WriteLine($"public double AccumulateGradients({stepParameters}, {TypeNames.GlobalGradScaler} scaler, double lossWeight = 1.0) =>");
-            writer.WriteLine($"    __PdslState.AccumulateGradients({computeLoss}, scaler, lossWeight);");
-            writer.WriteLine();
-            writer.WriteLine("/// <summary>Applies accumulated gradients: unscale, optional clipping, skip on inf/NaN, scaler update.</summary>");
-            writer.WriteLine($"public {TypeNames.GlobalTrainStepResult} ApplyGradients({TypeNames.GlobalOptimizer} optimizer, {TypeNames.GlobalGradScaler} scaler, double? maxGradNorm = null) =>");
-            writer.WriteLine("    __PdslState.ApplyGradients(optimizer, scaler, maxGradNorm);");
-            writer.WriteLine();
-            writer.WriteLine($"/// <summary>A loss scaler with this model's [LossScaled] options; a pass-through scaler when no layer runs in real fp16.</summary>");
-            writer.WriteLine($"public {TypeNames.GlobalGradScaler} CreateGradScaler() => __PdslState.CreateGradScaler();");
+            var taken = model.TakenMemberNames;
+            var members = new List<string[]>();
+            if (!taken.Contains(TypeNames.TrainStepMember))
+            {
+                members.Add(new[]
+                {
+                    "/// <summary>",
+                    $"/// One training step: forward, fp32 <c>{loss.Name}</c>, scaled backward, unscale, optional clipping of the unscaled",
+                    "/// gradients, skip on inf/NaN, scaler update. Returns the loss, whether the step was taken and the scale.",
+                    "/// </summary>",
+                    $"public {TypeNames.GlobalTrainStepResult} {TypeNames.TrainStepMember}({stepParameters}, {TypeNames.GlobalOptimizer} optimizer, {TypeNames.GlobalGradScaler} scaler, double? maxGradNorm = null) =>",
+                    $"    __PdslState.TrainStep({computeLoss}, optimizer, scaler, maxGradNorm);",
+                });
+            }
+
+            if (!taken.Contains(TypeNames.AccumulateGradientsMember))
+            {
+                members.Add(new[]
+                {
+                    $"/// <summary>Gradient accumulation: forward, fp32 <c>{loss.Name}</c> weighted by <paramref name=\"lossWeight\"/>, scaled backward; returns the loss.</summary>",
+                    $"public double {TypeNames.AccumulateGradientsMember}({stepParameters}, {TypeNames.GlobalGradScaler} scaler, double lossWeight = 1.0) =>",
+                    $"    __PdslState.AccumulateGradients({computeLoss}, scaler, lossWeight);",
+                });
+            }
+
+            if (!taken.Contains(TypeNames.ApplyGradientsMember))
+            {
+                members.Add(new[]
+                {
+                    "/// <summary>Applies accumulated gradients: unscale, optional clipping, skip on inf/NaN, scaler update.</summary>",
+                    $"public {TypeNames.GlobalTrainStepResult} {TypeNames.ApplyGradientsMember}({TypeNames.GlobalOptimizer} optimizer, {TypeNames.GlobalGradScaler} scaler, double? maxGradNorm = null) =>",
+                    "    __PdslState.ApplyGradients(optimizer, scaler, maxGradNorm);",
+                });
+            }
+
+            if (!taken.Contains(TypeNames.CreateGradScalerMember))
+            {
+                members.Add(new[]
+                {
+                    "/// <summary>A loss scaler with this model's [LossScaled] options; a pass-through scaler when no layer runs in real fp16.</summary>",
+                    $"public {TypeNames.GlobalGradScaler} {TypeNames.CreateGradScalerMember}() => __PdslState.CreateGradScaler();",
+                });
+            }
+
+            for (var i = 0; i < members.Count; i++)
+            {
+                if (i > 0)
+                {
+                    writer.WriteLine();
+                }
+
+                foreach (var line in members[i])
+                {
+                    writer.WriteLine(line);
+                }
+            }
         }
 
         private static (string Type, string Name)[] ForwardParameters(ModelSpec model, ForwardMethodSpec method) =>

@@ -1,4 +1,3 @@
-using System;
 using System.Text;
 
 namespace PrecisionDsl.Generator.Emitting
@@ -47,21 +46,6 @@ namespace PrecisionDsl.Generator.Emitting
             WriteLine("}" + suffix);
         }
 
-        public IDisposable Block(string header)
-        {
-            OpenBlock(header);
-            return new Closer(this);
-        }
-
         public override string ToString() => builder.ToString();
-
-        private sealed class Closer : IDisposable
-        {
-            private readonly SourceWriter writer;
-
-            public Closer(SourceWriter writer) => this.writer = writer;
-
-            public void Dispose() => writer.CloseBlock();
-        }
     }
 }

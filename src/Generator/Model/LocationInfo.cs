@@ -25,9 +25,6 @@ namespace PrecisionDsl.Generator.Model
 
         public Location ToLocation() => Location.Create(FilePath, Span, LineSpan);
 
-        /// <summary>1-based "line:column", as a compiler message prints it.</summary>
-        public string Display => $"{LineSpan.Start.Line + 1}:{LineSpan.Start.Character + 1}";
-
         public bool Contains(string filePath, TextSpan span) => FilePath == filePath && Span.Contains(span);
     }
 }

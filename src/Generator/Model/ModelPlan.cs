@@ -1,4 +1,3 @@
-using System.Collections.Generic;
 using System.Linq;
 using Microsoft.CodeAnalysis.Text;
 using PrecisionDsl.Generator.Planning;
@@ -21,7 +20,7 @@ namespace PrecisionDsl.Generator.Model
     /// <summary>Everything the planner decided about one precision model.</summary>
     /// <param name="ClassDefault">The model default from the class attribute (Fp32 without one): the half dtype of half-list ops.</param>
     /// <param name="Forward">The rewrite plan of the <c>[Forward]</c> body; null when the model is rejected or has no body.</param>
-    /// <param name="Ops">Every op and module call the op policy acts on (plan table, PDSL010).</param>
+    /// <param name="Ops">Every op site of the forward body the op policy acts on: half, fp32 and promote lists, and dtype-changing ops such as <c>half()</c> or <c>to()</c> (plan table, PDSL010, PDSL011).</param>
     /// <param name="Loss">The <c>[LossScaled]</c> method the training step uses, when it can.</param>
     internal sealed partial record ModelPlan(
         ModelSpec Model,
@@ -51,10 +50,27 @@ namespace PrecisionDsl.Generator.Model
     /// <param name="RunsIn">Dtype the node computes in (its cast target, or its result for pass-through nodes).</param>
     /// <param name="CastInputs">Inputs wrapped in a cast to <see cref="RunsIn"/>.</param>
     /// <param name="Why">Short reason, written next to the casts.</param>
-    internal sealed record NodePlan(StaticDtype Result, StaticDtype RunsIn, EquatableArray<int> CastInputs, string Why);
+    /// <param name="Promote">How a promote-list op whose widest input is known only at run time finds it.</param>
+    internal sealed record NodePlan(StaticDtype Result, StaticDtype RunsIn, EquatableArray<int> CastInputs, string Why, RuntimePromote Promote = RuntimePromote.None);
 
-    /// <summary>The forward rewrite: per node of <see cref="ForwardBody.Nodes"/>, its plan.</summary>
-    internal sealed record ForwardPlan(ForwardMethodSpec Method, ForwardBody Body, EquatableArray<NodePlan> Nodes);
+    /// <summary>How a promote-list op casts to <c>Precision.Widest</c> of its inputs without evaluating one twice.</summary>
+    internal enum RuntimePromote
+    {
+        /// <summary>The cast target is a static dtype (or the op is no promote op).</summary>
+        None,
+
+        /// <summary>Every input is a local or parameter: each is cast to <c>Precision.Widest(inputs)</c>.</summary>
+        WidestOfInputs,
+
+        /// <summary>The inputs are written in array/collection literals: each literal passes through <c>__PdslPromote</c>.</summary>
+        WrapCollections,
+    }
+
+    /// <summary>The forward rewrite: per node of <see cref="ForwardBody.Nodes"/>, its plan; and the plans of the helpers it calls.</summary>
+    internal sealed record ForwardPlan(ForwardMethodSpec Method, ForwardBody Body, EquatableArray<NodePlan> Nodes, EquatableArray<HelperPlan> Helpers);
+
+    /// <summary>The rewrite of one helper method called from the forward body.</summary>
+    internal sealed record HelperPlan(HelperSpec Helper, EquatableArray<NodePlan> Nodes);
 
     /// <summary>
     /// A model-level problem the analyzers report. <see cref="Subject"/> names the class, member, method or op;
@@ -73,9 +89,6 @@ namespace PrecisionDsl.Generator.Model
     {
         /// <summary>Runs in half for certain (fp16 or bf16).</summary>
         public bool IsHalf => RunsIn is StaticDtype.Fp16 or StaticDtype.Bf16;
-
-        /// <summary>Runs in half for certain, or its dtype is decided at run time inside a half model.</summary>
-        public bool MayBeHalf => IsHalf || (RunsIn == StaticDtype.Unknown && Region != PrecisionKind.Fp32);
     }
 
     internal sealed partial record ModelPlan
@@ -85,34 +98,20 @@ namespace PrecisionDsl.Generator.Model
 
         public LayerPlan? Layer(string name) => Layers.FirstOrDefault(l => l.Name == name);
 
-        public IEnumerable<OpPlan> ForwardOps(string name) => Ops.Where(o => o.Name == name);
-
         /// <summary>The dtype the expression at <paramref name="span"/> of <paramref name="filePath"/> runs in, or null when it is outside the forward body and the layer initializers.</summary>
         public ExpressionPrecision? PrecisionAt(string filePath, TextSpan span)
         {
-            if (Forward is { } forward && forward.Body.FilePath == filePath)
+            if (Forward is { } forward)
             {
-                var body = forward.Body;
-                var relative = new TextSpan(span.Start - body.TextStart, span.Length);
-                var innermost = -1;
-                for (var i = 0; i < body.Nodes.Count; i++)
+                var found = PrecisionIn(forward.Body, forward.Nodes, forward.Method.Name, filePath, span);
+                foreach (var helper in forward.Helpers)
                 {
-                    if (body.Nodes[i].Span.Contains(relative) && (innermost < 0 || body.Nodes[innermost].Span.Contains(body.Nodes[i].Span)))
-                    {
-                        innermost = i;
-                    }
+                    found ??= PrecisionIn(helper.Helper.Body, helper.Nodes, helper.Helper.Name, filePath, span);
                 }
 
-                if (innermost >= 0)
+                if (found is not null)
                 {
-                    var node = body.Nodes[innermost];
-                    var plan = forward.Nodes[innermost];
-                    return new ExpressionPrecision(plan.RunsIn, ClassDefault, node.Name, plan.Why);
-                }
-
-                if (new TextSpan(body.TextStart, body.Text.Length).Contains(span))
-                {
-                    return new ExpressionPrecision(StaticDtype.Unknown, ClassDefault, forward.Method.Name, "outside any tensor operation");
+                    return found;
                 }
             }
 
@@ -128,6 +127,28 @@ namespace PrecisionDsl.Generator.Model
             }
 
             return null;
+        }
+
+        private ExpressionPrecision? PrecisionIn(ForwardBody body, EquatableArray<NodePlan> plans, string method, string filePath, TextSpan span)
+        {
+            if (body.FilePath != filePath || !new TextSpan(body.TextStart, body.Text.Length).Contains(span))
+            {
+                return null;
+            }
+
+            var relative = new TextSpan(span.Start - body.TextStart, span.Length);
+            var innermost = -1;
+            for (var i = 0; i < body.Nodes.Count; i++)
+            {
+                if (body.Nodes[i].Span.Contains(relative) && (innermost < 0 || body.Nodes[innermost].Span.Contains(body.Nodes[i].Span)))
+                {
+                    innermost = i;
+                }
+            }
+
+            return innermost < 0
+                ? new ExpressionPrecision(StaticDtype.Unknown, ClassDefault, method, "outside any tensor operation")
+                : new ExpressionPrecision(plans[innermost].RunsIn, ClassDefault, body.Nodes[innermost].Name, plans[innermost].Why);
         }
     }
 }

@@ -17,6 +17,7 @@ namespace PrecisionDsl.Generator.Model
     /// A precision model as plain data: everything the planner and emitter need, nothing that pins a
     /// compilation (no symbols, syntax nodes or <see cref="Microsoft.CodeAnalysis.Location"/>).
     /// </summary>
+    /// <param name="TakenMemberNames">Names of generated public members (PrecisionPlan, TrainStep...) the user already declares: those are not emitted.</param>
     internal sealed record ModelSpec(
         string Name,
         string FullName,
@@ -30,6 +31,7 @@ namespace PrecisionDsl.Generator.Model
         EquatableArray<string> ModuleTypeArguments,
         ResultShape ResultShape,
         bool DeclaresForward,
+        EquatableArray<string> TakenMemberNames,
         EquatableArray<PrecisionAttributeUse> ClassAttributes,
         EquatableArray<MemberSpec> Members,
         EquatableArray<ForwardMethodSpec> ForwardMethods,
@@ -62,6 +64,7 @@ namespace PrecisionDsl.Generator.Model
     /// <param name="ElementLayerType">For ModuleList&lt;T&gt;/ModuleDict&lt;T&gt;: metadata name of T.</param>
     /// <param name="IsPrecisionModel">The member's type is itself a precision model (keeps its own plan).</param>
     /// <param name="Declaration">The whole declarator, initializer included (PDSL005 asks about literals in it).</param>
+    /// <param name="IsComputed">A property with its own getter: it reads another member, so the runtime is not told about it twice.</param>
     internal sealed record MemberSpec(
         string Name,
         string TypeDisplay,
@@ -72,7 +75,8 @@ namespace PrecisionDsl.Generator.Model
         bool IsStatic,
         EquatableArray<PrecisionAttributeUse> Attributes,
         LocationInfo Location,
-        LocationInfo Declaration);
+        LocationInfo Declaration,
+        bool IsComputed);
 
     /// <summary>A method marked <c>[Forward]</c>.</summary>
     /// <param name="SignatureProblem">Why the signature does not match the module's forward; null when it does.</param>
@@ -109,17 +113,31 @@ namespace PrecisionDsl.Generator.Model
     /// The <c>[Forward]</c> body as text plus the tensor expressions inside it. Spans are relative to
     /// <see cref="Text"/>; <see cref="TextStart"/> maps them back to the file.
     /// </summary>
+    /// <param name="NullableContext">The <c>#nullable</c> setting the body was written under ("enable", "disable", "enable warnings"...).</param>
     /// <param name="Returns">Expressions of the method's own <c>return</c> statements (not those of lambdas or local functions).</param>
+    /// <param name="HelperCalls">Where a call to a rewritten helper names it (empty spans: "__Pdsl" is inserted there).</param>
+    /// <param name="Helpers">Methods of the model the body calls that call layers or policy ops themselves; they get a
+    /// rewritten copy too (filled on the [Forward] body only, for every helper reachable from it).</param>
     internal sealed record ForwardBody(
         string FilePath,
         int TextStart,
         string Text,
         bool IsExpressionBody,
+        string NullableContext,
         EquatableArray<string> FileUsings,
         EquatableArray<string> NamespaceUsings,
         EquatableArray<ExprNode> Nodes,
         EquatableArray<LocalSpec> Locals,
-        EquatableArray<TextSpan> Returns);
+        EquatableArray<TextSpan> Returns,
+        EquatableArray<TextSpan> HelperCalls,
+        EquatableArray<HelperSpec> Helpers);
+
+    /// <summary>
+    /// A helper method of the model called from the forward body; its rewritten copy is named
+    /// <c>__Pdsl</c> + <see cref="Name"/>.
+    /// </summary>
+    /// <param name="Signature">The copy's declaration after the accessibility, e.g. "Tensor __PdslBlock(Tensor x)".</param>
+    internal sealed record HelperSpec(string Name, string Signature, bool ReturnsVoid, ForwardBody Body);
 
     internal enum ExprKind
     {
@@ -153,6 +171,7 @@ namespace PrecisionDsl.Generator.Model
     /// <param name="Inputs">Indices of the tensor expressions the node consumes (receiver first) — the places a cast can go.</param>
     /// <param name="HasExplicitDtype">An argument is a <c>ScalarType</c>: the op picks its own result dtype.</param>
     /// <param name="ReturnsTensor">The expression's type is a Tensor (a recurrent layer returns a tuple).</param>
+    /// <param name="CollectionArguments">Arguments written as an array or collection literal (<c>new[] { a, b }</c>, <c>[a, b]</c>).</param>
     internal sealed record ExprNode(
         ExprKind Kind,
         TextSpan Span,
@@ -162,7 +181,8 @@ namespace PrecisionDsl.Generator.Model
         int LocalIndex,
         bool HasExplicitDtype,
         bool ReturnsTensor,
-        LocationInfo Location);
+        LocationInfo Location,
+        EquatableArray<TextSpan> CollectionArguments);
 
     /// <summary>
     /// A tensor local of the body with every value assigned to it.

@@ -26,33 +26,40 @@ namespace PrecisionDsl.Generator.Parsing
         private readonly Dictionary<ILocalSymbol, int> localOf = new(SymbolEqualityComparer.Default);
         private readonly List<(string Name, List<int> Assigned, bool Untracked)> locals = new();
         private readonly List<TextSpan> returns = new();
+        private readonly List<TextSpan> helperCalls = new();
+        private readonly HelperCollector helpers;
 
-        private ForwardBodyParser(SemanticModel semanticModel, INamedTypeSymbol modelType, IEnumerable<MemberSpec> members, int textStart, CancellationToken cancellationToken)
+        private ForwardBodyParser(SemanticModel semanticModel, INamedTypeSymbol modelType, HashSet<string> memberNames, int textStart, HelperCollector helpers, CancellationToken cancellationToken)
         {
             this.semanticModel = semanticModel;
             this.modelType = modelType;
-            memberNames = new HashSet<string>(members.Where(m => m.IsModule && !m.IsStatic).Select(m => m.Name));
+            this.memberNames = memberNames;
             this.textStart = textStart;
+            this.helpers = helpers;
             this.cancellationToken = cancellationToken;
         }
 
         public static ForwardBody? Parse(MethodDeclarationSyntax method, SemanticModel semanticModel, INamedTypeSymbol modelType, IEnumerable<MemberSpec> members, CancellationToken cancellationToken)
         {
-            SyntaxNode? body = (SyntaxNode?)method.Body ?? method.ExpressionBody?.Expression;
-            if (body is null || body.ContainsDiagnostics)
+            var memberNames = new HashSet<string>(members.Where(m => m.IsModule && !m.IsStatic).Select(m => m.Name));
+            var helpers = new HelperCollector(semanticModel, modelType, memberNames, cancellationToken);
+            var parser = Create(method, semanticModel, modelType, memberNames, helpers, cancellationToken);
+            if (parser is null)
             {
                 return null;
             }
 
-            var parser = new ForwardBodyParser(semanticModel, modelType, members, body.SpanStart, cancellationToken);
-            parser.Walk(body);
             if (method.Body is not null)
             {
                 parser.CollectReturns(method.Body);
             }
 
+            var body = (SyntaxNode?)method.Body ?? method.ExpressionBody!.Expression;
+
             var root = method.SyntaxTree.GetRoot(cancellationToken) as CompilationUnitSyntax;
-            var fileUsings = root?.Usings.Where(u => !u.GlobalKeyword.IsKind(SyntaxKind.GlobalKeyword)).Select(u => u.ToString()) ?? Enumerable.Empty<string>();
+            var fileUsings = root is null
+                ? Enumerable.Empty<string>()
+                : root.Externs.Select(e => e.ToString()).Concat(root.Usings.Where(u => !u.GlobalKeyword.IsKind(SyntaxKind.GlobalKeyword)).Select(u => u.ToString()));
             var namespaceUsings = method.Ancestors().OfType<BaseNamespaceDeclarationSyntax>().Reverse().SelectMany(n => n.Usings).Select(u => u.ToString());
 
             return new ForwardBody(
@@ -60,11 +67,130 @@ namespace PrecisionDsl.Generator.Parsing
                 body.SpanStart,
                 body.ToString(),
                 method.Body is null,
+                NullableContextAt(semanticModel, body.SpanStart),
                 fileUsings.ToEquatableArray(),
                 namespaceUsings.ToEquatableArray(),
                 parser.nodes.ToEquatableArray(),
                 parser.locals.Select(l => new LocalSpec(l.Name, l.Assigned.ToEquatableArray(), l.Untracked)).ToEquatableArray(),
-                parser.returns.ToEquatableArray());
+                parser.returns.ToEquatableArray(),
+                parser.helperCalls.ToEquatableArray(),
+                helpers.Helpers.ToEquatableArray());
+        }
+
+        /// <summary>The <c>#nullable</c> directive that recreates the context at <paramref name="position"/>.</summary>
+        private static string NullableContextAt(SemanticModel semanticModel, int position)
+        {
+            var context = semanticModel.GetNullableContext(position);
+            var annotations = context.AnnotationsEnabled();
+            var warnings = context.WarningsEnabled();
+            return annotations && warnings ? "enable"
+                : annotations ? "enable annotations"
+                : warnings ? "enable warnings"
+                : "disable";
+        }
+
+        /// <summary>A parser that has walked the method's body, or null when the body is missing or does not compile.</summary>
+        private static ForwardBodyParser? Create(MethodDeclarationSyntax method, SemanticModel semanticModel, INamedTypeSymbol modelType, HashSet<string> memberNames, HelperCollector helpers, CancellationToken cancellationToken)
+        {
+            SyntaxNode? body = (SyntaxNode?)method.Body ?? method.ExpressionBody?.Expression;
+            // A body that does not compile is not copied: the generated file would repeat the user's errors.
+            if (body is null || body.ContainsDiagnostics
+                || semanticModel.GetDiagnostics(body.Span, cancellationToken).Any(d => d.Severity == DiagnosticSeverity.Error))
+            {
+                return null;
+            }
+
+            var parser = new ForwardBodyParser(semanticModel, modelType, memberNames, body.SpanStart, helpers, cancellationToken);
+            parser.Walk(body);
+            return parser;
+        }
+
+        /// <summary>Whether the body does anything the planner acts on (a layer call, a policy op, a rewritten helper).</summary>
+        private bool NeedsRewrite => helperCalls.Count > 0 || nodes.Any(n =>
+            n.Kind is ExprKind.LayerCall or ExprKind.UnknownModuleCall
+            || (n.Kind == ExprKind.Op && Planning.OpPolicy.CategoryOf(n.Name) is Planning.OpCategory.Half or Planning.OpCategory.Fp32 or Planning.OpCategory.Promote));
+
+        private ForwardBody ToHelperBody(MethodDeclarationSyntax method, SyntaxNode body) => new(
+            method.SyntaxTree.FilePath,
+            body.SpanStart,
+            body.ToString(),
+            method.Body is null,
+            NullableContextAt(semanticModel, body.SpanStart),
+            EquatableArray<string>.Empty,
+            EquatableArray<string>.Empty,
+            nodes.ToEquatableArray(),
+            locals.Select(l => new LocalSpec(l.Name, l.Assigned.ToEquatableArray(), l.Untracked)).ToEquatableArray(),
+            EquatableArray<TextSpan>.Empty,
+            helperCalls.ToEquatableArray(),
+            EquatableArray<HelperSpec>.Empty);
+
+        /// <summary>
+        /// Finds, parses and remembers the model's helper methods reachable from the forward body. A helper is
+        /// rewritten when it calls layers or policy ops (directly or through another helper); recursion stops at
+        /// a helper already being parsed.
+        /// </summary>
+        private sealed class HelperCollector
+        {
+            private readonly SemanticModel semanticModel;
+            private readonly INamedTypeSymbol modelType;
+            private readonly HashSet<string> memberNames;
+            private readonly CancellationToken cancellationToken;
+            private readonly Dictionary<IMethodSymbol, bool> rewritten = new(SymbolEqualityComparer.Default);
+
+            public HelperCollector(SemanticModel semanticModel, INamedTypeSymbol modelType, HashSet<string> memberNames, CancellationToken cancellationToken)
+            {
+                this.semanticModel = semanticModel;
+                this.modelType = modelType;
+                this.memberNames = memberNames;
+                this.cancellationToken = cancellationToken;
+            }
+
+            public List<HelperSpec> Helpers { get; } = new();
+
+            public bool Rewrites(IMethodSymbol method)
+            {
+                method = method.OriginalDefinition;
+                if (rewritten.TryGetValue(method, out var known))
+                {
+                    return known;
+                }
+
+                rewritten[method] = false;
+                if (Declaration(method) is not { } declaration
+                    || Create(declaration, semanticModel, modelType, memberNames, this, cancellationToken) is not { } parser
+                    || !parser.NeedsRewrite)
+                {
+                    return false;
+                }
+
+                var body = (SyntaxNode?)declaration.Body ?? declaration.ExpressionBody!.Expression;
+                var signature = declaration.ReturnType + " __Pdsl" + declaration.Identifier.ValueText
+                    + declaration.TypeParameterList + declaration.ParameterList
+                    + string.Concat(declaration.ConstraintClauses.Select(c => " " + c));
+                Helpers.Add(new HelperSpec(method.Name, signature, method.ReturnsVoid, parser.ToHelperBody(declaration, body)));
+                rewritten[method] = true;
+                return true;
+            }
+
+            /// <summary>The declaration of a plain, non-attributed method of the model in the forward's file, or null.</summary>
+            private MethodDeclarationSyntax? Declaration(IMethodSymbol method)
+            {
+                // Static helpers cannot reach the model's layers or its half dtypes: they stay as written.
+                if (method.MethodKind != MethodKind.Ordinary || method.IsStatic || method.IsAsync || method.ReturnsByRef || method.ReturnsByRefReadonly
+                    || method.IsExtern || method.IsAbstract || method.IsPartialDefinition || method.Name == TypeNames.ModuleForward
+                    || !SymbolEqualityComparer.Default.Equals(method.ContainingType?.OriginalDefinition, modelType.OriginalDefinition)
+                    || method.GetAttributes().Any(a => SymbolFacts.IsAttribute(a, TypeNames.ForwardAttribute) || SymbolFacts.IsAttribute(a, TypeNames.LossScaledAttribute))
+                    || method.DeclaringSyntaxReferences.Length != 1)
+                {
+                    return null;
+                }
+
+                return method.DeclaringSyntaxReferences[0].GetSyntax(cancellationToken) is MethodDeclarationSyntax declaration
+                    && declaration.SyntaxTree == semanticModel.SyntaxTree
+                    && !declaration.DescendantNodes().Any(n => n is YieldStatementSyntax)
+                    ? declaration
+                    : null;
+            }
         }
 
         private void Walk(SyntaxNode node)
@@ -84,6 +210,11 @@ namespace PrecisionDsl.Generator.Parsing
 
         private void Classify(ExpressionSyntax expression)
         {
+            if (SyntaxFacts.IsInTypeOnlyContext(expression) || (expression is TypeSyntax && semanticModel.GetSymbolInfo(expression, cancellationToken).Symbol is ITypeSymbol))
+            {
+                return; // 'var', 'Tensor' in declarations and casts: types, not values
+            }
+
             var type = semanticModel.GetTypeInfo(expression, cancellationToken).Type;
             var isTensor = SymbolFacts.IsTensor(type);
             switch (expression)
@@ -144,7 +275,7 @@ namespace PrecisionDsl.Generator.Parsing
                 return;
             }
 
-            if (method.Name is "call" or "forward" && receiver is not null && SymbolFacts.IsModule(method.ContainingType))
+            if (method.Name is TypeNames.ModuleCall or TypeNames.ModuleForward && receiver is not null && SymbolFacts.IsModule(method.ContainingType))
             {
                 var inputs = Inputs(arguments.Select(a => a.Expression).ToArray());
                 if (ResolveLayer(receiver) is { } layer)
@@ -160,6 +291,11 @@ namespace PrecisionDsl.Generator.Parsing
                 return;
             }
 
+            if (helpers.Rewrites(method) && NameOf(invocation.Expression) is { } name)
+            {
+                helperCalls.Add(new TextSpan(name.SpanStart - textStart, 0));
+            }
+
             if (!isTensor)
             {
                 return;
@@ -172,6 +308,7 @@ namespace PrecisionDsl.Generator.Parsing
             }
 
             var opInputs = new List<int>();
+            var collections = new List<TextSpan>();
             if (receiver is not null && !method.IsStatic && IsTensorExpression(receiver))
             {
                 opInputs.AddRange(Inputs(receiver));
@@ -180,11 +317,16 @@ namespace PrecisionDsl.Generator.Parsing
             foreach (var argument in arguments)
             {
                 opInputs.AddRange(Inputs(argument.Expression));
-                opInputs.AddRange(Inputs(CollectionElements(argument.Expression)));
+                var elements = CollectionElements(argument.Expression);
+                if (elements.Length > 0)
+                {
+                    opInputs.AddRange(Inputs(elements));
+                    collections.Add(Relative(argument.Expression.Span));
+                }
             }
 
             var explicitDtype = arguments.Any(a => SymbolFacts.IsScalarType(semanticModel.GetTypeInfo(a.Expression, cancellationToken).Type));
-            Add(ExprKind.Op, invocation, method.Name, opInputs, explicitDtype: explicitDtype);
+            Add(ExprKind.Op, invocation, method.Name, opInputs, explicitDtype: explicitDtype, collections: collections);
         }
 
         private void ClassifyIdentifier(IdentifierNameSyntax identifier)
@@ -355,7 +497,7 @@ namespace PrecisionDsl.Generator.Parsing
             }
         }
 
-        private void Add(ExprKind kind, ExpressionSyntax expression, string name, List<int> inputs, string moduleType = "", bool returnsTensor = true, int localIndex = -1, bool explicitDtype = false)
+        private void Add(ExprKind kind, ExpressionSyntax expression, string name, List<int> inputs, string moduleType = "", bool returnsTensor = true, int localIndex = -1, bool explicitDtype = false, List<TextSpan>? collections = null)
         {
             nodeOf[expression] = nodes.Count;
             nodes.Add(new ExprNode(
@@ -367,7 +509,8 @@ namespace PrecisionDsl.Generator.Parsing
                 localIndex,
                 explicitDtype,
                 returnsTensor,
-                LocationInfo.From(expression)!));
+                LocationInfo.From(expression)!,
+                (collections ?? new List<TextSpan>()).ToEquatableArray()));
         }
 
         private List<int> Inputs(params ExpressionSyntax?[] expressions)
@@ -398,6 +541,13 @@ namespace PrecisionDsl.Generator.Parsing
         private bool IsTensorLocal(ILocalSymbol local) => SymbolFacts.IsTensor(local.Type);
 
         private TextSpan Relative(TextSpan span) => new(span.Start - textStart, span.Length);
+
+        private static SyntaxToken? NameOf(ExpressionSyntax target) => target switch
+        {
+            SimpleNameSyntax simple => simple.Identifier,
+            MemberAccessExpressionSyntax { Expression: ThisExpressionSyntax, Name: var name } => name.Identifier,
+            _ => null,
+        };
 
         private static ExpressionSyntax Strip(ExpressionSyntax expression)
         {

@@ -36,6 +36,7 @@ namespace PrecisionDsl.Generator.Parsing
             var forwardMethods = new List<(IMethodSymbol Method, AttributeData Attribute)>();
             var lossMethods = new List<LossMethodSpec>();
             var declaresForward = false;
+            var takenNames = new SortedSet<string>(System.StringComparer.Ordinal);
             foreach (var member in type.GetMembers())
             {
                 cancellationToken.ThrowIfCancellationRequested();
@@ -44,9 +45,14 @@ namespace PrecisionDsl.Generator.Parsing
                     continue;
                 }
 
+                if (System.Array.IndexOf(TypeNames.GeneratedPublicMembers, member.Name) >= 0)
+                {
+                    takenNames.Add(member.Name);
+                }
+
                 switch (member)
                 {
-                    case IMethodSymbol { Name: "forward", MethodKind: MethodKind.Ordinary }:
+                    case IMethodSymbol { Name: TypeNames.ModuleForward, MethodKind: MethodKind.Ordinary }:
                         declaresForward = true;
                         break;
                     case IMethodSymbol method:
@@ -72,6 +78,7 @@ namespace PrecisionDsl.Generator.Parsing
                 }
             }
 
+            var containingTypes = ContainingTypes(type, cancellationToken);
             var forwardSpecs = forwardMethods
                 .Select((f, index) => ParseForward(f.Method, f.Attribute, moduleBase, members, parseBody: index == 0 && forwardMethods.Count == 1, compilation, cancellationToken))
                 .ToEquatableArray();
@@ -81,14 +88,15 @@ namespace PrecisionDsl.Generator.Parsing
                 FullName: type.ToDisplayString(SymbolDisplayFormat.FullyQualifiedFormat),
                 Namespace: type.ContainingNamespace is { IsGlobalNamespace: false } ns ? ns.ToDisplayString() : null,
                 TypeParameters: type.TypeParameters.Length == 0 ? "" : "<" + string.Join(", ", type.TypeParameters.Select(p => p.Name)) + ">",
-                ContainingTypes: ContainingTypes(type, cancellationToken),
+                ContainingTypes: containingTypes,
                 Location: LocationInfo.From(location)!,
                 IsPartial: declarations.Length > 0 && declarations.All(d => d.Modifiers.Any(SyntaxKind.PartialKeyword)),
-                ContainingTypesArePartial: ContainingTypes(type, cancellationToken).All(c => c.IsPartial),
+                ContainingTypesArePartial: containingTypes.All(c => c.IsPartial),
                 DerivesFromModule: moduleBase is not null,
                 ModuleTypeArguments: moduleTypeArguments,
                 ResultShape: ShapeOf(moduleBase?.TypeArguments.LastOrDefault()),
                 DeclaresForward: declaresForward,
+                TakenMemberNames: takenNames.ToEquatableArray(),
                 ClassAttributes: PrecisionAttributes(type, cancellationToken),
                 Members: members.ToEquatableArray(),
                 ForwardMethods: forwardSpecs,
@@ -170,7 +178,7 @@ namespace PrecisionDsl.Generator.Parsing
 
             var declaration = member.DeclaringSyntaxReferences.FirstOrDefault()?.GetSyntax(cancellationToken);
             var elementType = type is INamedTypeSymbol { IsGenericType: true } named
-                && OpPolicyNames.IsElementContainer(SymbolFacts.MetadataName(named))
+                && SymbolFacts.IsElementContainer(named)
                 ? SymbolFacts.MetadataName(named.TypeArguments[0])
                 : "";
             members.Add(new MemberSpec(
@@ -183,7 +191,9 @@ namespace PrecisionDsl.Generator.Parsing
                 IsStatic: isStatic,
                 Attributes: attributes,
                 Location: LocationInfo.From(location)!,
-                Declaration: LocationInfo.From(declaration) ?? LocationInfo.From(location)!));
+                Declaration: LocationInfo.From(declaration) ?? LocationInfo.From(location)!,
+                IsComputed: declaration is PropertyDeclarationSyntax property
+                    && (property.ExpressionBody is not null || property.AccessorList?.Accessors.Any(a => a.Body is not null || a.ExpressionBody is not null) == true)));
         }
 
         private static ForwardMethodSpec ParseForward(
@@ -198,7 +208,7 @@ namespace PrecisionDsl.Generator.Parsing
             var castResult = true;
             foreach (var named in attribute.NamedArguments)
             {
-                if (named.Key == "CastResultToFp32" && named.Value.Value is bool value)
+                if (named.Key == TypeNames.CastResultToFp32 && named.Value.Value is bool value)
                 {
                     castResult = value;
                 }
@@ -272,20 +282,13 @@ namespace PrecisionDsl.Generator.Parsing
                     && method.Parameters.All(p => p.RefKind == RefKind.None)
                     && SymbolEqualityComparer.Default.Equals(method.Parameters[0].Type, result),
                 new LossScaleSpec(
-                    Double("InitialScale"),
-                    Double("GrowthFactor"),
-                    Double("BackoffFactor"),
-                    Int("GrowthInterval"),
-                    Int("Hysteresis"),
-                    Double("MinScale"),
-                    Double("MaxScale")));
+                    Double(TypeNames.InitialScale),
+                    Double(TypeNames.GrowthFactor),
+                    Double(TypeNames.BackoffFactor),
+                    Int(TypeNames.GrowthInterval),
+                    Int(TypeNames.Hysteresis),
+                    Double(TypeNames.MinScale),
+                    Double(TypeNames.MaxScale)));
         }
-    }
-
-    /// <summary>Container types whose single type argument is the element layer type.</summary>
-    internal static class OpPolicyNames
-    {
-        public static bool IsElementContainer(string metadataName) =>
-            metadataName == TypeNames.LayerNamespace + ".ModuleList`1" || metadataName == TypeNames.LayerNamespace + ".ModuleDict`1";
     }
 }

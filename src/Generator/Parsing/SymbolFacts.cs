@@ -58,6 +58,10 @@ namespace PrecisionDsl.Generator.Parsing
             return null;
         }
 
+        /// <summary>ModuleList&lt;T&gt; or ModuleDict&lt;T&gt;: containers whose type argument is the element layer type.</summary>
+        public static bool IsElementContainer(INamedTypeSymbol type) =>
+            MetadataName(type) is TypeNames.LayerNamespace + ".ModuleList`1" or TypeNames.LayerNamespace + ".ModuleDict`1";
+
         public static bool IsInTorchSharp(ISymbol symbol)
         {
             var ns = symbol.ContainingNamespace?.ToDisplayString() ?? "";
@@ -73,18 +77,31 @@ namespace PrecisionDsl.Generator.Parsing
         /// <summary>
         /// Whether a type is a precision model candidate: it, or one of its members, carries a PrecisionDsl attribute.
         /// </summary>
-        public static bool HasPrecisionAttributes(INamedTypeSymbol type)
+        public static bool HasPrecisionAttributes(INamedTypeSymbol type) =>
+            type.GetAttributes().Any(a => IsAttribute(a, TypeNames.Fp16Attribute) || IsAttribute(a, TypeNames.Bf16Attribute))
+            || type.GetMembers().Any(m => m.GetAttributes().Any(IsPrecisionDslAttribute));
+
+        /// <summary>
+        /// The class itself when it carries a PrecisionDsl attribute, else its first field, property or ordinary method
+        /// that does (declaration order): the symbols the generator's attribute pipelines are keyed on. Null when none does.
+        /// </summary>
+        public static ISymbol? FirstAttributedSymbol(INamedTypeSymbol type)
         {
-            if (type.GetAttributes().Any(a => IsAttribute(a, TypeNames.Fp16Attribute) || IsAttribute(a, TypeNames.Bf16Attribute)))
+            if (type.GetAttributes().Any(IsPrecisionDslAttribute))
             {
-                return true;
+                return type;
             }
 
-            return type.GetMembers().Any(m => m.GetAttributes().Any(a =>
-                IsAttribute(a, TypeNames.Fp16Attribute) || IsAttribute(a, TypeNames.Bf16Attribute)
-                || IsAttribute(a, TypeNames.KeepFp32Attribute) || IsAttribute(a, TypeNames.ForwardAttribute)
-                || IsAttribute(a, TypeNames.LossScaledAttribute)));
+            return type.GetMembers().FirstOrDefault(m =>
+                !m.IsImplicitlyDeclared
+                && m is IFieldSymbol or IPropertySymbol or IMethodSymbol { MethodKind: MethodKind.Ordinary }
+                && m.GetAttributes().Any(IsPrecisionDslAttribute));
         }
+
+        private static bool IsPrecisionDslAttribute(AttributeData attribute) =>
+            IsAttribute(attribute, TypeNames.Fp16Attribute) || IsAttribute(attribute, TypeNames.Bf16Attribute)
+            || IsAttribute(attribute, TypeNames.KeepFp32Attribute) || IsAttribute(attribute, TypeNames.ForwardAttribute)
+            || IsAttribute(attribute, TypeNames.LossScaledAttribute);
 
         private static bool DerivesFrom(ITypeSymbol? type, string metadataName)
         {

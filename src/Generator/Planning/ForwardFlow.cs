@@ -16,7 +16,6 @@ namespace PrecisionDsl.Generator.Planning
     {
         private const int MaxIterations = 16;
 
-        private readonly ForwardMethodSpec method;
         private readonly ForwardBody body;
         private readonly PrecisionKind region;
         private readonly Dictionary<string, LayerPlan> layers;
@@ -24,9 +23,8 @@ namespace PrecisionDsl.Generator.Planning
         private readonly StaticDtype?[] results;
         private readonly StaticDtype?[] locals;
 
-        public ForwardFlow(ForwardMethodSpec method, ForwardBody body, PrecisionKind region, EquatableArray<LayerPlan> layers, CancellationToken cancellationToken)
+        public ForwardFlow(ForwardBody body, PrecisionKind region, EquatableArray<LayerPlan> layers, CancellationToken cancellationToken)
         {
-            this.method = method;
             this.body = body;
             this.region = region;
             this.layers = layers.ToDictionary(l => l.Name);
@@ -35,7 +33,8 @@ namespace PrecisionDsl.Generator.Planning
             locals = new StaticDtype?[body.Locals.Count];
         }
 
-        public ForwardPlan Plan(List<OpPlan> ops, List<PlanProblem> problems)
+        /// <summary>The plan of every node of the body; op sites and PDSL010 problems are added to the lists.</summary>
+        public EquatableArray<NodePlan> Plan(List<OpPlan> ops, List<PlanProblem> problems)
         {
             // Monotone over a lattice of height 3 (unset < known dtype < Unknown), so this converges quickly.
             for (var iteration = 0; iteration < MaxIterations; iteration++)
@@ -68,34 +67,33 @@ namespace PrecisionDsl.Generator.Planning
             {
                 var node = body.Nodes[i];
                 var decision = Decide(node);
+                // A run-time cast target (Precision.Widest) is applied to every input.
                 var casts = decision.CastTarget is { } target
-                    ? node.Inputs.Where(input => (results[input] ?? StaticDtype.Unknown) != target || target == StaticDtype.Unknown).ToEquatableArray()
+                    ? node.Inputs.Where(input => target == StaticDtype.Unknown || (results[input] ?? StaticDtype.Unknown) != target).ToEquatableArray()
                     : EquatableArray<int>.Empty;
                 var runsIn = decision.CastTarget ?? decision.Result ?? StaticDtype.Unknown;
-                plans.Add(new NodePlan(decision.Result ?? StaticDtype.Unknown, runsIn, casts, decision.Why));
+                plans.Add(new NodePlan(decision.Result ?? StaticDtype.Unknown, runsIn, casts, decision.Why, decision.Promote));
                 Record(node, decision, runsIn, ops, problems);
             }
 
-            return new ForwardPlan(method, body, plans.ToEquatableArray());
+            return plans.ToEquatableArray();
         }
 
         private void Record(ExprNode node, Decision decision, StaticDtype runsIn, List<OpPlan> ops, List<PlanProblem> problems)
         {
-            if (node.Kind == ExprKind.Op && decision.Category != OpCategory.PassThrough)
+            if (node.Kind != ExprKind.Op || decision.Category == OpCategory.PassThrough)
             {
-                ops.Add(new OpPlan(node.Name, decision.Category, runsIn, decision.Why, node.Location));
-                if (decision.Category == OpCategory.Fp32 && region != PrecisionKind.Fp32)
-                {
-                    problems.Add(new PlanProblem(RuleIds.Fp32OpPromoted, node.Location, node.Name, $"{node.Name} runs in fp32 inside a [{region}] model (op policy: fp32 list)"));
-                }
+                return; // layers are in the plan's layer rows; pass-through ops have no precision of their own
             }
-            else if (node.Kind is ExprKind.LayerCall or ExprKind.UnknownModuleCall && decision.CastTarget is not null)
+
+            ops.Add(new OpPlan(node.Name, decision.Category, runsIn, decision.Why, node.Location));
+            if (decision.Category == OpCategory.Fp32 && region != PrecisionKind.Fp32)
             {
-                ops.Add(new OpPlan(node.Name, decision.Category, runsIn, decision.Why, node.Location));
+                problems.Add(new PlanProblem(RuleIds.Fp32OpPromoted, node.Location, node.Name, $"{node.Name} runs in fp32 inside a [{region}] model (op policy: fp32 list)"));
             }
         }
 
-        private readonly record struct Decision(StaticDtype? Result, StaticDtype? CastTarget, OpCategory Category, string Why);
+        private readonly record struct Decision(StaticDtype? Result, StaticDtype? CastTarget, OpCategory Category, string Why, RuntimePromote Promote = RuntimePromote.None);
 
         private Decision Decide(ExprNode node)
         {
@@ -113,7 +111,7 @@ namespace PrecisionDsl.Generator.Planning
                 case ExprKind.LayerCall:
                     return DecideLayerCall(node);
                 case ExprKind.UnknownModuleCall:
-                    return DecideModuleCall(node, OpPolicy.CategoryOfLayer(node.ModuleType, isModule: true, isPrecisionModel: false), PrecisionKind.Fp32, OpPolicy.DisplayName(node.ModuleType), "module not held by a member: fp32");
+                    return DecideModuleCall(node, OpPolicy.CategoryOfLayer(node.ModuleType, isModule: true, isPrecisionModel: false), PrecisionKind.Fp32, OpPolicy.DisplayName(node.ModuleType), "a module not held by a member runs in fp32");
                 default:
                     return DecideOp(node);
             }
@@ -136,7 +134,7 @@ namespace PrecisionDsl.Generator.Planning
             var elementName = OpPolicy.DisplayName(node.ModuleType);
             return elementCategory switch
             {
-                LayerCategory.Sensitive => DecideModuleCall(node, elementCategory, PrecisionKind.Fp32, $"{node.Name}[]", $"{elementName} in {node.Name}: numerically sensitive, fp32"),
+                LayerCategory.Sensitive or LayerCategory.NativeWeights => DecideModuleCall(node, elementCategory, PrecisionKind.Fp32, $"{node.Name}[]", $"{elementName} in {node.Name}: stays fp32 inside a container"),
                 LayerCategory.Compute or LayerCategory.PassThrough => DecideModuleCall(node, elementCategory, layer.Kind, $"{node.Name}[]", $"{elementName} in {node.Name}: {layer.Reason}"),
                 _ => DecideModuleCall(node, LayerCategory.Container, layer.Kind, $"{node.Name}[]", $"element of {node.Name}: {layer.Reason}"),
             };
@@ -150,6 +148,7 @@ namespace PrecisionDsl.Generator.Planning
             {
                 case LayerCategory.Compute:
                 case LayerCategory.Sensitive:
+                case LayerCategory.NativeWeights:
                     return new Decision(node.ReturnsTensor ? dtype : StaticDtype.Unknown, dtype, OpCategory.Half, why);
                 case LayerCategory.Container:
                     return new Decision(StaticDtype.Unknown, dtype, OpCategory.Half, why);
@@ -158,7 +157,7 @@ namespace PrecisionDsl.Generator.Planning
                 case LayerCategory.PrecisionModel:
                     return new Decision(StaticDtype.Unknown, null, OpCategory.PassThrough, "");
                 default:
-                    return new Decision(StaticDtype.Unknown, StaticDtype.Fp32, OpCategory.Fp32, $"{subject}: Fp32 (unknown module type {OpPolicy.DisplayName(node.ModuleType)})");
+                    return new Decision(StaticDtype.Unknown, StaticDtype.Fp32, OpCategory.Fp32, $"{subject}: Fp32 ({reason})");
             }
         }
 
@@ -174,17 +173,39 @@ namespace PrecisionDsl.Generator.Planning
                 case OpCategory.Fp32:
                     return new Decision(explicitResult ?? StaticDtype.Fp32, StaticDtype.Fp32, category, $"{node.Name}: fp32 list");
                 case OpCategory.Promote:
-                    // The widest input dtype, known at compile time; when it is not, fp32 holds every input
-                    // exactly (no input is evaluated twice to ask its dtype at run time).
                     var widest = Widest(node);
                     return widest is StaticDtype.Unknown or null
-                        ? new Decision(StaticDtype.Unknown, StaticDtype.Fp32, category, $"{node.Name}: promote list, widest input unknown statically: fp32")
+                        ? DecideRuntimePromote(node)
                         : new Decision(explicitResult ?? widest, widest, category, $"{node.Name}: promote list, widest input {widest}");
                 case OpCategory.DtypeChanging:
-                    return new Decision(StaticDtype.Unknown, null, category, "");
+                    return new Decision(StaticDtype.Unknown, null, category, $"{node.Name}: sets its own dtype (a manual cast)");
+                case OpCategory.SelfDtype:
+                    return new Decision(explicitResult ?? (node.Inputs.Count == 0 ? StaticDtype.Unknown : results[node.Inputs[0]]), null, OpCategory.PassThrough, "");
                 default:
                     return new Decision(explicitResult ?? (node.Inputs.Count == 0 ? StaticDtype.Unknown : Widest(node)), null, category, "");
             }
+        }
+
+        /// <summary>
+        /// Casts to <c>Precision.Widest</c> of the inputs without evaluating any input twice: literal collections
+        /// are passed through a helper, inputs that are plain locals or parameters are named twice; otherwise fp32,
+        /// which holds every input exactly.
+        /// </summary>
+        private Decision DecideRuntimePromote(ExprNode node)
+        {
+            var why = $"{node.Name}: promote list, cast to the widest input";
+            if (node.CollectionArguments.Count > 0
+                && node.Inputs.All(input => node.CollectionArguments.Any(collection => collection.Contains(body.Nodes[input].Span))))
+            {
+                return new Decision(StaticDtype.Unknown, null, OpCategory.Promote, why, RuntimePromote.WrapCollections);
+            }
+
+            if (node.Inputs.All(input => body.Nodes[input].Kind is ExprKind.Local or ExprKind.Parameter))
+            {
+                return new Decision(StaticDtype.Unknown, StaticDtype.Unknown, OpCategory.Promote, why, RuntimePromote.WidestOfInputs);
+            }
+
+            return new Decision(StaticDtype.Unknown, StaticDtype.Fp32, OpCategory.Promote, $"{node.Name}: promote list, widest input known only at run time: fp32 holds every input");
         }
 
         /// <summary>Torch type promotion between floating tensors, as far as it is known statically.</summary>

@@ -18,6 +18,12 @@ namespace PrecisionDsl.Generator.Planning
         /// <summary>Inputs cast to the widest input dtype (ops that need one dtype across several tensors).</summary>
         Promote,
 
+        /// <summary>
+        /// Not in any list, and its result always has its first input's dtype whatever the other tensors are
+        /// (masks, indices, shapes): <c>masked_fill</c>, <c>gather</c>, <c>view_as</c>...
+        /// </summary>
+        SelfDtype,
+
         /// <summary>Sets its own result dtype (<c>to</c>, <c>half</c>, <c>@float</c>...): the result dtype is unknown statically.</summary>
         DtypeChanging,
     }
@@ -27,6 +33,12 @@ namespace PrecisionDsl.Generator.Planning
     {
         /// <summary>A weight-bearing compute layer: runs in the resolved precision (Linear, Conv*, Embedding, recurrent...).</summary>
         Compute,
+
+        /// <summary>
+        /// In autocast's half list, but TorchSharp keeps the weights in native code where the runtime cannot swap
+        /// in half shadows (MultiheadAttention, recurrent layers, Transformer blocks): runs in fp32.
+        /// </summary>
+        NativeWeights,
 
         /// <summary>Numerically sensitive (norms, softmax, losses): fp32 unless a member attribute forces half (PDSL004).</summary>
         Sensitive,
@@ -97,15 +109,26 @@ namespace PrecisionDsl.Generator.Planning
             "bool", "byte", "char", "view_as_real", "view_as_complex", "real", "imag",
         };
 
+        private static readonly string[] SelfDtypeOps =
+        {
+            "masked_fill", "masked_scatter", "index_select", "gather", "take_along_dim", "view_as", "expand_as",
+            "reshape_as", "index_fill", "masked_select", "narrow", "select",
+        };
+
         private static readonly Dictionary<string, OpCategory> Ops = BuildOps();
 
         // Layer types by metadata name (all in TorchSharp.Modules).
+        // Kept equal to the runtime's LayerCatalog.HalfCapable: the layers whose weights get half shadows.
         private static readonly string[] ComputeLayers =
         {
             "Linear", "Bilinear", "Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d",
-            "ConvTranspose3d", "Embedding", "EmbeddingBag", "MultiheadAttention", "LSTM", "GRU", "RNN",
-            "LSTMCell", "GRUCell", "RNNCell", "PReLU", "Transformer", "TransformerEncoder",
-            "TransformerEncoderLayer", "TransformerDecoder", "TransformerDecoderLayer",
+            "ConvTranspose3d", "Embedding", "EmbeddingBag", "PReLU",
+        };
+
+        private static readonly string[] NativeWeightLayers =
+        {
+            "MultiheadAttention", "LSTM", "GRU", "RNN", "LSTMCell", "GRUCell", "RNNCell", "Transformer",
+            "TransformerEncoder", "TransformerEncoderLayer", "TransformerDecoder", "TransformerDecoderLayer",
         };
 
         private static readonly string[] SensitiveLayers =
@@ -169,6 +192,7 @@ namespace PrecisionDsl.Generator.Planning
             Add(ops, Fp32Ops, OpCategory.Fp32);
             Add(ops, PromoteOps, OpCategory.Promote);
             Add(ops, DtypeChangingOps, OpCategory.DtypeChanging);
+            Add(ops, SelfDtypeOps, OpCategory.SelfDtype);
             return ops;
         }
 
@@ -176,6 +200,7 @@ namespace PrecisionDsl.Generator.Planning
         {
             var layers = new Dictionary<string, LayerCategory>(StringComparer.Ordinal);
             AddLayers(layers, ComputeLayers, LayerCategory.Compute);
+            AddLayers(layers, NativeWeightLayers, LayerCategory.NativeWeights);
             AddLayers(layers, SensitiveLayers, LayerCategory.Sensitive);
             AddLayers(layers, PassThroughLayers, LayerCategory.PassThrough);
             AddLayers(layers, ContainerLayers, LayerCategory.Container);

@@ -16,13 +16,13 @@
 //   ModelPlan.Layers             every layer member: its PrecisionKind, category and reason.
 //   ModelPlan.Ops                every op/module call site in [Forward] the op policy acts on, with the dtype it runs in.
 //   ModelPlan.PrecisionAt(path, span)
-//                                the dtype the expression at `span` runs in (ExpressionPrecision.RunsIn, plus the
-//                                model Region and IsHalf/MayBeHalf helpers): for a literal inside [Forward], the
+//                                the dtype the expression at `span` runs in (ExpressionPrecision.RunsIn, the model's
+//                                Region, IsHalf): for a literal inside [Forward] or a rewritten helper, the
 //                                innermost tensor operation containing it; for a literal in a layer member's
 //                                initializer (e.g. LayerNorm(256, eps: 1e-8)), that layer's precision. Null when
 //                                the span is in neither.
-//   ModelPlan.ForwardOps(string name)
-//                                op sites of [Forward] by op name (PDSL011 looks for half/bfloat16/to).
+//   ModelPlan.Forward            the rewrite: ForwardBody (nodes = tensor expressions, with spans) and one NodePlan per
+//                                node (Result dtype, RunsIn, CastInputs), plus the helpers it rewrites.
 //
 // Decisions: member attribute > class attribute > fp32; the op policy (OpPolicy.cs) applies on top; see SPEC
 // section 4 and docs/ARCHITECTURE.md "Planner".
@@ -63,7 +63,11 @@ namespace PrecisionDsl.Generator.Planning
             var ops = new List<OpPlan>();
             if (!problems.Any(p => p.IsError) && model.ForwardMethods.Count == 1 && model.ForwardMethods[0].Body is { } body)
             {
-                forward = new ForwardFlow(model.ForwardMethods[0], body, classDefault, layers, cancellationToken).Plan(ops, problems);
+                var nodes = new ForwardFlow(body, classDefault, layers, cancellationToken).Plan(ops, problems);
+                var helpers = body.Helpers
+                    .Select(helper => new HelperPlan(helper, new ForwardFlow(helper.Body, classDefault, layers, cancellationToken).Plan(ops, problems)))
+                    .ToEquatableArray();
+                forward = new ForwardPlan(model.ForwardMethods[0], body, nodes, helpers);
             }
 
             return new ModelPlan(model, classDefault, layers, forward, ops.ToEquatableArray(), problems.ToEquatableArray(), loss);
@@ -92,7 +96,7 @@ namespace PrecisionDsl.Generator.Planning
         {
             if (attributes.Select(a => a.Kind).Distinct().Count() > 1)
             {
-                var names = string.Join(", ", attributes.Select(a => "[" + a.Name + "]"));
+                var names = "conflicting precision attributes " + string.Join(", ", attributes.Select(a => "[" + a.Name + "]"));
                 foreach (var extra in attributes.Skip(1))
                 {
                     problems.Add(new PlanProblem(RuleIds.ConflictingAttributes, extra.Location, subject, names));
@@ -106,15 +110,9 @@ namespace PrecisionDsl.Generator.Planning
             var category = OpPolicy.CategoryOfLayer(member.LayerType, member.IsModule, member.IsPrecisionModel);
             var typeName = member.IsModule ? OpPolicy.DisplayName(member.LayerType) : member.TypeDisplay;
             PrecisionAttributeUse? attribute = member.Attributes.Count > 0 ? member.Attributes[0] : null;
-            if (attribute is { } annotated && category is LayerCategory.NotAModule or LayerCategory.Unknown or LayerCategory.PrecisionModel)
+            if (attribute is { } annotated && !(category == LayerCategory.NativeWeights && annotated.Kind == PrecisionKind.Fp32))
             {
-                var why = category switch
-                {
-                    LayerCategory.NotAModule => $"{typeName} is not a module",
-                    LayerCategory.PrecisionModel => $"{typeName} is a precision model and keeps its own plan",
-                    _ => $"{typeName} is not a layer type the op policy knows",
-                };
-                problems.Add(new PlanProblem(RuleIds.UnknownLayerAnnotated, annotated.Location, member.Name, why));
+                ReportUnknownAnnotated(member, category, typeName, annotated, problems);
             }
 
             if (category == LayerCategory.NotAModule || member.IsStatic)
@@ -131,6 +129,21 @@ namespace PrecisionDsl.Generator.Planning
             return new LayerPlan(member.Name, typeName, category, kind, reason, member);
         }
 
+        private static void ReportUnknownAnnotated(MemberSpec member, LayerCategory category, string typeName, PrecisionAttributeUse attribute, List<PlanProblem> problems)
+        {
+            if (category is LayerCategory.NotAModule or LayerCategory.Unknown or LayerCategory.PrecisionModel or LayerCategory.NativeWeights)
+            {
+                var why = category switch
+                {
+                    LayerCategory.NotAModule => $"{typeName} is not a module",
+                    LayerCategory.NativeWeights => $"TorchSharp keeps {typeName}'s weights in native code, so it runs in fp32",
+                    LayerCategory.PrecisionModel => $"{typeName} is a precision model and keeps its own plan",
+                    _ => $"{typeName} is not a layer type the op policy knows",
+                };
+                problems.Add(new PlanProblem(RuleIds.UnknownLayerAnnotated, attribute.Location, member.Name, why));
+            }
+        }
+
         /// <summary>Member attribute > class attribute > fp32, with the layer type's policy on top.</summary>
         internal static (PrecisionKind Kind, string Reason) ResolveLayer(LayerCategory category, string typeName, PrecisionAttributeUse? attribute, PrecisionKind classDefault)
         {
@@ -138,6 +151,8 @@ namespace PrecisionDsl.Generator.Planning
             {
                 case LayerCategory.PrecisionModel:
                     return (PrecisionKind.Fp32, "nested precision model: keeps its own plan");
+                case LayerCategory.NativeWeights:
+                    return (PrecisionKind.Fp32, $"TorchSharp keeps {typeName}'s weights in native code: fp32");
                 case LayerCategory.Unknown:
                 case LayerCategory.NotAModule:
                     return (PrecisionKind.Fp32, $"unknown module type {typeName}: fp32, inputs cast to fp32");

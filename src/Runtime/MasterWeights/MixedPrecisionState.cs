@@ -57,6 +57,7 @@ namespace PrecisionDsl
         private readonly LossScaleOptions lossScale;
         private List<ShadowSlot> slots = new();
         private bool slotsBuilt;
+        private bool warnedAboutUnmovedGradients;
         private int forwardDepth;
         private double pendingLoss;
 
@@ -84,6 +85,7 @@ namespace PrecisionDsl
             if (forwardDepth == 0)
             {
                 EnsureSlots();
+                WarnOnceIfGradientsWereNotMoved();
                 foreach (var slot in slots)
                 {
                     slot.Refresh();
@@ -337,6 +339,23 @@ namespace PrecisionDsl
 
         private static DeviceType DeviceTypeOf(Module module) =>
             module.parameters().FirstOrDefault()?.device_type ?? PrecisionPolicy.DefaultDevice.type;
+
+        /// <summary>
+        /// A hand-written loop that forgets <see cref="MoveGradientsToMasters(Module)"/> trains only the
+        /// fp32 layers, silently. Checking one slot's gradient handles costs no synchronisation.
+        /// </summary>
+        private void WarnOnceIfGradientsWereNotMoved()
+        {
+            if (warnedAboutUnmovedGradients || slots.Count == 0 || !slots[0].HasNeverMovedGradient)
+            {
+                return;
+            }
+
+            warnedAboutUnmovedGradients = true;
+            PrecisionPolicy.Logger.LogWarning(
+                "PrecisionDsl: {Model} ran backward but its half-layer gradients never reached the fp32 masters, so the optimizer does not see them. Use the generated TrainStep, or call MixedPrecisionState.MoveGradientsToMasters(model) after backward.",
+                owner.GetType().Name);
+        }
 
         /// <summary>Builds the shadows once, and again for layers whose masters were replaced (e.g. by <c>to(device)</c>).</summary>
         private void EnsureSlots()

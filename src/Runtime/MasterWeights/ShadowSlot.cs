@@ -89,6 +89,20 @@ namespace PrecisionDsl
             }
         }
 
+        /// <summary>
+        /// True when a backward left a gradient on the shadow and none ever reached the master: the
+        /// gradients were not moved, so an optimizer on the masters would not see them.
+        /// </summary>
+        public bool HasNeverMovedGradient
+        {
+            get
+            {
+                using var shadowGradient = Shadow.grad;
+                using var masterGradient = Master.grad;
+                return shadowGradient is not null && masterGradient is null;
+            }
+        }
+
         public void SwapIn() => Set(Shadow);
 
         public void SwapOut() => Set(Master);

@@ -8,7 +8,6 @@ using static TorchSharp.torch;
 
 namespace PrecisionDsl.Runtime.Tests.MasterWeights;
 
-[Collection(PolicyCollection.Name)]
 public sealed class MasterWeightTests
 {
     [Fact]
@@ -160,6 +159,56 @@ public sealed class MasterWeightTests
     }
 
     [Fact]
+    public void Hand_written_loop_moving_gradients_to_masters_matches_the_generated_train_step()
+    {
+        using var scope = NewDisposeScope();
+        using var logger = new CapturingLogger();
+        var (x, y) = RegressionData.Create();
+        manual_seed(13);
+        var generated = new TinyMlp(PrecisionKind.Bf16);
+        manual_seed(13);
+        var handWritten = new TinyMlp(PrecisionKind.Bf16);
+        var generatedOptimizer = optim.Adam(generated.parameters(), lr: 0.01);
+        var handOptimizer = optim.Adam(handWritten.parameters(), lr: 0.01);
+        var generatedScaler = new GradScaler(initialScale: 256);
+        var handScaler = new GradScaler(initialScale: 256);
+
+        for (var step = 0; step < 3; step++)
+        {
+            generated.TrainStep(x, y, generatedOptimizer, generatedScaler);
+
+            handOptimizer.zero_grad();
+            handScaler.Scale(handWritten.Loss(handWritten.call(x), y)).backward();
+            Assert.Equal(0f, GradientMagnitude(handWritten.Fc1.weight));
+            MixedPrecisionState.MoveGradientsToMasters(handWritten);
+            Assert.True(GradientMagnitude(handWritten.Fc1.weight) > 0);
+            handScaler.Step(handOptimizer);
+            handScaler.Update();
+        }
+
+        Assert.Equal(Snapshots.Of(generated), Snapshots.Of(handWritten));
+        Assert.DoesNotContain(logger.Messages, m => m.Level == Microsoft.Extensions.Logging.LogLevel.Warning);
+    }
+
+    [Fact]
+    public void Forgetting_to_move_gradients_in_a_hand_written_loop_is_reported_once()
+    {
+        using var scope = NewDisposeScope();
+        using var logger = new CapturingLogger();
+        var model = new TinyMlp(PrecisionKind.Bf16);
+        var (x, y) = RegressionData.Create();
+
+        for (var step = 0; step < 3; step++)
+        {
+            model.Loss(model.call(x), y).backward();
+        }
+
+        var warning = Assert.Single(logger.Messages, m => m.Level == Microsoft.Extensions.Logging.LogLevel.Warning);
+        Assert.Contains("MoveGradientsToMasters", warning.Message);
+        Assert.Contains(nameof(TinyMlp), warning.Message);
+    }
+
+    [Fact]
     public void Optimizer_built_on_the_shadows_is_rejected()
     {
         using var scope = NewDisposeScope();
@@ -290,6 +339,8 @@ public sealed class MasterWeightTests
         Assert.Equal(optimizerBefore, Snapshots.Of(optimizer));
         Assert.All(model.parameters(), p => Assert.Equal(0f, p.grad!.abs().max().item<float>()));
     }
+
+    private static float GradientMagnitude(Tensor parameter) => parameter.grad is { } g ? g.abs().sum().item<float>() : 0f;
 
     private static (TrainStepResult[] Results, byte[] Model, byte[] Optimizer) Continue(TinyMlp model, optim.Optimizer optimizer, GradScaler scaler, Tensor x, Tensor y)
     {

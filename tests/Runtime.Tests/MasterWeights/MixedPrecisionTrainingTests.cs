@@ -13,7 +13,6 @@ namespace PrecisionDsl.Runtime.Tests.MasterWeights;
 /// so unscaled fp16 gradients fall under fp16's smallest subnormal (2^-24) and flush to zero.
 /// Adam is invariant to the gradients' scale, so fp32 trains as well with the small weight.
 /// </summary>
-[Collection(PolicyCollection.Name)]
 public sealed class MixedPrecisionTrainingTests(ITestOutputHelper output)
 {
     private const double SmallLossWeight = 1.0 / (1 << 20);

@@ -8,7 +8,6 @@ using static TorchSharp.torch;
 
 namespace PrecisionDsl.Runtime.Tests.Policy;
 
-[Collection(PolicyCollection.Name)]
 public sealed class PrecisionPolicyTests
 {
     [Theory]
