@@ -1,0 +1,130 @@
+using System;
+using System.Collections.Generic;
+using System.Globalization;
+using System.IO;
+using System.Linq;
+using System.Text;
+
+namespace TinyGpt;
+
+/// <summary>The comparison table (console and Markdown), held-out examples and the report folder.</summary>
+public static class ComparisonReport
+{
+    /// <summary>Rows of metric name then one value per run; with two runs a third column says mixed vs fp32.</summary>
+    public static List<string[]> Rows(IReadOnlyList<RunResult> runs)
+    {
+        var rows = new List<string[]>();
+        void Add(string metric, Func<RunResult, string> value, string? comparison = null)
+        {
+            var row = new List<string> { metric };
+            row.AddRange(runs.Select(value));
+            if (runs.Count == 2) row.Add(comparison ?? "");
+            rows.Add(row.ToArray());
+        }
+
+        var header = new List<string> { "metric" };
+        header.AddRange(runs.Select(run => run.Label));
+        if (runs.Count == 2) header.Add("mixed vs fp32");
+        rows.Add(header.ToArray());
+
+        RunResult? mixed = runs.Count == 2 ? runs[0] : null, reference = runs.Count == 2 ? runs[1] : null;
+        Add("validation loss", run => F(run.ValidationLoss, "F4"),
+            mixed is null ? null : Percent((mixed.ValidationLoss - reference!.ValidationLoss) / reference.ValidationLoss));
+        Add("held-out exact match", run => F(100 * run.Accuracy, "F1") + " %",
+            mixed is null ? null : F(100 * (mixed.Accuracy - reference!.Accuracy), "+0.0;-0.0;0.0") + " points");
+        Add("step time", run => F(run.MeanStepMilliseconds, "F1") + " ms");
+        Add("tokens/s", run => F(run.TokensPerSecond, "N0"));
+        Add("speedup", run => F(runs[^1].MeanStepMilliseconds / run.MeanStepMilliseconds, "F2") + "x",
+            mixed is null ? null : SpeedRatio(reference!.MeanStepMilliseconds / mixed.MeanStepMilliseconds));
+        Add("peak memory (RSS)", run => Megabytes(run.PeakResidentBytes),
+            mixed is null ? null : F((double)mixed.PeakResidentBytes / reference!.PeakResidentBytes, "F2") + "x");
+        Add("memory growth in run", run => Megabytes(run.ResidentGrowthBytes));
+        Add("skipped steps", run => run.SkippedSteps.ToString(CultureInfo.InvariantCulture));
+        Add("final loss scale", run => F(run.FinalScale, "G6"));
+        Add("wall time (train+eval)", run => F(run.WallTime.TotalSeconds, "F1") + " s");
+        return rows;
+    }
+
+    public static string PlainTable(List<string[]> rows)
+    {
+        int columns = rows[0].Length;
+        var widths = Enumerable.Range(0, columns).Select(c => rows.Max(row => row[c].Length)).ToArray();
+        var text = new StringBuilder();
+        foreach (var (row, index) in rows.Select((row, index) => (row, index)))
+        {
+            text.Append("  ");
+            text.AppendLine(string.Join("  ", row.Select((cell, c) => c == 0 ? cell.PadRight(widths[c]) : cell.PadLeft(widths[c]))).TrimEnd());
+            if (index == 0) text.Append("  ").AppendLine(new string('-', widths.Sum() + 2 * (columns - 1)));
+        }
+        return text.ToString();
+    }
+
+    public static string MarkdownTable(List<string[]> rows)
+    {
+        var text = new StringBuilder();
+        text.AppendLine("| " + string.Join(" | ", rows[0]) + " |");
+        text.AppendLine("|" + string.Join("|", rows[0].Select((_, c) => c == 0 ? "---" : "---:")) + "|");
+        foreach (var row in rows.Skip(1)) text.AppendLine("| " + string.Join(" | ", row) + " |");
+        return text.ToString();
+    }
+
+    /// <summary>A few held-out problems with the answer of every run.</summary>
+    public static List<string[]> Examples(IReadOnlyList<RunResult> runs, int digits, int count)
+    {
+        var rows = new List<string[]> { new[] { "problem", "expected" }.Concat(runs.Select(run => run.Label)).ToArray() };
+        var problems = runs[0].HeldOutProblems;
+        for (int i = 0; i < Math.Min(count, problems.Count); i++)
+        {
+            var row = new List<string> { problems[i].Prompt(digits), problems[i].Answer(digits) };
+            row.AddRange(runs.Select(run => run.HeldOutAnswers[i] + (run.HeldOutAnswers[i] == problems[i].Answer(digits) ? " ok" : " WRONG")));
+            rows.Add(row.ToArray());
+        }
+        return rows;
+    }
+
+    /// <summary>Writes report.md and loss.svg into <paramref name="folder"/> and returns the report's path.</summary>
+    public static string Write(string folder, IReadOnlyList<RunResult> runs, string setup, string precisionPlan, int digits)
+    {
+        Directory.CreateDirectory(folder);
+        File.WriteAllText(Path.Combine(folder, "loss.svg"), LossPlot.Svg(runs));
+        var markdown = new StringBuilder();
+        markdown.AppendLine("# TinyGpt: mixed precision vs fp32");
+        markdown.AppendLine();
+        markdown.AppendLine(setup);
+        markdown.AppendLine();
+        markdown.AppendLine("## Results");
+        markdown.AppendLine();
+        markdown.Append(MarkdownTable(Rows(runs)));
+        markdown.AppendLine();
+        markdown.AppendLine("Step time and tokens/s exclude the first 5 steps (allocation and kernel warm-up). Peak memory is the");
+        markdown.AppendLine("process's resident high-water mark, reset before each run; it includes the loaded libtorch code,");
+        markdown.AppendLine("so the difference between runs says more than the absolute values.");
+        markdown.AppendLine();
+        markdown.AppendLine("![training loss and loss scale](loss.svg)");
+        markdown.AppendLine();
+        markdown.AppendLine("## Held-out problems");
+        markdown.AppendLine();
+        markdown.Append(MarkdownTable(Examples(runs, digits, 12)));
+        if (precisionPlan.Length > 0)
+        {
+            markdown.AppendLine();
+            markdown.AppendLine("## Precision plan (generated at compile time)");
+            markdown.AppendLine();
+            markdown.AppendLine("```");
+            markdown.AppendLine(precisionPlan.TrimEnd());
+            markdown.AppendLine("```");
+        }
+        string path = Path.Combine(folder, "report.md");
+        File.WriteAllText(path, markdown.ToString());
+        return path;
+    }
+
+    private static string F(double value, string format) => value.ToString(format, CultureInfo.InvariantCulture);
+
+    private static string SpeedRatio(double speedup) =>
+        speedup >= 1 ? F(speedup, "F2") + "x faster" : F(1 / speedup, "F1") + "x slower";
+
+    private static string Percent(double fraction) => F(100 * fraction, "+0.00;-0.00;0.00") + " %";
+
+    private static string Megabytes(long bytes) => F(bytes / (1024.0 * 1024.0), "N0") + " MB";
+}

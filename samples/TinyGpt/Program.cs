@@ -1,0 +1,83 @@
+using System;
+using System.Collections.Generic;
+using System.Globalization;
+using PrecisionDsl;
+using TinyGpt;
+using TorchSharp;
+using static TorchSharp.torch;
+
+SampleOptions options;
+try
+{
+    options = SampleOptions.Parse(args);
+}
+catch (OptionException error)
+{
+    Console.Error.WriteLine($"error: {error.Message}");
+    return 2;
+}
+if (options.ShowHelp)
+{
+    Console.WriteLine(SampleOptions.Usage);
+    return 0;
+}
+
+bool cudaAvailable = cuda.is_available();
+if (options.Device == DeviceChoice.Cuda && !cudaAvailable)
+{
+    Console.Error.WriteLine("error: --device cuda, but CUDA is not available (build with -p:TorchBackend=cuda on a machine with an NVIDIA GPU)");
+    return 2;
+}
+var device = options.Device == DeviceChoice.Cpu || !cudaAvailable ? CPU : CUDA;
+
+// Three-digit addition: "123+989=1112" is 12 characters, so 11 input positions per problem.
+const int Digits = 3;
+var settings = new TrainingSettings(
+    new TinyGptConfig(Layers: 2, ModelWidth: 64, Heads: 4, ContextLength: 2 * Digits + 2 + Digits, VocabularySize: CharTokenizer.VocabularySize),
+    Digits, BatchSize: 128, options.Steps, LearningRate: 3e-3, HeldOutCount: 1000, options.Seed, device);
+
+// The model is compiled [Fp16]: fp16 with loss scaling on CUDA; on CPU the runtime policy maps it to
+// bf16 (no fast fp16 kernels) unless fp16 is asked for explicitly.
+if (options.Precision == PrecisionChoice.Fp16 && device.type != DeviceType.CUDA)
+{
+    PrecisionPolicy.CpuFp16Dtype = ScalarType.Float16;
+    Console.WriteLine("note: --precision fp16 on CPU runs real fp16 with loss scaling; libtorch's CPU fp16 kernels are slow.");
+}
+else if (options.Precision == PrecisionChoice.Bf16 && device.type == DeviceType.CUDA)
+{
+    Console.WriteLine("note: TinyGptModel is compiled [Fp16]; on CUDA it runs fp16 with loss scaling (mark it [Bf16] for bf16).");
+}
+string halfName = PrecisionPolicy.DtypeFor(PrecisionKind.Fp16, device.type) == ScalarType.Float16 ? "fp16" : "bf16";
+
+bool mixedRun = options.Precision != PrecisionChoice.Fp32;
+if (mixedRun && halfName == "bf16" && device.type == DeviceType.CPU)
+{
+    double bf16Speedup = CpuBf16Check.Bf16Speedup();
+    if (bf16Speedup < 1)
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"note: on this CPU the bf16 matmuls of training run {1 / bf16Speedup:F1}x slower than fp32 (no native bf16 instructions such as AVX512-BF16 or AMX), so expect the mixed run to be slower than fp32 here; it pays off on CUDA and on CPUs with native bf16."));
+}
+bool referenceRun = !mixedRun || options.Compare;
+Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+    $"TinyGpt on {device.type} ({Environment.ProcessorCount} cores): {settings.Model.Layers} layers, width {settings.Model.ModelWidth}, " +
+    $"{settings.Model.Heads} heads, batch {settings.BatchSize}, {settings.Steps} steps, seed {settings.Seed}"));
+
+var runs = new List<RunResult>();
+if (mixedRun) runs.Add(Trainer.Run(settings, mixed: true, $"mixed {halfName}"));
+if (referenceRun) runs.Add(Trainer.Run(settings, mixed: false, "fp32"));
+
+Console.WriteLine();
+Console.Write(ComparisonReport.PlainTable(ComparisonReport.Rows(runs)));
+Console.WriteLine();
+Console.WriteLine("  Held-out problems (never trained on):");
+Console.Write(ComparisonReport.PlainTable(ComparisonReport.Examples(runs, Digits, 8)));
+
+string setup = string.Create(CultureInfo.InvariantCulture,
+    $"Task: {Digits}-digit addition as text (`123+989=1112`), {settings.HeldOutCount} held-out problems never trained on. " +
+    $"Model: {settings.Model.Layers} layers, width {settings.Model.ModelWidth}, {settings.Model.Heads} heads, " +
+    $"context {settings.Model.ContextLength}. Training: batch {settings.BatchSize}, {settings.Steps} steps, AdamW, " +
+    $"peak learning rate {settings.LearningRate}, seed {settings.Seed}, device {device.type}, {Environment.ProcessorCount} cores.");
+string report = ComparisonReport.Write(options.OutputFolder, runs, setup, TinyGptModel.PrecisionPlan.ToTable(), Digits);
+Console.WriteLine();
+Console.WriteLine($"Report: {report}");
+return 0;

@@ -1,0 +1,17 @@
+using BenchmarkDotNet.Running;
+using PrecisionDsl.Benchmarks;
+
+// "memory" prints the peak-memory table (each variant in a child process); anything else goes to
+// BenchmarkDotNet, e.g. --filter '*MlpStep*'.
+return args switch
+{
+    ["memory"] => MemoryProbe.RunAll(),
+    ["memory-child", var variant] => MemoryProbe.RunChild(variant),
+    _ => Run(args),
+};
+
+static int Run(string[] args)
+{
+    BenchmarkSwitcher.FromAssembly(typeof(MlpStep).Assembly).Run(args);
+    return 0;
+}
