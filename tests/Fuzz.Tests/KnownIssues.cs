@@ -18,19 +18,6 @@ internal static class KnownIssues
 
     private static readonly Issue[] All =
     {
-        new("the emitter declares every model 'partial class' with an override of forward, whatever the user declared (record, struct, static class, interface, enum)",
-            (mutant, _) => DeclaresANonClassModel(mutant),
-            ErrorIds: null),
-        new("user text that does not parse is copied into generated code: a broken parameter list, base type list or using directive into the forward signature or usings (an error type or member becomes an empty name), a truncated body into the forward",
-            (_, result) => !result.UserCodeParses,
-            ErrorIds: new HashSet<string> { "CS0161", "CS0106", "CS1520", "CS1729", "CS0246", "CS0229" },
-            AlsoExcusesSyntaxErrors: true),
-        new("a [LossScaled] method whose parameters a call cannot simply pass (__arglist, ref/out/in/params/this) is accepted, and the generated TrainStep calls it wrongly",
-            (mutant, _) => HasUnpassableLossParameters(mutant),
-            ErrorIds: null),
-        new("two identical [LossScaled] methods make the generated TrainStep's call ambiguous",
-            (mutant, _) => mutant.Mutations.Any(m => m.Contains("member duplicated") && m.Contains("[LossScaled")),
-            ErrorIds: new HashSet<string> { "CS0121" }),
     };
 
     /// <summary>The known issue that explains every problem of the case, or null.</summary>
