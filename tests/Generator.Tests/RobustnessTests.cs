@@ -52,6 +52,9 @@ namespace PrecisionDsl.Generator.Tests
             "[Bf16] public partial class A : Module<Tensor, Tensor>, { public A() : base(\"A\") { } [Forward] Tensor F(Tensor x) => x; }",
             "[Bf16] public partial class B<T, > : Module<Tensor, Tensor> { public B() : base(\"B\") { } [Forward] Tensor F(Tensor x) => x; }",
             "namespace N. { [Bf16] public partial class C : Module<Tensor, Tensor> { public C() : base(\"C\") { } [Forward] Tensor F(Tensor x) => x; } }",
+            // Fuzz seed 5 cases 792 and 1958: 'partial' or '::' inserted into the Module base's type arguments.
+            "[Bf16] public partial class E : Module<Tensor, partial (Tensor A, Tensor B)> { public E() : base(\"E\") { } [Forward] (Tensor A, Tensor B) F(Tensor x) => (x, x); }",
+            "[Bf16] public partial class G : Module<Tensor, Tensor::> { public G() : base(\"G\") { } [Forward] Tensor F(Tensor x) => x; }",
             // A Module type argument that does not bind: the forward signature cannot be written.
             "[Bf16] public partial class D : Module<Tensor, Missing> { public D() : base(\"D\") { } [Forward] Missing F(Tensor x) => default!; }",
         };
@@ -96,6 +99,8 @@ namespace PrecisionDsl.Generator.Tests
             "[LossScaled] Tensor L(Tensor y, out Tensor t) { t = y; return y; }",
             "[LossScaled] Tensor L(Tensor y, in Tensor t) => y;",
             "[LossScaled] Tensor L(Tensor y, params Tensor[] t) => y;",
+            // Fuzz seed 6 case 1852: an alias-qualified parameter type with no alias was copied as '?.Tensor'.
+            "[LossScaled] Tensor L(Tensor y, ::Tensor t) => y;",
         };
 
         [Theory]

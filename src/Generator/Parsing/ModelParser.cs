@@ -65,7 +65,7 @@ namespace PrecisionDsl.Generator.Parsing
                             }
                             else if (SymbolFacts.IsAttribute(attribute, TypeNames.LossScaledAttribute))
                             {
-                                lossMethods.Add(ParseLoss(method, attribute, moduleBase));
+                                lossMethods.Add(ParseLoss(method, attribute, moduleBase, cancellationToken));
                             }
                         }
 
@@ -314,7 +314,7 @@ namespace PrecisionDsl.Generator.Parsing
             return matches ? null : $"expected {expected}, found {actual}";
         }
 
-        private static LossMethodSpec ParseLoss(IMethodSymbol method, AttributeData attribute, INamedTypeSymbol? moduleBase)
+        private static LossMethodSpec ParseLoss(IMethodSymbol method, AttributeData attribute, INamedTypeSymbol? moduleBase, CancellationToken cancellationToken)
         {
             double? Double(string name) =>
                 attribute.NamedArguments.FirstOrDefault(a => a.Key == name).Value.Value is { } v && v is double or int or float or long
@@ -334,6 +334,7 @@ namespace PrecisionDsl.Generator.Parsing
                     && method.Parameters.All(p => p.RefKind == RefKind.None)
                     && SymbolEqualityComparer.Default.Equals(method.Parameters[0].Type, result),
                 IsCallableWithValues: !method.IsGenericMethod && !method.IsVararg && !method.IsExtensionMethod
+                    && !method.DeclaringSyntaxReferences.Any(r => r.GetSyntax(cancellationToken) is MethodDeclarationSyntax { ParameterList.ContainsDiagnostics: true })
                     && method.Parameters.All(p => p.RefKind == RefKind.None && !p.IsParams && !p.IsThis
                         && p.Name.Length > 0 && !SymbolFacts.ContainsErrorType(p.Type)),
                 new LossScaleSpec(
