@@ -99,6 +99,8 @@ namespace PrecisionDsl.Generator.Tests
             "[LossScaled] Tensor L(Tensor y, out Tensor t) { t = y; return y; }",
             "[LossScaled] Tensor L(Tensor y, in Tensor t) => y;",
             "[LossScaled] Tensor L(Tensor y, params Tensor[] t) => y;",
+            // Fuzz seed 6 case 689: a same-signature duplicate without the attribute makes the call just as ambiguous.
+            "[LossScaled] Tensor L(Tensor y, Tensor t) => y; Tensor L(Tensor y, Tensor t) => t;",
             // Fuzz seed 6 case 1852: an alias-qualified parameter type with no alias was copied as '?.Tensor'.
             "[LossScaled] Tensor L(Tensor y, ::Tensor t) => y;",
         };

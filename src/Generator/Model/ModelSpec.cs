@@ -97,8 +97,9 @@ namespace PrecisionDsl.Generator.Model
 
     /// <summary>A method marked <c>[LossScaled]</c> with the scaler options the user set (null = default).</summary>
     /// <param name="IsCallableWithValues">
-    /// A generated call can pass it plain values: not generic, no ref/out/in/params/this or __arglist, every
-    /// parameter type bound and every parameter named.
+    /// A generated call by name reaches it with plain values: the only member of its name (an overload or a
+    /// duplicate could make the call ambiguous), not generic, no ref/out/in/params/this or __arglist, every
+    /// parameter parsed, bound and named.
     /// </param>
     internal sealed record LossMethodSpec(
         string Name,

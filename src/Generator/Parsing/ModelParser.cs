@@ -334,6 +334,7 @@ namespace PrecisionDsl.Generator.Parsing
                     && method.Parameters.All(p => p.RefKind == RefKind.None)
                     && SymbolEqualityComparer.Default.Equals(method.Parameters[0].Type, result),
                 IsCallableWithValues: !method.IsGenericMethod && !method.IsVararg && !method.IsExtensionMethod
+                    && method.ContainingType.GetMembers(method.Name).Length == 1
                     && !method.DeclaringSyntaxReferences.Any(r => r.GetSyntax(cancellationToken) is MethodDeclarationSyntax { ParameterList.ContainsDiagnostics: true })
                     && method.Parameters.All(p => p.RefKind == RefKind.None && !p.IsParams && !p.IsThis
                         && p.Name.Length > 0 && !SymbolFacts.ContainsErrorType(p.Type)),
