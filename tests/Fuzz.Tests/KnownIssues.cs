@@ -1,9 +1,6 @@
 using System;
 using System.Collections.Generic;
 using System.Linq;
-using Microsoft.CodeAnalysis;
-using Microsoft.CodeAnalysis.CSharp;
-using Microsoft.CodeAnalysis.CSharp.Syntax;
 
 namespace PrecisionDsl.Fuzz.Tests;
 
@@ -15,23 +12,8 @@ namespace PrecisionDsl.Fuzz.Tests;
 /// </summary>
 internal static class KnownIssues
 {
-
-    private static readonly Issue[] All =
-    {
-        new("the emitter declares every model 'partial class' with an override of forward, whatever the user declared (record, struct, static class, interface, enum)",
-            (mutant, _) => DeclaresANonClassModel(mutant),
-            ErrorIds: null),
-        new("user text that does not parse is copied into generated code: a broken parameter list, base type list or using directive into the forward signature or usings (an error type or member becomes an empty name), a truncated body into the forward",
-            (_, result) => !result.UserCodeParses,
-            ErrorIds: new HashSet<string> { "CS0161", "CS0106", "CS1520", "CS1729", "CS0246", "CS0229" },
-            AlsoExcusesSyntaxErrors: true),
-        new("a [LossScaled] method whose parameters a call cannot simply pass (__arglist, ref/out/in/params/this) is accepted, and the generated TrainStep calls it wrongly",
-            (mutant, _) => HasUnpassableLossParameters(mutant),
-            ErrorIds: null),
-        new("two identical [LossScaled] methods make the generated TrainStep's call ambiguous",
-            (mutant, _) => mutant.Mutations.Any(m => m.Contains("member duplicated") && m.Contains("[LossScaled")),
-            ErrorIds: new HashSet<string> { "CS0121" }),
-    };
+    // Empty: every bug the fuzzer found so far is fixed (docs/ARCHITECTURE.md "Never copy broken text").
+    private static readonly Issue[] All = Array.Empty<Issue>();
 
     /// <summary>The known issue that explains every problem of the case, or null.</summary>
     public static string? Explain(Mutant mutant, CaseResult result)
@@ -44,21 +26,6 @@ internal static class KnownIssues
         return All.FirstOrDefault(issue => issue.Applies(mutant, result)
             && (issue.ErrorIds is null || result.Problems.All(p => issue.ErrorIds.Contains(p.ErrorId!) || (issue.AlsoExcusesSyntaxErrors && p.IsSyntaxError))))?.Description;
     }
-
-    /// <summary>A record, struct, interface, enum or static class that carries attributes or attributed members.</summary>
-    private static bool DeclaresANonClassModel(Mutant mutant) =>
-        Declarations<BaseTypeDeclarationSyntax>(mutant)
-            .Where(t => t is not ClassDeclarationSyntax || t.Modifiers.Any(SyntaxKind.StaticKeyword))
-            .Any(t => t.AttributeLists.Count > 0 || t.DescendantNodes().OfType<AttributeListSyntax>().Any());
-
-    private static bool HasUnpassableLossParameters(Mutant mutant) =>
-        Declarations<MethodDeclarationSyntax>(mutant)
-            .Where(m => m.AttributeLists.SelectMany(l => l.Attributes).Any(a => a.Name.ToString().StartsWith("LossScaled", StringComparison.Ordinal)))
-            .Any(m => m.ParameterList.Parameters.Any(p => p.Modifiers.Count > 0 || p.Identifier.IsKind(SyntaxKind.ArgListKeyword)));
-
-    private static IEnumerable<T> Declarations<T>(Mutant mutant)
-        where T : SyntaxNode =>
-        mutant.Files.SelectMany(f => CSharpSyntaxTree.ParseText(f.Text, FuzzHarness.ParseOptions).GetRoot().DescendantNodes().OfType<T>());
 
     /// <param name="ErrorIds">The errors in generated code the bug causes; null: any (the whole file is invalid).</param>
     /// <param name="AlsoExcusesSyntaxErrors">Any syntax error of the generated file is part of the bug too.</param>

@@ -32,11 +32,15 @@ namespace PrecisionDsl.Generator.Emitting
             return name + SymbolFacts.GeneratedFileSuffix;
         }
 
-        /// <summary>The generated source, or null when no partial can be written (not partial, no Module base, own forward).</summary>
+        /// <summary>
+        /// The generated source, or null when no partial can be written: not a partial plain class, no Module base,
+        /// its own forward, or declarations the partial would repeat do not parse.
+        /// </summary>
         public static string? Emit(ModelPlan plan)
         {
             var model = plan.Model;
-            if (!model.IsPartial || !model.ContainingTypesArePartial || !model.DerivesFromModule || model.DeclaresForward)
+            if (!model.IsPartial || !model.ContainingTypesArePartial || !model.IsPlainClass || !model.IsWellFormed
+                || !model.DerivesFromModule || model.DeclaresForward)
             {
                 return null;
             }

@@ -18,6 +18,11 @@ namespace PrecisionDsl.Generator.Model
     /// compilation (no symbols, syntax nodes or <see cref="Microsoft.CodeAnalysis.Location"/>).
     /// </summary>
     /// <param name="TakenMemberNames">Names of generated public members (PrecisionPlan, TrainStep...) the user already declares: those are not emitted.</param>
+    /// <param name="IsPlainClass">Declared as a non-static <c>class</c> (not a record): the only kind the generated partial can extend.</param>
+    /// <param name="IsWellFormed">
+    /// The declarations the generated file repeats (class and containing type headers, namespaces, Module type
+    /// arguments) parse and bind without errors: copying them would only repeat the user's errors.
+    /// </param>
     internal sealed record ModelSpec(
         string Name,
         string FullName,
@@ -27,6 +32,8 @@ namespace PrecisionDsl.Generator.Model
         LocationInfo Location,
         bool IsPartial,
         bool ContainingTypesArePartial,
+        bool IsPlainClass,
+        bool IsWellFormed,
         bool DerivesFromModule,
         EquatableArray<string> ModuleTypeArguments,
         ResultShape ResultShape,
@@ -89,6 +96,11 @@ namespace PrecisionDsl.Generator.Model
         ForwardBody? Body);
 
     /// <summary>A method marked <c>[LossScaled]</c> with the scaler options the user set (null = default).</summary>
+    /// <param name="IsCallableWithValues">
+    /// A generated call by name reaches it with plain values: the only member of its name (an overload or a
+    /// duplicate could make the call ambiguous), not generic, no ref/out/in/params/this or __arglist, every
+    /// parameter parsed, bound and named.
+    /// </param>
     internal sealed record LossMethodSpec(
         string Name,
         LocationInfo Location,
@@ -96,6 +108,7 @@ namespace PrecisionDsl.Generator.Model
         string ReturnType,
         EquatableArray<ParameterSpec> Parameters,
         bool FirstParameterTakesResult,
+        bool IsCallableWithValues,
         LossScaleSpec Options);
 
     internal readonly record struct ParameterSpec(string Name, string Type);

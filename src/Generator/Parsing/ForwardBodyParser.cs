@@ -57,10 +57,19 @@ namespace PrecisionDsl.Generator.Parsing
             var body = (SyntaxNode?)method.Body ?? method.ExpressionBody!.Expression;
 
             var root = method.SyntaxTree.GetRoot(cancellationToken) as CompilationUnitSyntax;
-            var fileUsings = root is null
-                ? Enumerable.Empty<string>()
-                : root.Externs.Select(e => e.ToString()).Concat(root.Usings.Where(u => !u.GlobalKeyword.IsKind(SyntaxKind.GlobalKeyword)).Select(u => u.ToString()));
-            var namespaceUsings = method.Ancestors().OfType<BaseNamespaceDeclarationSyntax>().Reverse().SelectMany(n => n.Usings).Select(u => u.ToString());
+            var fileDirectives = root is null
+                ? new List<SyntaxNode>()
+                : root.Externs.Cast<SyntaxNode>().Concat(root.Usings.Where(u => !u.GlobalKeyword.IsKind(SyntaxKind.GlobalKeyword))).ToList();
+            var namespaceDirectives = method.Ancestors().OfType<BaseNamespaceDeclarationSyntax>().Reverse().SelectMany(n => n.Usings).ToList();
+            // The generated file repeats these directives: one with errors would repeat them there.
+            if (fileDirectives.Concat(namespaceDirectives).Any(d => d.ContainsDiagnostics
+                || semanticModel.GetDiagnostics(d.Span, cancellationToken).Any(e => e.Severity == DiagnosticSeverity.Error)))
+            {
+                return null;
+            }
+
+            var fileUsings = fileDirectives.Select(d => d.ToString());
+            var namespaceUsings = namespaceDirectives.Select(d => d.ToString());
 
             return new ForwardBody(
                 method.SyntaxTree.FilePath,

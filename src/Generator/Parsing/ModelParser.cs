@@ -4,6 +4,7 @@ using System.Threading;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
+using Microsoft.CodeAnalysis.Text;
 using PrecisionDsl.Generator.Model;
 
 namespace PrecisionDsl.Generator.Parsing
@@ -64,7 +65,7 @@ namespace PrecisionDsl.Generator.Parsing
                             }
                             else if (SymbolFacts.IsAttribute(attribute, TypeNames.LossScaledAttribute))
                             {
-                                lossMethods.Add(ParseLoss(method, attribute, moduleBase));
+                                lossMethods.Add(ParseLoss(method, attribute, moduleBase, cancellationToken));
                             }
                         }
 
@@ -92,6 +93,10 @@ namespace PrecisionDsl.Generator.Parsing
                 Location: LocationInfo.From(location)!,
                 IsPartial: declarations.Length > 0 && declarations.All(d => d.Modifiers.Any(SyntaxKind.PartialKeyword)),
                 ContainingTypesArePartial: containingTypes.All(c => c.IsPartial),
+                IsPlainClass: !type.IsStatic && !type.IsRecord
+                    && declarations.All(d => d is ClassDeclarationSyntax && !d.Modifiers.Any(SyntaxKind.StaticKeyword)),
+                IsWellFormed: declarations.All(d => DeclarationParses(d, cancellationToken))
+                    && (moduleBase is null || !moduleBase.TypeArguments.Any(SymbolFacts.ContainsErrorType)),
                 DerivesFromModule: moduleBase is not null,
                 ModuleTypeArguments: moduleTypeArguments,
                 ResultShape: ShapeOf(moduleBase?.TypeArguments.LastOrDefault()),
@@ -101,6 +106,48 @@ namespace PrecisionDsl.Generator.Parsing
                 Members: members.ToEquatableArray(),
                 ForwardMethods: forwardSpecs,
                 LossMethods: lossMethods.ToEquatableArray());
+        }
+
+        /// <summary>
+        /// Whether the header of <paramref name="declaration"/> (modifiers to opening brace, or all of a body-less
+        /// declaration), its braces, and the headers of the types and namespaces around it are free of syntax
+        /// errors: the generated partial repeats their names and keywords.
+        /// </summary>
+        private static bool DeclarationParses(TypeDeclarationSyntax declaration, CancellationToken cancellationToken)
+        {
+            var errors = declaration.SyntaxTree.GetDiagnostics(cancellationToken)
+                .Where(d => d.Severity == DiagnosticSeverity.Error)
+                .Select(d => d.Location.SourceSpan)
+                .ToArray();
+            if (errors.Length == 0)
+            {
+                return true;
+            }
+
+            bool Clean(TextSpan span) => !errors.Any(e => e.OverlapsWith(span) || (e.IsEmpty && span.Contains(e.Start)));
+            foreach (var node in declaration.AncestorsAndSelf())
+            {
+                if (node is BaseTypeDeclarationSyntax typeDeclaration && (typeDeclaration.OpenBraceToken.IsMissing || typeDeclaration.CloseBraceToken.IsMissing))
+                {
+                    return false;
+                }
+
+                var header = node switch
+                {
+                    BaseTypeDeclarationSyntax type => TextSpan.FromBounds(
+                        type.AttributeLists.Count > 0 ? type.AttributeLists.Last().FullSpan.End : type.SpanStart,
+                        type.OpenBraceToken.IsKind(SyntaxKind.None) ? type.Span.End : type.OpenBraceToken.FullSpan.End),
+                    NamespaceDeclarationSyntax ns => TextSpan.FromBounds(ns.NamespaceKeyword.SpanStart, ns.OpenBraceToken.FullSpan.End),
+                    FileScopedNamespaceDeclarationSyntax ns => TextSpan.FromBounds(ns.NamespaceKeyword.SpanStart, ns.SemicolonToken.FullSpan.End),
+                    _ => (TextSpan?)null,
+                };
+                if (header is { } span && !Clean(span))
+                {
+                    return false;
+                }
+            }
+
+            return true;
         }
 
         private static ResultShape ShapeOf(ITypeSymbol? result)
@@ -214,10 +261,15 @@ namespace PrecisionDsl.Generator.Parsing
                 }
             }
 
-            var problem = SignatureProblem(method, moduleBase);
+            var declaration = method.DeclaringSyntaxReferences.FirstOrDefault()?.GetSyntax(cancellationToken) as MethodDeclarationSyntax;
+            // The generated forward takes the parameter names from this signature: a broken one is not copied.
+            var problem = declaration is not null && (declaration.ParameterList.ContainsDiagnostics || declaration.ReturnType.ContainsDiagnostics)
+                || method.Parameters.Any(p => p.Name.Length == 0)
+                ? "its parameter list or return type has syntax errors"
+                : SignatureProblem(method, moduleBase);
             ForwardBody? body = null;
             if (parseBody && problem is null
-                && method.DeclaringSyntaxReferences.FirstOrDefault()?.GetSyntax(cancellationToken) is MethodDeclarationSyntax syntax
+                && declaration is { } syntax
                 && compilation.ContainsSyntaxTree(syntax.SyntaxTree))
             {
                 var semanticModel = compilation.GetSemanticModel(syntax.SyntaxTree);
@@ -262,7 +314,7 @@ namespace PrecisionDsl.Generator.Parsing
             return matches ? null : $"expected {expected}, found {actual}";
         }
 
-        private static LossMethodSpec ParseLoss(IMethodSymbol method, AttributeData attribute, INamedTypeSymbol? moduleBase)
+        private static LossMethodSpec ParseLoss(IMethodSymbol method, AttributeData attribute, INamedTypeSymbol? moduleBase, CancellationToken cancellationToken)
         {
             double? Double(string name) =>
                 attribute.NamedArguments.FirstOrDefault(a => a.Key == name).Value.Value is { } v && v is double or int or float or long
@@ -281,6 +333,11 @@ namespace PrecisionDsl.Generator.Parsing
                 FirstParameterTakesResult: !method.IsGenericMethod && method.Parameters.Length > 0 && result is not null
                     && method.Parameters.All(p => p.RefKind == RefKind.None)
                     && SymbolEqualityComparer.Default.Equals(method.Parameters[0].Type, result),
+                IsCallableWithValues: !method.IsGenericMethod && !method.IsVararg && !method.IsExtensionMethod
+                    && method.ContainingType.GetMembers(method.Name).Length == 1
+                    && !method.DeclaringSyntaxReferences.Any(r => r.GetSyntax(cancellationToken) is MethodDeclarationSyntax { ParameterList.ContainsDiagnostics: true })
+                    && method.Parameters.All(p => p.RefKind == RefKind.None && !p.IsParams && !p.IsThis
+                        && p.Name.Length > 0 && !SymbolFacts.ContainsErrorType(p.Type)),
                 new LossScaleSpec(
                     Double(TypeNames.InitialScale),
                     Double(TypeNames.GrowthFactor),

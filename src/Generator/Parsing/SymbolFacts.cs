@@ -30,6 +30,16 @@ namespace PrecisionDsl.Generator.Parsing
             return ns is null || ns.IsGlobalNamespace ? named.MetadataName : ns.ToDisplayString() + "." + named.MetadataName;
         }
 
+        /// <summary>Whether <paramref name="type"/> or a type it is built from did not bind.</summary>
+        public static bool ContainsErrorType(ITypeSymbol type) => type switch
+        {
+            { TypeKind: TypeKind.Error } => true,
+            IArrayTypeSymbol array => ContainsErrorType(array.ElementType),
+            IPointerTypeSymbol pointer => ContainsErrorType(pointer.PointedAtType),
+            INamedTypeSymbol named => named.TypeArguments.Any(ContainsErrorType) || (named.ContainingType is { } outer && ContainsErrorType(outer)),
+            _ => false,
+        };
+
         public static bool IsTensor(ITypeSymbol? type) => DerivesFrom(type, TypeNames.Tensor);
 
         public static bool IsModule(ITypeSymbol? type) => DerivesFrom(type, TypeNames.ModuleBase);

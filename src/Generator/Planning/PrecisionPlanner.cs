@@ -58,7 +58,10 @@ namespace PrecisionDsl.Generator.Planning
             CheckShape(model, problems);
             CheckLossScaling(model, classDefault, layers, problems);
 
-            var loss = model.LossMethods.FirstOrDefault(l => l.ReturnsTensor && l.FirstParameterTakesResult);
+            // The generated training members call the loss by name with plain values: only one loss method can
+            // be called unambiguously, and only with parameters a call passes as values.
+            var losses = model.LossMethods.Where(l => l.ReturnsTensor && l.FirstParameterTakesResult && l.IsCallableWithValues).Take(2).ToArray();
+            var loss = model.LossMethods.Count == 1 && losses.Length == 1 ? losses[0] : null;
             ForwardPlan? forward = null;
             var ops = new List<OpPlan>();
             if (!problems.Any(p => p.IsError) && model.ForwardMethods.Count == 1 && model.ForwardMethods[0].Body is { } body)
