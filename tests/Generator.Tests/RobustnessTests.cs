@@ -26,6 +26,8 @@ namespace PrecisionDsl.Generator.Tests
             "[Bf16] public partial class G<T> : Module<Tensor, Tensor> where T : class { public G() : base(\"G\") { } [Forward] Tensor Fw<U>(Tensor x) => x; void H(ref Tensor t) { } }",
             // Attribute on a static layer and a property layer without a getter body.
             "[Bf16] public partial class H : Module<Tensor, Tensor> { [Fp16] static Linear s = Linear(1, 1); [KeepFp32] Linear P { get; } = Linear(2, 2); public H() : base(\"H\") { } [Forward] Tensor Fw(Tensor x) { Tensor y; y = P.call(x); y += x; return y; } }",
+            // A broken field initializer parses as extra declarators without names (fuzz seed 20261128, case 332).
+            "[Fp16] public partial class J : Module<Tensor, Tensor> { Conv2d conv = Conv2d8, 16, 3, padding: 1); public J() : base(\"J\") { } [Forward] Tensor Fw(Tensor x) => conv.call(x); }",
             // Declares forward itself.
             "[Bf16] public partial class I : Module<Tensor, Tensor> { public I() : base(\"I\") { } public override Tensor forward(Tensor x) => x; [Forward] Tensor Fw(Tensor x) => x; }",
         };

@@ -70,10 +70,11 @@ namespace PrecisionDsl.Generator.Parsing
                         }
 
                         break;
-                    case IFieldSymbol field:
+                    // Error recovery in a broken declaration yields members without a name: nothing can refer to them.
+                    case IFieldSymbol field when SyntaxFacts.IsValidIdentifier(field.Name):
                         AddMember(members, field, field.Type, field.IsStatic, cancellationToken);
                         break;
-                    case IPropertySymbol property:
+                    case IPropertySymbol property when SyntaxFacts.IsValidIdentifier(property.Name):
                         AddMember(members, property, property.Type, property.IsStatic, cancellationToken);
                         break;
                 }
