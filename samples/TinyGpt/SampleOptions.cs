@@ -10,7 +10,7 @@ public enum DeviceChoice { Auto, Cpu, Cuda }
 /// <summary>Command-line options of the sample. <see cref="Parse"/> throws <see cref="OptionException"/> naming the bad option.</summary>
 public sealed record SampleOptions
 {
-    public const int DefaultSteps = 600;
+    public const int DefaultSteps = 900;
 
     public int Steps { get; init; } = DefaultSteps;
 
@@ -34,7 +34,7 @@ public sealed record SampleOptions
 
         usage: dotnet run -c Release --project samples/TinyGpt -- [options]
 
-          --steps <n>                    training steps per run (default 600)
+          --steps <n>                    training steps per run (default 900)
           --precision fp32|bf16|fp16     precision of the main run (default: fp16 on CUDA, bf16 on CPU;
                                          fp16 on CPU runs as bf16, the CPU has no fast fp16 kernels)
           --device cpu|cuda|auto         where to train (default auto: CUDA when available)
