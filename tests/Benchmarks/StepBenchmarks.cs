@@ -1,9 +1,24 @@
 using BenchmarkDotNet.Attributes;
 using TorchSharp;
 using static TorchSharp.torch;
+using static PrecisionDsl.Benchmarks.PlainTraining;
 
 namespace PrecisionDsl.Benchmarks
 {
+    internal static class PlainTraining
+    {
+        /// <summary>A plain TorchSharp step (no scaler, no master weights): the fp32 and hand-written baselines.</summary>
+        public static double PlainStep(optim.Optimizer optimizer, System.Func<Tensor> computeLoss)
+        {
+            using var scope = NewDisposeScope();
+            optimizer.zero_grad();
+            var loss = computeLoss();
+            loss.backward();
+            optimizer.step();
+            return loss.item<float>();
+        }
+    }
+
     /// <summary>
     /// One training step of the MLP (batch 256): plain fp32, the PrecisionDsl-generated bf16
     /// <c>TrainStep</c>, and a hand-written bf16 step that casts at every layer call. Plus the
@@ -41,14 +56,7 @@ namespace PrecisionDsl.Benchmarks
 
         [Benchmark(Baseline = true, Description = "fp32 step")]
         public double Fp32()
-        {
-            using var scope = NewDisposeScope();
-            optimizer.zero_grad();
-            var loss = model.Loss(model.ForwardFp32(input), target);
-            loss.backward();
-            optimizer.step();
-            return loss.item<float>();
-        }
+            => PlainStep(optimizer, () => model.Loss(model.ForwardFp32(input), target));
 
         [Benchmark(Description = "bf16 step, generated")]
         public double GeneratedMixed()
@@ -59,14 +67,7 @@ namespace PrecisionDsl.Benchmarks
 
         [Benchmark(Description = "bf16 step, hand-written casts")]
         public double HandWrittenMixed()
-        {
-            using var scope = NewDisposeScope();
-            optimizer.zero_grad();
-            var loss = model.Loss(HandWritten.MlpForward(model, input), target);
-            loss.backward();
-            optimizer.step();
-            return loss.item<float>();
-        }
+            => PlainStep(optimizer, () => model.Loss(HandWritten.MlpForward(model, input), target));
 
         [Benchmark(Description = "GradScaler unscale + inf/NaN check")]
         public double ScalerUnscaleAndCheck()
@@ -100,14 +101,7 @@ namespace PrecisionDsl.Benchmarks
 
         [Benchmark(Baseline = true, Description = "fp32 step")]
         public double Fp32()
-        {
-            using var scope = NewDisposeScope();
-            optimizer.zero_grad();
-            var loss = model.Loss(model.ForwardFp32(tokens), targets);
-            loss.backward();
-            optimizer.step();
-            return loss.item<float>();
-        }
+            => PlainStep(optimizer, () => model.Loss(model.ForwardFp32(tokens), targets));
 
         [Benchmark(Description = "bf16 step, generated")]
         public double GeneratedMixed()
@@ -118,13 +112,6 @@ namespace PrecisionDsl.Benchmarks
 
         [Benchmark(Description = "bf16 step, hand-written casts")]
         public double HandWrittenMixed()
-        {
-            using var scope = NewDisposeScope();
-            optimizer.zero_grad();
-            var loss = model.Loss(model.HandWrittenMixedForward(tokens), targets);
-            loss.backward();
-            optimizer.step();
-            return loss.item<float>();
-        }
+            => PlainStep(optimizer, () => model.Loss(model.HandWrittenMixedForward(tokens), targets));
     }
 }
