@@ -50,13 +50,8 @@ else if (options.Precision == PrecisionChoice.Bf16 && device.type == DeviceType.
 string halfName = PrecisionPolicy.DtypeFor(PrecisionKind.Fp16, device.type) == ScalarType.Float16 ? "fp16" : "bf16";
 
 bool mixedRun = options.Precision != PrecisionChoice.Fp32;
-if (mixedRun && halfName == "bf16" && device.type == DeviceType.CPU)
-{
-    double bf16Speedup = CpuBf16Check.Bf16Speedup();
-    if (bf16Speedup < 1)
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"note: on this CPU the bf16 matmuls of training run {1 / bf16Speedup:F1}x slower than fp32 (no native bf16 instructions such as AVX512-BF16 or AMX), so expect the mixed run to be slower than fp32 here; it pays off on CUDA and on CPUs with native bf16."));
-}
+if (mixedRun && device.type == DeviceType.CPU && PrecisionPolicy.WidensHalfMatmul(PrecisionPolicy.DtypeFor(PrecisionKind.Fp16, device.type), device.type))
+    Console.WriteLine($"note: this CPU has no native {halfName} matrix instructions, so the mixed run's matrix products use fp32 kernels on {halfName}-rounded values: expect about fp32 speed or a little slower; {halfName} speed-ups need CUDA or a CPU with AVX-512/AMX.");
 bool referenceRun = !mixedRun || options.Compare;
 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
     $"TinyGpt on {device.type} ({Environment.ProcessorCount} cores): {settings.Model.Layers} layers, width {settings.Model.ModelWidth}, " +

@@ -27,6 +27,17 @@ namespace PrecisionDsl
         /// </summary>
         internal static readonly Type[] HalfCapableWithoutWeightAccess = { typeof(MultiheadAttention) };
 
+        /// <summary>
+        /// Half layers whose work is a matrix product: they run widened where the device's half GEMM is
+        /// slow (<see cref="PrecisionPolicy.WidensHalfMatmul"/>).
+        /// </summary>
+        internal static readonly Type[] MatmulBacked =
+        {
+            typeof(Linear),
+            typeof(Conv1d), typeof(Conv2d), typeof(Conv3d),
+            typeof(ConvTranspose1d), typeof(ConvTranspose2d), typeof(ConvTranspose3d),
+        };
+
         /// <summary>Containers that pass their precision on to the layers inside them (open generics match any closing).</summary>
         internal static readonly Type[] Containers =
         {
@@ -37,6 +48,8 @@ namespace PrecisionDsl
         };
 
         internal static bool IsHalfCapable(Type type) => Matches(type, HalfCapable);
+
+        internal static bool IsMatmulBacked(Type type) => Matches(type, MatmulBacked);
 
         internal static bool LacksWeightAccess(Type type) => Matches(type, HalfCapableWithoutWeightAccess);
 

@@ -56,6 +56,7 @@ namespace PrecisionDsl
         private readonly PrecisionLayer[] layers;
         private readonly LossScaleOptions lossScale;
         private List<ShadowSlot> slots = new();
+        private List<WidenedLayer> widenedLayers = new();
         private bool slotsBuilt;
         private bool warnedAboutUnmovedGradients;
         private int forwardDepth;
@@ -84,6 +85,9 @@ namespace PrecisionDsl
 
         /// <summary>The master/shadow pairs (for tests and diagnostics).</summary>
         internal IReadOnlyList<ShadowSlot> Slots => slots;
+
+        /// <summary>True while a generated forward of this model runs (its half shadows are in the layers).</summary>
+        internal bool InForward => forwardDepth > 0;
 
         /// <summary>
         /// Refreshes every half shadow from its fp32 master in place and swaps the shadows into the
@@ -341,7 +345,9 @@ namespace PrecisionDsl
 
         private void RejectShadowsIn(Optimizer optimizer)
         {
-            var shadows = StatesWithin(owner).SelectMany(s => s.slots).Select(s => s.Shadow.Handle).ToHashSet();
+            var shadows = StatesWithin(owner).SelectMany(s => s.slots)
+                .SelectMany(s => s.Widened is null ? new[] { s.Shadow.Handle } : new[] { s.Shadow.Handle, s.Widened.Handle })
+                .ToHashSet();
             if (shadows.Count > 0 && optimizer.parameters().Any(p => shadows.Contains(p.Handle)))
             {
                 throw new InvalidOperationException(
@@ -383,21 +389,28 @@ namespace PrecisionDsl
                 return;
             }
 
+            foreach (var widened in widenedLayers)
+            {
+                widened.Dispose();
+            }
+
             var built = new List<ShadowSlot>();
+            var widenedBuilt = new List<WidenedLayer>();
             foreach (var layer in layers)
             {
                 // A layer member may be null when the model creates it only under some configuration.
                 if (layer.Kind != PrecisionKind.Fp32 && layer.Module is not null)
                 {
-                    AddSlots(layer.Name, layer.Module, layer.Kind, built, insideContainer: false);
+                    AddSlots(layer.Name, layer.Module, layer.Kind, built, widenedBuilt, insideContainer: false);
                 }
             }
 
             slots = built;
+            widenedLayers = widenedBuilt;
             slotsBuilt = true;
         }
 
-        private void AddSlots(string name, Module module, PrecisionKind kind, List<ShadowSlot> built, bool insideContainer)
+        private void AddSlots(string name, Module module, PrecisionKind kind, List<ShadowSlot> built, List<WidenedLayer> widenedBuilt, bool insideContainer)
         {
             var type = module.GetType();
             if (LayerCatalog.IsPrecisionModel(type))
@@ -409,7 +422,7 @@ namespace PrecisionDsl
             {
                 foreach (var (childName, child) in module.named_children())
                 {
-                    AddSlots($"{name}.{childName}", child, kind, built, insideContainer: true);
+                    AddSlots($"{name}.{childName}", child, kind, built, widenedBuilt, insideContainer: true);
                 }
 
                 return;
@@ -420,7 +433,8 @@ namespace PrecisionDsl
                 return; // norms, activations, pooling inside a half container stay fp32
             }
 
-            var dtype = PrecisionPolicy.DtypeFor(kind, DeviceTypeOf(module));
+            var deviceType = DeviceTypeOf(module);
+            var dtype = PrecisionPolicy.DtypeFor(kind, deviceType);
             var layerSlots = LayerCatalog.LacksWeightAccess(type) ? null : ShadowSlot.TryCreate(module, dtype);
             if (layerSlots is null)
             {
@@ -431,6 +445,11 @@ namespace PrecisionDsl
             }
 
             built.AddRange(layerSlots);
+            if (LayerCatalog.IsMatmulBacked(type) && PrecisionPolicy.WidensHalfMatmul(dtype, deviceType)
+                && WidenedLayer.TryAttach(module, layerSlots, dtype, () => InForward) is { } widened)
+            {
+                widenedBuilt.Add(widened);
+            }
         }
     }
 }

@@ -14,7 +14,8 @@ namespace PrecisionDsl
     /// layer's <c>forward</c> reads: the private field of a managed layer (as TorchSharp's own
     /// <c>Module._to</c> does), or the weight property of a native-backed layer (<c>Embedding</c>).
     /// The module's parameter registry keeps the master, so <c>parameters()</c> and <c>state_dict()</c>
-    /// see fp32 values.
+    /// see fp32 values. A slot of a widened layer (<see cref="WidenedLayer"/>) also keeps an fp32 copy of
+    /// the shadow's half-rounded values, which the layer reads while it computes in fp32.
     /// </summary>
     internal sealed class ShadowSlot
     {
@@ -43,6 +44,9 @@ namespace PrecisionDsl
         public Parameter Master { get; }
 
         public Parameter Shadow { get; }
+
+        /// <summary>fp32 copy of <see cref="Shadow"/>'s values for a widened layer; null otherwise.</summary>
+        public Parameter? Widened { get; private set; }
 
         /// <summary>
         /// Slots for every floating parameter <paramref name="module"/> registers itself, or null when
@@ -75,17 +79,29 @@ namespace PrecisionDsl
         /// <summary>True when the module no longer registers <see cref="Master"/> (e.g. after <c>model.to(device)</c> replaced it).</summary>
         public bool IsStale => !ReferenceEquals(module.get_parameter(Name), Master);
 
-        /// <summary>Copies the master's values into the shadow, in place (no allocation).</summary>
+        /// <summary>Gives the slot its persistent fp32 copy of the shadow, refreshed with it from now on.</summary>
+        public void Widen()
+        {
+            using (no_grad())
+            {
+                Widened ??= new Parameter(Shadow.detach().to(ScalarType.Float32, copy: true), Master.requires_grad);
+                Widened.DetachFromDisposeScope();
+            }
+        }
+
+        /// <summary>Copies the master's values into the shadow (and its widened copy), in place (no allocation).</summary>
         public void Refresh()
         {
             using (no_grad())
             {
                 Shadow.copy_(Master);
+                Widened?.copy_(Shadow);
             }
 
-            if (Shadow.requires_grad != Master.requires_grad)
+            SyncRequiresGrad(Shadow);
+            if (Widened is not null)
             {
-                Shadow.requires_grad_(Master.requires_grad);
+                SyncRequiresGrad(Widened);
             }
         }
 
@@ -98,23 +114,36 @@ namespace PrecisionDsl
             get
             {
                 using var shadowGradient = Shadow.grad;
+                using var widenedGradient = Widened?.grad;
                 using var masterGradient = Master.grad;
-                return shadowGradient is not null && masterGradient is null;
+                return (shadowGradient is not null || widenedGradient is not null) && masterGradient is null;
             }
         }
 
         public void SwapIn() => Set(Shadow);
 
+        /// <summary>Puts the fp32 copy of the half values into the layer, for one widened call.</summary>
+        public void SwapInWidened() => Set(Widened ?? throw new InvalidOperationException($"'{Name}' has no widened copy."));
+
         public void SwapOut() => Set(Master);
 
         /// <summary>
-        /// Adds the shadow's (half, possibly scaled) gradient into the master's persistent fp32 gradient
-        /// and zeroes the shadow's in place, so both buffers are reused every step.
+        /// Adds the shadow's (half, possibly scaled) gradient, and the widened copy's, into the master's
+        /// persistent fp32 gradient and zeroes theirs in place, so every buffer is reused every step.
         /// </summary>
         public void MoveGradientToMaster()
         {
-            using var shadowGradient = Shadow.grad;
-            if (shadowGradient is null)
+            MoveGradient(Shadow);
+            if (Widened is not null)
+            {
+                MoveGradient(Widened);
+            }
+        }
+
+        private void MoveGradient(Parameter source)
+        {
+            using var sourceGradient = source.grad;
+            if (sourceGradient is null)
             {
                 return;
             }
@@ -125,15 +154,23 @@ namespace PrecisionDsl
                 if (masterGradient is null)
                 {
                     using var persistent = zeros_like(Master);
-                    persistent.add_(shadowGradient);
+                    persistent.add_(sourceGradient);
                     Master.grad = persistent;
                 }
                 else
                 {
-                    masterGradient.add_(shadowGradient);
+                    masterGradient.add_(sourceGradient);
                 }
 
-                shadowGradient.zero_();
+                sourceGradient.zero_();
+            }
+        }
+
+        private void SyncRequiresGrad(Parameter copy)
+        {
+            if (copy.requires_grad != Master.requires_grad)
+            {
+                copy.requires_grad_(Master.requires_grad);
             }
         }
 

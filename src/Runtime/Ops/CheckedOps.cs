@@ -6,14 +6,16 @@ using static TorchSharp.torch;
 namespace PrecisionDsl
 {
     /// <summary>
-    /// Shape-checked versions of the TorchSharp ops whose native entry point has no exception guard:
-    /// in TorchSharp 0.107 a shape mismatch in <c>matmul</c> terminates the whole process instead of
-    /// throwing. The generated <c>forward</c> routes those calls through here.
+    /// Ops the generated <c>forward</c> routes through the runtime. <c>matmul</c> is shape-checked first
+    /// (in TorchSharp 0.107 a shape mismatch there terminates the whole process instead of throwing)
+    /// and runs widened where half GEMMs are slow (<see cref="PrecisionPolicy.WidensHalfMatmul"/>).
     /// </summary>
     public static class CheckedOps
     {
         /// <summary>
-        /// <c>torch.matmul(left, right)</c>, after checking the shapes the way matmul reads them.
+        /// <c>torch.matmul(left, right)</c>, after checking the shapes the way matmul reads them. Two
+        /// half operands on a CPU without native half GEMM are multiplied in fp32 and the product is
+        /// rounded back to their dtype (same values as the half kernel's fp32 accumulation, fp32 speed).
         /// </summary>
         /// <param name="left">First operand.</param>
         /// <param name="right">Second operand.</param>
@@ -32,6 +34,14 @@ namespace PrecisionDsl
                 throw new ArgumentException(
                     $"matmul: '{leftName}' has shape {Format(left.shape)} and '{rightName}' has shape {Format(right.shape)}: {problem}.",
                     nameof(right));
+            if (left.dtype == right.dtype && PrecisionPolicy.WidensHalfMatmul(left.dtype, left.device_type))
+            {
+                using var wideLeft = left.to(ScalarType.Float32);
+                using var wideRight = right.to(ScalarType.Float32);
+                using var product = wideLeft.matmul(wideRight);
+                return product.to(left.dtype);
+            }
+
             return left.matmul(right);
         }
 

@@ -1,4 +1,5 @@
 using System;
+using System.Runtime.Intrinsics.X86;
 using System.Threading;
 using Microsoft.Extensions.Logging;
 using TorchSharp;
@@ -17,15 +18,22 @@ namespace PrecisionDsl
     /// <see cref="CpuFp16Dtype"/> to <see cref="ScalarType.Float16"/>, or the environment variable
     /// <c>PDSL_CPU_FP16=fp16</c> before start-up, to run real float16 on CPU (e.g. to reproduce
     /// fp16 numerics without a GPU).
+    /// <para>Half matrix products on a CPU without native half instructions run widened (see
+    /// <see cref="CpuHalfMatmul"/>): libtorch's fallback half GEMM there is 2x–85x slower than fp32.</para>
     /// </remarks>
     public static class PrecisionPolicy
     {
         /// <summary>Environment variable that sets the initial <see cref="CpuFp16Dtype"/> (<c>fp16</c> or <c>bf16</c>).</summary>
         public const string CpuFp16EnvironmentVariable = "PDSL_CPU_FP16";
 
+        /// <summary>Environment variable that sets the initial <see cref="CpuHalfMatmul"/> (<c>auto</c>, <c>native</c> or <c>widened</c>).</summary>
+        public const string CpuHalfMatmulEnvironmentVariable = "PDSL_CPU_HALF_MATMUL";
+
         private static ScalarType cpuFp16Dtype = ParseCpuFp16(Environment.GetEnvironmentVariable(CpuFp16EnvironmentVariable));
+        private static HalfMatmulKernel cpuHalfMatmul = ParseCpuHalfMatmul(Environment.GetEnvironmentVariable(CpuHalfMatmulEnvironmentVariable));
         private static ILogger logger = new StandardErrorLogger();
         private static int cpuMappingLogged;
+        private static int widenedMatmulLogged;
 
         /// <summary>
         /// Where the policy reports its decisions; by default one line per message on stderr. Each
@@ -38,6 +46,7 @@ namespace PrecisionDsl
             {
                 logger = value ?? throw new ArgumentNullException(nameof(value));
                 Interlocked.Exchange(ref cpuMappingLogged, 0);
+                Interlocked.Exchange(ref widenedMatmulLogged, 0);
             }
         }
 
@@ -62,6 +71,58 @@ namespace PrecisionDsl
                 cpuFp16Dtype = value;
             }
         }
+
+        /// <summary>
+        /// How half layers (Linear, Conv) and half matmuls compute on CPU. <see cref="HalfMatmulKernel.Auto"/>
+        /// (default) widens them where the CPU lacks the instructions libtorch's fast half kernels need.
+        /// Read when a model builds its shadows (its first forward) and at each matmul.
+        /// </summary>
+        /// <exception cref="ArgumentOutOfRangeException">An undefined value.</exception>
+        public static HalfMatmulKernel CpuHalfMatmul
+        {
+            get => cpuHalfMatmul;
+            set => cpuHalfMatmul = Enum.IsDefined(value)
+                ? value
+                : throw new ArgumentOutOfRangeException(nameof(value), value, "Auto, Native or Widened.");
+        }
+
+        /// <summary>
+        /// True when half (<paramref name="dtype"/>) matrix products on <paramref name="deviceType"/> should
+        /// run widened: in fp32 on the half-rounded operands, the result rounded back to half.
+        /// </summary>
+        public static bool WidensHalfMatmul(ScalarType dtype, DeviceType deviceType)
+        {
+            if (deviceType != DeviceType.CPU || dtype is not (ScalarType.BFloat16 or ScalarType.Float16))
+            {
+                return false;
+            }
+
+            var widen = cpuHalfMatmul switch
+            {
+                HalfMatmulKernel.Native => false,
+                HalfMatmulKernel.Widened => true,
+                _ => !CpuHasFastHalfMatmul(dtype),
+            };
+            if (widen && cpuHalfMatmul == HalfMatmulKernel.Auto && Interlocked.Exchange(ref widenedMatmulLogged, 1) == 0)
+            {
+                Logger.LogInformation(
+                    "PrecisionDsl: this CPU has no native {Dtype} matrix instructions, so half Linear/Conv layers and matmuls compute widened: in fp32 on the half-rounded operands, results rounded back to half (set {Variable}=native for libtorch's slow half kernels).",
+                    dtype, CpuHalfMatmulEnvironmentVariable);
+            }
+
+            return widen;
+        }
+
+        /// <summary>
+        /// libtorch sends half GEMMs to oneDNN's fast kernels only on x86 CPUs with AVX-512 BW/VL/DQ
+        /// (bf16) or AVX-512 FP16 (fp16), its <c>mkldnn_*_device_check</c>; elsewhere on x86 it runs
+        /// reference loops, measured 2x–85x slower than fp32 (BENCHMARKS.md). Other architectures are
+        /// trusted to have their own kernels.
+        /// </summary>
+        private static bool CpuHasFastHalfMatmul(ScalarType dtype) =>
+            !X86Base.IsSupported || (dtype == ScalarType.BFloat16
+                ? Avx512BW.IsSupported && Avx512BW.VL.IsSupported && Avx512DQ.IsSupported
+                : Avx10v1.IsSupported);
 
         /// <summary>The dtype <paramref name="kind"/> runs in on a device of type <paramref name="deviceType"/>.</summary>
         public static ScalarType DtypeFor(PrecisionKind kind, DeviceType deviceType) => kind switch
@@ -90,6 +151,13 @@ namespace PrecisionDsl
         {
             "fp16" or "float16" or "half" => ScalarType.Float16,
             _ => ScalarType.BFloat16,
+        };
+
+        internal static HalfMatmulKernel ParseCpuHalfMatmul(string? setting) => setting?.Trim().ToLowerInvariant() switch
+        {
+            "native" => HalfMatmulKernel.Native,
+            "widened" or "widen" or "fp32" => HalfMatmulKernel.Widened,
+            _ => HalfMatmulKernel.Auto,
         };
 
         /// <summary>Default logger: one line per message on stderr, so the policy is visible without any logging set-up.</summary>

@@ -327,10 +327,10 @@ namespace PrecisionDsl
 
         /// <summary>
         /// Multiplies every gradient by <paramref name="inverseScale"/> in place and returns a 0-d bool
-        /// tensor, true when any gradient holds inf/NaN. A gradient holds one exactly when its max or min
-        /// is not finite (max/min propagate NaN), so the check needs two read-only reductions per
-        /// gradient and no gradient-sized temporary; one stack and one reduction combine them. Nothing is
-        /// read back to the host.
+        /// tensor, true when any gradient holds inf/NaN. A gradient holds one exactly when its min or max
+        /// is not finite (both propagate NaN), so the check is one read-only pass per gradient
+        /// (<c>aminmax</c>) and no gradient-sized temporary; one stack and one reduction combine them.
+        /// Nothing is read back to the host.
         /// </summary>
         internal static Tensor UnscaleAndCheck(IEnumerable<Tensor> parameters, double inverseScale)
         {
@@ -347,8 +347,9 @@ namespace PrecisionDsl
                     }
 
                     gradient.mul_(inverseScale);
-                    extremes.Add(gradient.max().to(ScalarType.Float32));
-                    extremes.Add(gradient.min().to(ScalarType.Float32));
+                    var (min, max) = gradient.aminmax();
+                    extremes.Add(min.to(ScalarType.Float32));
+                    extremes.Add(max.to(ScalarType.Float32));
                 }
             }
 

@@ -53,10 +53,13 @@ public sealed class MasterWeightTests
         Assert.Equal(Snapshots.Values(model.Fc1.weight.to(ScalarType.BFloat16)), Snapshots.Values(slot.Shadow));
     }
 
-    [Fact]
-    public void Gradient_buffers_persist_across_steps_and_are_zeroed_in_place()
+    [Theory]
+    [InlineData(HalfMatmulKernel.Native)]
+    [InlineData(HalfMatmulKernel.Widened)]
+    public void Gradient_buffers_persist_across_steps_and_are_zeroed_in_place(HalfMatmulKernel kernel)
     {
         using var scope = NewDisposeScope();
+        using var kernels = new HalfMatmulOverride(kernel);
         var model = new TinyMlp(PrecisionKind.Bf16);
         var optimizer = optim.SGD(model.parameters(), 0.1);
         var (x, y) = RegressionData.Create();
@@ -64,7 +67,9 @@ public sealed class MasterWeightTests
 
         model.TrainStep(x, y, optimizer, scaler);
         var masterGradient = Snapshots.DataPointer(model.Fc1.weight.grad!);
-        var shadow = model.State.Slots.First().Shadow;
+        var slot = model.State.Slots.First();
+        var shadow = slot.Widened ?? slot.Shadow; // the copy the layer computed with
+        Assert.Equal(kernel == HalfMatmulKernel.Widened, slot.Widened is not null);
         var shadowGradient = Snapshots.DataPointer(shadow.grad!);
         model.TrainStep(x, y, optimizer, scaler);
 
@@ -105,17 +110,20 @@ public sealed class MasterWeightTests
         Assert.Equal(ScalarType.Float32, ((Linear)model.Body[0]).weight.dtype);
     }
 
-    [Fact]
-    public void Train_step_moves_the_gradients_of_nested_precision_models_into_their_masters()
+    [Theory]
+    [InlineData(HalfMatmulKernel.Native)]
+    [InlineData(HalfMatmulKernel.Widened)]
+    public void Train_step_moves_the_gradients_of_nested_precision_models_into_their_masters(HalfMatmulKernel kernel)
     {
         using var scope = NewDisposeScope();
+        using var kernels = new HalfMatmulOverride(kernel);
         var model = new ContainerModel(PrecisionKind.Bf16);
         var (x, y) = RegressionData.Create();
 
         model.AccumulateGradients(x, y, new GradScaler(enabled: false));
 
         Assert.All(model.parameters(), p => Assert.True(p.grad!.abs().sum().item<float>() > 0));
-        Assert.All(model.Head.State.Slots, s => Assert.All(Snapshots.Values(s.Shadow.grad!), v => Assert.Equal(0f, v)));
+        Assert.All(model.Head.State.Slots, s => Assert.All(Snapshots.Values((s.Widened ?? s.Shadow).grad!), v => Assert.Equal(0f, v)));
         Assert.Equal(ScalarType.Float32, model.Head.Fc1.weight.grad!.dtype);
     }
 

@@ -1,4 +1,5 @@
 using System;
+using PrecisionDsl.Runtime.Tests.Support;
 using Xunit;
 using static TorchSharp.torch;
 
@@ -36,5 +37,36 @@ public sealed class CheckedOpsTests
         Assert.Contains($"'q' has shape [{string.Join(", ", a)}]", error.Message);
         Assert.Contains($"'k' has shape [{string.Join(", ", b)}]", error.Message);
         Assert.Contains(why, error.Message);
+    }
+
+    [Fact]
+    public void Widened_half_matmul_gives_the_fp32_product_rounded_to_half_and_back_propagates_in_half()
+    {
+        using var scope = NewDisposeScope();
+        using var kernels = new HalfMatmulOverride(HalfMatmulKernel.Widened);
+        var left = randn(2, 8, 16).to(ScalarType.BFloat16).requires_grad_();
+        var right = randn(2, 16, 8).to(ScalarType.BFloat16).requires_grad_();
+
+        var product = CheckedOps.Matmul(left, right, "q", "k");
+        product.sum().backward();
+
+        var expected = left.detach().to(ScalarType.Float32).matmul(right.detach().to(ScalarType.Float32)).to(ScalarType.BFloat16);
+        Assert.Equal(ScalarType.BFloat16, product.dtype);
+        Assert.Equal(Snapshots.Values(expected), Snapshots.Values(product));
+        Assert.Equal(ScalarType.BFloat16, left.grad!.dtype);
+        // d(sum(L·R))/dL = 1·Rᵀ: each row of the gradient is R's row sums.
+        var rowSums = right.detach().to(ScalarType.Float32).sum(-1).unsqueeze(1).expand(2, 8, 16);
+        Assert.True(left.grad!.to(ScalarType.Float32).allclose(rowSums, rtol: 1e-2, atol: 1e-2));
+    }
+
+    [Fact]
+    public void Native_half_matmul_is_torch_matmul()
+    {
+        using var scope = NewDisposeScope();
+        using var kernels = new HalfMatmulOverride(HalfMatmulKernel.Native);
+        var left = randn(8, 16).to(ScalarType.BFloat16);
+        var right = randn(16, 8).to(ScalarType.BFloat16);
+
+        Assert.Equal(Snapshots.Values(left.matmul(right)), Snapshots.Values(CheckedOps.Matmul(left, right)));
     }
 }

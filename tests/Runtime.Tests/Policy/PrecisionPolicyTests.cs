@@ -118,4 +118,56 @@ public sealed class PrecisionPolicyTests
         Assert.Same(model.Fc1.weight, model.State.Slots.First(s => s.Name == "weight").Master);
         Assert.True(model.Fc1.weight.grad!.abs().sum().item<float>() > 0);
     }
+
+    [Theory]
+    [InlineData(HalfMatmulKernel.Native, ScalarType.BFloat16, DeviceType.CPU, false)]
+    [InlineData(HalfMatmulKernel.Widened, ScalarType.BFloat16, DeviceType.CPU, true)]
+    [InlineData(HalfMatmulKernel.Widened, ScalarType.Float16, DeviceType.CPU, true)]
+    [InlineData(HalfMatmulKernel.Widened, ScalarType.Float32, DeviceType.CPU, false)]
+    [InlineData(HalfMatmulKernel.Widened, ScalarType.BFloat16, DeviceType.CUDA, false)]
+    [InlineData(HalfMatmulKernel.Auto, ScalarType.Float16, DeviceType.CUDA, false)]
+    public void Half_matmuls_widen_only_for_half_dtypes_on_cpu_as_configured(HalfMatmulKernel setting, ScalarType dtype, DeviceType device, bool widened)
+    {
+        using var kernels = new HalfMatmulOverride(setting);
+        using var logger = new CapturingLogger();
+
+        Assert.Equal(widened, PrecisionPolicy.WidensHalfMatmul(dtype, device));
+        Assert.Empty(logger.Messages);
+    }
+
+    [Fact]
+    public void Auto_widens_bf16_where_the_cpu_lacks_avx512_bw_vl_dq_and_says_so_once()
+    {
+        using var kernels = new HalfMatmulOverride(HalfMatmulKernel.Auto);
+        using var logger = new CapturingLogger();
+        var native = !System.Runtime.Intrinsics.X86.X86Base.IsSupported
+            || (System.Runtime.Intrinsics.X86.Avx512BW.IsSupported && System.Runtime.Intrinsics.X86.Avx512BW.VL.IsSupported
+                && System.Runtime.Intrinsics.X86.Avx512DQ.IsSupported);
+
+        Assert.Equal(!native, PrecisionPolicy.WidensHalfMatmul(ScalarType.BFloat16, DeviceType.CPU));
+        Assert.Equal(!native, PrecisionPolicy.WidensHalfMatmul(ScalarType.BFloat16, DeviceType.CPU));
+
+        var notes = logger.Messages.Where(m => m.Message.Contains(PrecisionPolicy.CpuHalfMatmulEnvironmentVariable)).ToList();
+        Assert.Equal(native ? 0 : 1, notes.Count);
+        Assert.All(notes, n => Assert.Contains("BFloat16", n.Message));
+    }
+
+    [Theory]
+    [InlineData(null, HalfMatmulKernel.Auto)]
+    [InlineData("auto", HalfMatmulKernel.Auto)]
+    [InlineData(" Native ", HalfMatmulKernel.Native)]
+    [InlineData("widened", HalfMatmulKernel.Widened)]
+    [InlineData("fp32", HalfMatmulKernel.Widened)]
+    [InlineData("turbo", HalfMatmulKernel.Auto)]
+    public void Half_matmul_environment_setting_is_parsed_leniently(string? setting, HalfMatmulKernel expected) =>
+        Assert.Equal(expected, PrecisionPolicy.ParseCpuHalfMatmul(setting));
+
+    [Fact]
+    public void An_undefined_half_matmul_setting_is_rejected()
+    {
+        using var kernels = new HalfMatmulOverride(HalfMatmulKernel.Native);
+
+        Assert.Throws<ArgumentOutOfRangeException>(() => PrecisionPolicy.CpuHalfMatmul = (HalfMatmulKernel)42);
+        Assert.Equal(HalfMatmulKernel.Native, PrecisionPolicy.CpuHalfMatmul);
+    }
 }

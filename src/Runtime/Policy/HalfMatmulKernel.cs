@@ -1,0 +1,19 @@
+namespace PrecisionDsl
+{
+    /// <summary>How half (bf16/fp16) matrix products run on CPU: see <see cref="PrecisionPolicy.CpuHalfMatmul"/>.</summary>
+    public enum HalfMatmulKernel
+    {
+        /// <summary>Widened where the CPU lacks native half matrix instructions, native elsewhere.</summary>
+        Auto,
+
+        /// <summary>Always libtorch's half kernels.</summary>
+        Native,
+
+        /// <summary>
+        /// Always widened: the half operands are converted to fp32 for an fp32 GEMM and the result is
+        /// rounded back to half. Storage and rounding stay half; the accumulation is fp32, as in a
+        /// native half GEMM; the speed is fp32's plus the conversions (XLA's CPU backend does the same).
+        /// </summary>
+        Widened,
+    }
+}

@@ -1,0 +1,153 @@
+using System.Linq;
+using PrecisionDsl.Runtime.Tests.Support;
+using TorchSharp;
+using TorchSharp.Modules;
+using Xunit;
+using static TorchSharp.torch;
+using static TorchSharp.torch.nn;
+
+namespace PrecisionDsl.Runtime.Tests.MasterWeights;
+
+/// <summary>Half Linear layers run widened: fp32 products of half-rounded operands, rounded back to half.</summary>
+public sealed class WidenedLayerTests
+{
+    [Fact]
+    public void Widened_linear_gives_the_fp32_product_of_the_half_rounded_operands_rounded_to_half()
+    {
+        using var scope = NewDisposeScope();
+        using var kernels = new HalfMatmulOverride(HalfMatmulKernel.Widened);
+        var model = new SingleLinear();
+        var x = randn(8, 16);
+
+        var output = model.call(x);
+
+        var expected = functional.linear(RoundToBf16(x), RoundToBf16(model.Layer.weight), RoundToBf16(model.Layer.bias!))
+            .to(ScalarType.BFloat16);
+        Assert.Equal(ScalarType.BFloat16, model.LastLayerOutputDtype);
+        Assert.Equal(Snapshots.Values(expected), Snapshots.Values(output));
+        Assert.Same(model.get_parameter("layer.weight"), model.Layer.weight);
+    }
+
+    [Fact]
+    public void Widened_and_native_steps_agree_to_bf16_rounding_for_containers_and_nested_models()
+    {
+        using var scope = NewDisposeScope();
+        var (x, y) = RegressionData.Create();
+
+        var (nativeLoss, nativeGradients) = OneBackward(HalfMatmulKernel.Native, x, y);
+        var (widenedLoss, widenedGradients) = OneBackward(HalfMatmulKernel.Widened, x, y);
+
+        Assert.Equal(nativeLoss, widenedLoss, 0.01 * nativeLoss);
+        Assert.Equal(nativeGradients.Length, widenedGradients.Length);
+        for (var i = 0; i < nativeGradients.Length; i++)
+        {
+            var scale = nativeGradients[i].abs().max().item<float>();
+            Assert.True(scale > 0, $"parameter {i} got no gradient");
+            var difference = (nativeGradients[i] - widenedGradients[i]).abs().max().item<float>();
+            Assert.True(difference <= 0.03 * scale, $"parameter {i}: max difference {difference} vs max gradient {scale}");
+        }
+    }
+
+    [Fact]
+    public void Outside_the_generated_forward_the_layer_holds_its_master_and_computes_in_fp32()
+    {
+        using var scope = NewDisposeScope();
+        using var kernels = new HalfMatmulOverride(HalfMatmulKernel.Widened);
+        var model = new SingleLinear();
+        var x = randn(8, 16);
+        model.call(x);
+
+        var direct = model.Layer.call(x);
+
+        Assert.Equal(ScalarType.Float32, direct.dtype);
+        Assert.Equal(Snapshots.Values(functional.linear(x, model.Layer.weight, model.Layer.bias)), Snapshots.Values(direct));
+    }
+
+    [Fact]
+    public void A_layer_called_without_hooks_runs_natively_on_its_half_shadow()
+    {
+        using var scope = NewDisposeScope();
+        var x = randn(8, 16);
+        manual_seed(5);
+        var native = new SingleLinear();
+        manual_seed(5);
+        var unhooked = new SingleLinear { CallForwardDirectly = true };
+
+        Tensor expected, actual;
+        using (new HalfMatmulOverride(HalfMatmulKernel.Native))
+        {
+            expected = native.call(x);
+        }
+
+        using (new HalfMatmulOverride(HalfMatmulKernel.Widened))
+        {
+            actual = unhooked.call(x);
+            Assert.NotNull(unhooked.State.Slots[0].Widened);
+        }
+
+        Assert.Equal(Snapshots.Values(expected), Snapshots.Values(actual));
+    }
+
+    [Fact]
+    public void Replaced_parameters_get_new_widened_copies_and_the_old_hooks_are_removed()
+    {
+        using var scope = NewDisposeScope();
+        using var kernels = new HalfMatmulOverride(HalfMatmulKernel.Widened);
+        var model = new TinyMlp(PrecisionKind.Bf16);
+        var (x, y) = RegressionData.Create();
+        model.AccumulateGradients(x, y, new GradScaler(enabled: false));
+        var oldWidened = model.State.Slots.Single(s => ReferenceEquals(s.Master, model.Fc1.weight)).Widened!;
+
+        model.Fc1.weight = new Parameter(randn(16, 4));
+        model.AccumulateGradients(x, y, new GradScaler(enabled: false));
+
+        var slot = model.State.Slots.Single(s => ReferenceEquals(s.Master, model.Fc1.weight));
+        Assert.NotSame(oldWidened, slot.Widened);
+        // Hooks left from the first build would run the layer on the old copy, starving the new master.
+        Assert.True(model.Fc1.weight.grad!.abs().sum().item<float>() > 0);
+    }
+
+    private static (double Loss, Tensor[] Gradients) OneBackward(HalfMatmulKernel kernel, Tensor x, Tensor y)
+    {
+        using var kernels = new HalfMatmulOverride(kernel);
+        manual_seed(11);
+        var model = new ContainerModel(PrecisionKind.Bf16);
+        var loss = model.AccumulateGradients(x, y, new GradScaler(enabled: false));
+        Assert.Equal(kernel == HalfMatmulKernel.Widened, model.Head.State.Slots.All(s => s.Widened is not null));
+        return (loss, model.parameters().Select(p => p.grad!.clone()).ToArray());
+    }
+
+    private static Tensor RoundToBf16(Tensor tensor) => tensor.detach().to(ScalarType.BFloat16).to(ScalarType.Float32);
+
+    /// <summary>One bf16 Linear in the generated shape; its forward returns the layer's output unchanged.</summary>
+    private sealed class SingleLinear : Module<Tensor, Tensor>
+    {
+        private readonly Linear layer;
+        private MixedPrecisionState? __pdslState;
+
+        public SingleLinear() : base(nameof(SingleLinear))
+        {
+            layer = Linear(16, 4);
+            RegisterComponents();
+        }
+
+        public Linear Layer => layer;
+
+        /// <summary>Calls <c>layer.forward</c>, which skips hooks, instead of <c>layer.call</c>.</summary>
+        public bool CallForwardDirectly { get; init; }
+
+        public ScalarType LastLayerOutputDtype { get; private set; }
+
+        internal MixedPrecisionState State => __pdslState ??= new(this, new PrecisionLayer[] { new("layer", layer, PrecisionKind.Bf16) }, null);
+
+        public override Tensor forward(Tensor x)
+        {
+            using var scope = NewDisposeScope();
+            using var weights = State.EnterForward();
+            var input = Precision.Cast(x, weights.Bf16);
+            var result = CallForwardDirectly ? layer.forward(input) : layer.call(input);
+            LastLayerOutputDtype = result.dtype;
+            return scope.MoveToOuter(result.detach());
+        }
+    }
+}
