@@ -50,8 +50,10 @@ else if (options.Precision == PrecisionChoice.Bf16 && device.type == DeviceType.
 string halfName = PrecisionPolicy.DtypeFor(PrecisionKind.Fp16, device.type) == ScalarType.Float16 ? "fp16" : "bf16";
 
 bool mixedRun = options.Precision != PrecisionChoice.Fp32;
-if (mixedRun && device.type == DeviceType.CPU && PrecisionPolicy.WidensHalfMatmul(PrecisionPolicy.DtypeFor(PrecisionKind.Fp16, device.type), device.type))
-    Console.WriteLine($"note: this CPU has no native {halfName} matrix instructions, so the mixed run's matrix products use fp32 kernels on {halfName}-rounded values: expect about fp32 speed or a little slower; {halfName} speed-ups need CUDA or a CPU with AVX-512/AMX.");
+// Without native half instructions the runtime computes half matrix products in fp32 kernels (it logs why).
+bool widened = mixedRun && PrecisionPolicy.WidensHalfMatmul(PrecisionPolicy.DtypeFor(PrecisionKind.Fp16, device.type), device.type);
+if (widened)
+    Console.WriteLine($"note: expect the mixed run at about fp32 speed here; {halfName} speed-ups need CUDA or a CPU with native {halfName} (AVX-512, AMX).");
 bool referenceRun = !mixedRun || options.Compare;
 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
     $"TinyGpt on {device.type} ({Environment.ProcessorCount} cores): {settings.Model.Layers} layers, width {settings.Model.ModelWidth}, " +
@@ -67,11 +69,12 @@ Console.WriteLine();
 Console.WriteLine("  Held-out problems (never trained on):");
 Console.Write(ComparisonReport.PlainTable(ComparisonReport.Examples(runs, Digits, 8)));
 
+string kernels = widened ? $" Half matrix products: widened (fp32 kernels on {halfName}-rounded values; this CPU has no native {halfName} instructions)." : "";
 string setup = string.Create(CultureInfo.InvariantCulture,
     $"Task: {Digits}-digit addition as text (`123+989=1112`), {settings.HeldOutCount} held-out problems never trained on. " +
     $"Model: {settings.Model.Layers} layers, width {settings.Model.ModelWidth}, {settings.Model.Heads} heads, " +
     $"context {settings.Model.ContextLength}. Training: batch {settings.BatchSize}, {settings.Steps} steps, AdamW, " +
-    $"peak learning rate {settings.LearningRate}, seed {settings.Seed}, device {device.type}, {Environment.ProcessorCount} cores.");
+    $"peak learning rate {settings.LearningRate}, seed {settings.Seed}, device {device.type}, {Environment.ProcessorCount} cores.{kernels}");
 string report = ComparisonReport.Write(options.OutputFolder, runs, setup, TinyGptModel.PrecisionPlan.ToTable(), Digits);
 Console.WriteLine();
 Console.WriteLine($"Report: {report}");
