@@ -70,19 +70,32 @@ namespace PrecisionDsl.Benchmarks
             var x = tokenEmbedding.call(tokens);
             var qkv = HandWritten.Linear(attentionInput, attentionNorm.call(x), half)
                 .view(batch, time, 3, Heads, Width / Heads).permute(2, 0, 3, 1, 4);
-            var scores = qkv[0].matmul(qkv[1].transpose(-2, -1)) * (1.0 / Math.Sqrt(Width / Heads));
+            var scores = HandWritten.Matmul(qkv[0], qkv[1].transpose(-2, -1)) * (1.0 / Math.Sqrt(Width / Heads));
             var weights = functional.softmax(scores.masked_fill(futureMask, double.NegativeInfinity).to(ScalarType.Float32), -1);
-            x = x + HandWritten.Linear(attentionOutput, weights.to(half).matmul(qkv[2]).transpose(1, 2).reshape(batch, time, Width), half);
+            x = x + HandWritten.Linear(attentionOutput, HandWritten.Matmul(weights.to(half), qkv[2]).transpose(1, 2).reshape(batch, time, Width), half);
             x = x + HandWritten.Linear(mlpOutput, functional.gelu(HandWritten.Linear(mlpInput, mlpNorm.call(x), half)), half);
             return scope.MoveToOuter(HandWritten.Linear(head, x, half).to(ScalarType.Float32));
         }
     }
 
-    /// <summary>Mixed precision without PrecisionDsl: cast inputs and weights at every layer call (autocast style).</summary>
+    /// <summary>
+    /// Mixed precision without PrecisionDsl: cast inputs and weights at every layer call (autocast style).
+    /// Where the runtime widens half products (PDSL_CPU_HALF_MATMUL, or a CPU without native bf16), the
+    /// hand-written step widens them the same way, so both do the same casts and use the same kernels.
+    /// </summary>
     internal static class HandWritten
     {
-        public static Tensor Linear(Linear layer, Tensor input, ScalarType half) =>
-            functional.linear(input.to(half), layer.weight!.to(half), layer.bias?.to(half));
+        private static bool Widen => PrecisionPolicy.WidensHalfMatmul(ScalarType.BFloat16, DeviceType.CPU);
+
+        public static Tensor Linear(Linear layer, Tensor input, ScalarType half) => Widen
+            ? functional.linear(Round(input, half), Round(layer.weight!, half), layer.bias is null ? null : Round(layer.bias, half)).to(half)
+            : functional.linear(input.to(half), layer.weight!.to(half), layer.bias?.to(half));
+
+        public static Tensor Matmul(Tensor left, Tensor right) => Widen
+            ? left.to(ScalarType.Float32).matmul(right.to(ScalarType.Float32)).to(left.dtype)
+            : left.matmul(right);
+
+        private static Tensor Round(Tensor tensor, ScalarType half) => tensor.to(half).to(ScalarType.Float32);
 
         public static Tensor MlpForward(Mlp mlp, Tensor x)
         {
