@@ -8,7 +8,9 @@ namespace PrecisionDsl.Benchmarks
     /// Where a mixed step's time goes on CPU: libtorch's matmul for the MLP's first layer (256x1024 by
     /// 1024x4096) per dtype and per operand layout. A linear layer's forward multiplies by a transposed
     /// weight (NT), its backward needs the plain (NN, input gradient) and transposed-left (TN, weight
-    /// gradient) products.
+    /// gradient) products. The last case is the NN product through <see cref="CheckedOps.Matmul"/>, which
+    /// PrecisionDsl's generated code uses: widened (fp32 kernel, bf16 operands and result) on a CPU without
+    /// native bf16, so its bf16 row is what routing around the slow kernel buys.
     /// </summary>
     [Config(typeof(ShortJobConfig))]
     public class MatmulKernels
@@ -46,6 +48,13 @@ namespace PrecisionDsl.Benchmarks
         public long LeftTransposed()
         {
             using var product = leftTransposed.t().mm(right);
+            return product.shape[0];
+        }
+
+        [Benchmark(Description = "NN through CheckedOps.Matmul")]
+        public long PlainThroughRuntime()
+        {
+            using var product = CheckedOps.Matmul(left, right);
             return product.shape[0];
         }
     }

@@ -78,8 +78,14 @@ namespace PrecisionDsl.Benchmarks
         }
     }
 
-    /// <summary>One training step of a TinyGpt block (batch 256 x 11 tokens, width 128): fp32, generated bf16, hand-written bf16.</summary>
+    /// <summary>
+    /// One training step of a TinyGpt block (batch 256 x 11 tokens, width 128): fp32, generated bf16,
+    /// hand-written bf16, and generated bf16 forced onto libtorch's native bf16 kernels. A step is tens of
+    /// milliseconds, so it gets more iterations than the short job's four.
+    /// </summary>
     [Config(typeof(ShortJobConfig))]
+    [WarmupCount(3)]
+    [IterationCount(20)]
     public class GptBlockStep
     {
         private const int Batch = 256;
@@ -113,5 +119,16 @@ namespace PrecisionDsl.Benchmarks
         [Benchmark(Description = "bf16 step, hand-written casts")]
         public double HandWrittenMixed()
             => PlainStep(optimizer, () => model.Loss(model.HandWrittenMixedForward(tokens), targets));
+
+        // Each benchmark runs in its own process, so the setting stays with this case.
+        [GlobalSetup(Target = nameof(GeneratedMixedNativeKernels))]
+        public void SetupNativeKernels()
+        {
+            PrecisionPolicy.CpuHalfMatmul = HalfMatmulKernel.Native;
+            Setup();
+        }
+
+        [Benchmark(Description = "bf16 step, generated, native bf16 kernels")]
+        public double GeneratedMixedNativeKernels() => GeneratedMixed();
     }
 }
