@@ -41,7 +41,7 @@ var settings = new TrainingSettings(
 if (options.Precision == PrecisionChoice.Fp16 && device.type != DeviceType.CUDA)
 {
     PrecisionPolicy.CpuFp16Dtype = ScalarType.Float16;
-    Console.WriteLine("note: --precision fp16 on CPU runs real fp16 with loss scaling; libtorch's CPU fp16 kernels are slow.");
+    Console.WriteLine("note: --precision fp16 on CPU runs real fp16 with loss scaling (fp16 numerics without a GPU).");
 }
 else if (options.Precision == PrecisionChoice.Bf16 && device.type == DeviceType.CUDA)
 {

@@ -36,7 +36,7 @@ public sealed record SampleOptions
 
           --steps <n>                    training steps per run (default 900)
           --precision fp32|bf16|fp16     precision of the main run (default: fp16 on CUDA, bf16 on CPU;
-                                         fp16 on CPU runs as bf16, the CPU has no fast fp16 kernels)
+                                         fp16 on CPU forces real fp16 with loss scaling)
           --device cpu|cuda|auto         where to train (default auto: CUDA when available)
           --compare on|off               also train the fp32 reference and compare (default on)
           --out <folder>                 report folder: report.md and loss.svg (default out/tinygpt)
@@ -44,6 +44,8 @@ public sealed record SampleOptions
           --help                         show this help
 
         CUDA needs the CUDA TorchSharp backend: dotnet run -c Release -p:TorchBackend=cuda --project samples/TinyGpt
+        On a CPU without native bf16/fp16 instructions the half matrix products run in fp32 kernels on
+        half-rounded values; PDSL_CPU_HALF_MATMUL=native forces libtorch's (slow) half kernels.
         """;
 
     public static SampleOptions Parse(string[] args)
