@@ -1,0 +1,77 @@
+using System;
+using System.IO;
+using System.Linq;
+using System.Xml.Linq;
+using PrecisionDsl;
+using TinyGpt;
+using Xunit;
+using static TorchSharp.torch;
+
+namespace PrecisionDsl.Samples.Tests;
+
+/// <summary>The README's main job in miniature: both trainings, the comparison and the report.</summary>
+public sealed class EndToEndTests
+{
+    private const int Digits = 2;
+
+    private static readonly TrainingSettings Tiny = new(
+        new TinyGptConfig(Layers: 1, ModelWidth: 16, Heads: 2, ContextLength: 3 * Digits + 2, VocabularySize: CharTokenizer.VocabularySize),
+        Digits, BatchSize: 16, Steps: 30, LearningRate: 3e-3, HeldOutCount: 50, Seed: 5, CPU);
+
+    [Fact]
+    public void Mixed_and_fp32_runs_start_alike_learn_and_write_a_report()
+    {
+        var mixed = Trainer.Run(Tiny, mixed: true, "mixed bf16");
+        var fp32 = Trainer.Run(Tiny, mixed: false, "fp32");
+
+        foreach (var run in new[] { mixed, fp32 })
+        {
+            Assert.Equal(Tiny.Steps, run.Losses.Count);
+            Assert.All(run.Losses, loss => Assert.True(double.IsFinite(loss), $"{run.Label}: loss {loss}"));
+            Assert.True(run.Losses.TakeLast(5).Average() < run.Losses[0] - 0.3, $"{run.Label} did not learn: {run.Losses[0]} -> {run.Losses[^1]}");
+            Assert.True(double.IsFinite(run.ValidationLoss));
+            Assert.Equal(Tiny.HeldOutCount, run.HeldOutAnswers.Count);
+            Assert.All(run.HeldOutAnswers, answer => Assert.Matches($"^[0-9]{{{Digits + 1}}}$", answer));
+        }
+
+        // Same seed, same weights and data: the first losses differ only by bf16 rounding.
+        Assert.Equal(fp32.Losses[0], mixed.Losses[0], 0.05);
+        Assert.Equal((0L, 1.0), (mixed.SkippedSteps, mixed.FinalScale)); // bf16 needs no loss scaling
+
+        var folder = Path.Combine(Path.GetTempPath(), "pdsl-tinygpt-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            var report = ComparisonReport.Write(folder, [mixed, fp32], "setup line", TinyGptModel.PrecisionPlan.ToTable(), Digits);
+
+            var markdown = File.ReadAllText(report);
+            Assert.Contains("| metric | mixed bf16 | fp32 |", markdown);
+            Assert.Contains("held-out exact match", markdown);
+            Assert.Contains("Precision plan: TinyGptModel", markdown);
+            var svg = XDocument.Load(Path.Combine(folder, "loss.svg"));
+            Assert.Equal("svg", svg.Root!.Name.LocalName);
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void Real_fp16_on_cpu_trains_with_dynamic_loss_scaling()
+    {
+        var previous = PrecisionPolicy.CpuFp16Dtype;
+        PrecisionPolicy.CpuFp16Dtype = ScalarType.Float16;
+        try
+        {
+            var run = Trainer.Run(Tiny with { Steps = 10 }, mixed: true, "mixed fp16");
+
+            Assert.All(run.Losses, loss => Assert.True(double.IsFinite(loss)));
+            Assert.True(run.FinalScale > 1, $"an fp16 model gets an enabled scaler (scale {run.FinalScale})");
+            Assert.All(run.Scales, scale => Assert.True(scale >= 1));
+        }
+        finally
+        {
+            PrecisionPolicy.CpuFp16Dtype = previous;
+        }
+    }
+}
