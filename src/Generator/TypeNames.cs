@@ -54,7 +54,7 @@ namespace PrecisionDsl.Generator
         public const string GlobalOptimizer = "global::TorchSharp.torch.optim.Optimizer";
         public const string GlobalPrecisionCast = "global::PrecisionDsl.Precision.Cast";
         public const string GlobalPrecisionWidest = "global::PrecisionDsl.Precision.Widest";
-        public const string GlobalCheckedMatmul = "global::PrecisionDsl.CheckedOps.Matmul";
+        public const string GlobalCheckedOps = "global::PrecisionDsl.CheckedOps";
         public const string GlobalMixedPrecisionState = "global::PrecisionDsl.MixedPrecisionState";
         public const string GlobalPrecisionLayer = "global::PrecisionDsl.PrecisionLayer";
         public const string GlobalPrecisionKind = "global::PrecisionDsl.PrecisionKind";

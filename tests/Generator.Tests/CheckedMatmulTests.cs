@@ -85,6 +85,48 @@ namespace PrecisionDsl.Generator.Tests
             Assert.Equal(new long[] { 4, 2 }, model.call(randn(4, 20)).shape);
         }
 
+        private const string BatchedAttention = SnapshotTests.Usings + """
+            namespace Probe
+            {
+                [Bf16]
+                public partial class BatchedAttention : Module<Tensor, Tensor, Tensor>
+                {
+                    private readonly Linear proj = Linear(4, 4);
+
+                    public BatchedAttention() : base(nameof(BatchedAttention)) => RegisterComponents();
+
+                    [Forward]
+                    private Tensor Compute(Tensor x, Tensor w)
+                    {
+                        var h = proj.call(x);
+                        var scores = h.bmm(h.transpose(1, 2));
+                        var mixed = torch.bmm(scores, h);
+                        return mixed.reshape(-1, 4).mm(w);
+                    }
+                }
+            }
+            """;
+
+        [Fact]
+        public void Mm_and_bmm_are_routed_through_their_checked_counterparts_and_name_their_operands()
+        {
+            using var scope = NewDisposeScope();
+            var (generated, output, result) = GeneratorHarness.Run(GeneratorHarness.Compile(("BatchedAttention.cs", BatchedAttention)));
+            var forward = ForwardText(generated.Single().Value);
+
+            Assert.Contains("var scores = global::PrecisionDsl.CheckedOps.Bmm(h, h.transpose(1, 2), \"h\", \"h.transpose(1, 2)\");", forward);
+            Assert.Contains("var mixed = global::PrecisionDsl.CheckedOps.Bmm(scores, h, \"scores\", \"h\");", forward);
+            Assert.Contains("global::PrecisionDsl.CheckedOps.Mm(mixed.reshape(-1, 4), global::PrecisionDsl.Precision.Cast(w, __weights.Bf16", forward);
+            Assert.Empty(Regex.Matches(Regex.Replace(forward, "\"[^\"]*\"", "\"\""), @"\.b?mm\("));
+            Assert.Empty(result.Diagnostics);
+            Assert.Empty(output.GetDiagnostics().Where(d => d.Severity == DiagnosticSeverity.Error));
+
+            var model = (nn.Module<Tensor, Tensor, Tensor>)Activator.CreateInstance(LoadGenerated(BatchedAttention).GetType("Probe.BatchedAttention")!)!;
+            Assert.Equal(new long[] { 6, 5 }, model.call(randn(2, 3, 4), randn(4, 5)).shape);
+            var error = Assert.Throws<ArgumentException>(() => model.call(randn(2, 3, 4), randn(3, 5)));
+            Assert.StartsWith("mm: 'mixed.reshape(-1, 4)' has shape [6, 4] and 'w' has shape [3, 5]", error.Message);
+        }
+
         private static Assembly LoadGenerated(string source)
         {
             var (_, output, _) = GeneratorHarness.Run(GeneratorHarness.Compile(("Model.cs", source)));

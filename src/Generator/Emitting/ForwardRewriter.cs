@@ -10,8 +10,9 @@ namespace PrecisionDsl.Generator.Emitting
     /// <summary>
     /// Rewrites the <c>[Forward]</c> body text by insertion: casts around the inputs the planner chose and
     /// <c>__Finish(...)</c> around the method's own return values. The only text replaced is the callee of each
-    /// matmul, which goes to the shape-checked <c>CheckedOps.Matmul</c>. The user's statements, names and layout
-    /// are kept, so every statement shape keeps its meaning.
+    /// matrix product (<c>matmul</c>, <c>mm</c>, <c>bmm</c>), which goes to its shape-checked, kernel-routing
+    /// counterpart in <c>CheckedOps</c>. The user's statements, names and layout are kept, so every statement
+    /// shape keeps its meaning.
     /// </summary>
     internal static class ForwardRewriter
     {
@@ -90,9 +91,9 @@ namespace PrecisionDsl.Generator.Emitting
 
             for (var i = 0; i < nodes.Count; i++)
             {
-                if (nodes[i] is { Kind: ExprKind.Op, Name: "matmul", Inputs.Count: 2 } matmul)
+                if (nodes[i] is { Kind: ExprKind.Op, Inputs.Count: 2 } product && CheckedProducts.TryGetValue(product.Name, out var checkedName))
                 {
-                    AddCheckedMatmul(body.Text, matmul, nodes[matmul.Inputs[0]].Span, nodes[matmul.Inputs[1]].Span, insertions);
+                    AddCheckedProduct(body.Text, product, checkedName, nodes[product.Inputs[0]].Span, nodes[product.Inputs[1]].Span, insertions);
                 }
             }
 
@@ -114,15 +115,24 @@ namespace PrecisionDsl.Generator.Emitting
             return insertions;
         }
 
-        /// <summary>
-        /// TorchSharp 0.107's native matmul terminates the process on a shape mismatch instead of throwing, so
-        /// <c>torch.matmul(a, b)</c> and <c>a.matmul(b)</c> become <c>CheckedOps.Matmul(a, b, "a", "b")</c>: the same
-        /// product after a shape check whose exception names the operands as written. Only the call's own text
-        /// changes (the operands, with their casts, stay); a call written any other way (named arguments,
-        /// comments inside) is left as it is.
-        /// </summary>
-        private static void AddCheckedMatmul(string text, ExprNode call, TextSpan left, TextSpan right, List<Insertion> insertions)
+        /// <summary>The products routed through <c>CheckedOps</c>, by TorchSharp name.</summary>
+        private static readonly Dictionary<string, string> CheckedProducts = new(StringComparer.Ordinal)
         {
+            ["matmul"] = TypeNames.GlobalCheckedOps + ".Matmul",
+            ["mm"] = TypeNames.GlobalCheckedOps + ".Mm",
+            ["bmm"] = TypeNames.GlobalCheckedOps + ".Bmm",
+        };
+
+        /// <summary>
+        /// <c>torch.matmul(a, b)</c> and <c>a.matmul(b)</c> (likewise <c>mm</c>, <c>bmm</c>) become
+        /// <c>CheckedOps.Matmul(a, b, "a", "b")</c>: the same product after a shape check whose exception names the
+        /// operands as written (TorchSharp 0.107's native matmul terminates the process on a mismatch), on the
+        /// device's fast kernel for the dtype. Only the call's own text changes (the operands, with their casts,
+        /// stay); a call written any other way (named arguments, comments inside) is left as it is.
+        /// </summary>
+        private static void AddCheckedProduct(string text, ExprNode call, string checkedName, TextSpan left, TextSpan right, List<Insertion> insertions)
+        {
+            var op = call.Name;
             var span = call.Span;
             if (!(span.Start <= left.Start && left.End <= right.Start && right.End < span.End && text[span.End - 1] == ')'))
             {
@@ -135,19 +145,20 @@ namespace PrecisionDsl.Generator.Emitting
             var names = ", \"" + OperandName(text, left) + "\", \"" + OperandName(text, right) + "\"";
             var outer = span.Length;
             var open = before.IndexOf('(');
-            if (open >= 0 && Squeezed(before.Substring(0, open + 1)).EndsWith("matmul(", StringComparison.Ordinal)
+            if (open >= 0 && Squeezed(before.Substring(0, open + 1)) is var callee && callee.EndsWith(op + "(", StringComparison.Ordinal)
+                && (callee.Length == op.Length + 1 || callee[callee.Length - op.Length - 2] == '.')
                 && IsOnly(before.Substring(open + 1), '(') && Squeezed(between).Trim(')', '(') == "," && IsOnly(after, ')'))
             {
                 // torch.matmul(a, b): the callee up to its '(' is replaced.
-                insertions.Add(new Insertion(span.Start, false, outer, -1, TypeNames.GlobalCheckedMatmul + "(", Removed: open + 1));
+                insertions.Add(new Insertion(span.Start, false, outer, -1, checkedName + "(", Removed: open + 1));
             }
             else if (IsOnly(before, '(') && Squeezed(between).TrimStart(')') is var member
-                && member.StartsWith(".matmul(", StringComparison.Ordinal) && member.TrimEnd('(') == ".matmul" && IsOnly(after, ')'))
+                && member.StartsWith("." + op + "(", StringComparison.Ordinal) && member.TrimEnd('(') == "." + op && IsOnly(after, ')'))
             {
                 // a.matmul(b): "Matmul(" goes in front, ".matmul(" becomes ", ".
                 var dot = between.IndexOf('.');
                 var argumentsOpen = between.IndexOf('(', dot);
-                insertions.Add(new Insertion(span.Start, false, outer, -1, TypeNames.GlobalCheckedMatmul + "("));
+                insertions.Add(new Insertion(span.Start, false, outer, -1, checkedName + "("));
                 insertions.Add(new Insertion(left.End + dot, true, outer, -1, ", ", Removed: argumentsOpen + 1 - dot));
             }
             else

@@ -6,17 +6,16 @@ using static TorchSharp.torch;
 namespace PrecisionDsl
 {
     /// <summary>
-    /// Ops the generated <c>forward</c> routes through the runtime. <c>matmul</c> is shape-checked first
-    /// (in TorchSharp 0.107 a shape mismatch there terminates the whole process instead of throwing)
-    /// and runs widened where half GEMMs are slow (<see cref="PrecisionPolicy.WidensHalfMatmul"/>).
+    /// The matrix products the generated <c>forward</c> routes through the runtime: <c>matmul</c>, <c>mm</c>
+    /// and <c>bmm</c>. Each checks its operands' shapes first, with a message naming the operands as written
+    /// (in TorchSharp 0.107 a shape mismatch in <c>matmul</c> terminates the whole process instead of
+    /// throwing), and runs widened where half GEMMs are slow (<see cref="PrecisionPolicy.WidensHalfMatmul"/>):
+    /// two half operands are multiplied in fp32 and the product is rounded back to their dtype — the values
+    /// of the half kernel's fp32 accumulation, at fp32 speed.
     /// </summary>
     public static class CheckedOps
     {
-        /// <summary>
-        /// <c>torch.matmul(left, right)</c>, after checking the shapes the way matmul reads them. Two
-        /// half operands on a CPU without native half GEMM are multiplied in fp32 and the product is
-        /// rounded back to their dtype (same values as the half kernel's fp32 accumulation, fp32 speed).
-        /// </summary>
+        /// <summary><c>torch.matmul(left, right)</c>, after checking the shapes the way matmul reads them.</summary>
         /// <param name="left">First operand.</param>
         /// <param name="right">Second operand.</param>
         /// <param name="leftName">Source text of the first operand, used in the error message.</param>
@@ -25,24 +24,52 @@ namespace PrecisionDsl
         /// <exception cref="ArgumentException">The shapes cannot be multiplied; the message names both operands and shapes.</exception>
         public static Tensor Matmul(Tensor left, Tensor right, string leftName = "left", string rightName = "right")
         {
+            Check("matmul", left, right, leftName, rightName, MatmulShapeProblem);
+            return Product(left, right, static (a, b) => a.matmul(b));
+        }
+
+        /// <summary><c>torch.mm(left, right)</c>: two matrices, after checking their shapes.</summary>
+        /// <inheritdoc cref="Matmul" path="/param"/>
+        /// <inheritdoc cref="Matmul" path="/exception"/>
+        public static Tensor Mm(Tensor left, Tensor right, string leftName = "left", string rightName = "right")
+        {
+            Check("mm", left, right, leftName, rightName, MmShapeProblem);
+            return Product(left, right, static (a, b) => a.mm(b));
+        }
+
+        /// <summary><c>torch.bmm(left, right)</c>: two batches of matrices, after checking their shapes.</summary>
+        /// <inheritdoc cref="Matmul" path="/param"/>
+        /// <inheritdoc cref="Matmul" path="/exception"/>
+        public static Tensor Bmm(Tensor left, Tensor right, string leftName = "left", string rightName = "right")
+        {
+            Check("bmm", left, right, leftName, rightName, BmmShapeProblem);
+            return Product(left, right, static (a, b) => a.bmm(b));
+        }
+
+        private static void Check(string op, Tensor left, Tensor right, string leftName, string rightName, Func<long[], long[], string, string, string?> shapeProblem)
+        {
             ArgumentNullException.ThrowIfNull(leftName);
             ArgumentNullException.ThrowIfNull(rightName);
-            if (left is null) throw new ArgumentNullException(nameof(left), $"matmul: '{leftName}' is null.");
-            if (right is null) throw new ArgumentNullException(nameof(right), $"matmul: '{rightName}' is null.");
-            var problem = MatmulShapeProblem(left.shape, right.shape, leftName, rightName);
+            if (left is null) throw new ArgumentNullException(nameof(left), $"{op}: '{leftName}' is null.");
+            if (right is null) throw new ArgumentNullException(nameof(right), $"{op}: '{rightName}' is null.");
+            var problem = shapeProblem(left.shape, right.shape, leftName, rightName);
             if (problem != null)
                 throw new ArgumentException(
-                    $"matmul: '{leftName}' has shape {Format(left.shape)} and '{rightName}' has shape {Format(right.shape)}: {problem}.",
+                    $"{op}: '{leftName}' has shape {Format(left.shape)} and '{rightName}' has shape {Format(right.shape)}: {problem}.",
                     nameof(right));
+        }
+
+        private static Tensor Product(Tensor left, Tensor right, Func<Tensor, Tensor, Tensor> product)
+        {
             if (left.dtype == right.dtype && PrecisionPolicy.WidensHalfMatmul(left.dtype, left.device_type))
             {
                 using var wideLeft = left.to(ScalarType.Float32);
                 using var wideRight = right.to(ScalarType.Float32);
-                using var product = wideLeft.matmul(wideRight);
-                return product.to(left.dtype);
+                using var wide = product(wideLeft, wideRight);
+                return wide.to(left.dtype);
             }
 
-            return left.matmul(right);
+            return product(left, right);
         }
 
         private static string? MatmulShapeProblem(long[] a, long[] b, string aName, string bName)
@@ -68,6 +95,17 @@ namespace PrecisionDsl
             }
             return null;
         }
+
+        private static string? MmShapeProblem(long[] a, long[] b, string aName, string bName) =>
+            a.Length != 2 || b.Length != 2 ? "both operands must be matrices (2-D)"
+            : a[1] != b[0] ? $"the second dimension of '{aName}' ({a[1]}) must equal the first dimension of '{bName}' ({b[0]})"
+            : null;
+
+        private static string? BmmShapeProblem(long[] a, long[] b, string aName, string bName) =>
+            a.Length != 3 || b.Length != 3 ? "both operands must be batches of matrices (3-D)"
+            : a[0] != b[0] ? $"the batch sizes of '{aName}' ({a[0]}) and '{bName}' ({b[0]}) differ"
+            : a[2] != b[1] ? $"the last dimension of '{aName}' ({a[2]}) must equal the second dimension of '{bName}' ({b[1]})"
+            : null;
 
         private static string Format(long[] shape) => "[" + string.Join(", ", shape) + "]";
     }

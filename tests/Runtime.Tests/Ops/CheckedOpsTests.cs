@@ -69,4 +69,44 @@ public sealed class CheckedOpsTests
 
         Assert.Equal(Snapshots.Values(left.matmul(right)), Snapshots.Values(CheckedOps.Matmul(left, right)));
     }
+
+    [Theory]
+    [InlineData("mm", new long[] { 3, 4 }, new long[] { 4, 5 }, null)]
+    [InlineData("mm", new long[] { 3, 4 }, new long[] { 5, 6 }, "the second dimension of 'q' (4) must equal the first dimension of 'k' (5)")]
+    [InlineData("mm", new long[] { 2, 3, 4 }, new long[] { 4, 5 }, "both operands must be matrices (2-D)")]
+    [InlineData("bmm", new long[] { 2, 3, 4 }, new long[] { 2, 4, 5 }, null)]
+    [InlineData("bmm", new long[] { 2, 3, 4 }, new long[] { 3, 4, 5 }, "the batch sizes of 'q' (2) and 'k' (3) differ")]
+    [InlineData("bmm", new long[] { 2, 3, 4 }, new long[] { 2, 5, 5 }, "the last dimension of 'q' (4) must equal the second dimension of 'k' (5)")]
+    [InlineData("bmm", new long[] { 3, 4 }, new long[] { 4, 5 }, "both operands must be batches of matrices (3-D)")]
+    public void Mm_and_bmm_check_their_shapes_like_matmul(string op, long[] a, long[] b, string? why)
+    {
+        using var scope = NewDisposeScope();
+        var (left, right) = (randn(a), randn(b));
+        System.Func<Tensor> call = op == "mm" ? () => CheckedOps.Mm(left, right, "q", "k") : () => CheckedOps.Bmm(left, right, "q", "k");
+
+        if (why is null)
+        {
+            var expected = op == "mm" ? left.mm(right) : left.bmm(right);
+            Assert.Equal(Snapshots.Values(expected), Snapshots.Values(call()));
+            return;
+        }
+
+        var error = Assert.Throws<ArgumentException>(call);
+        Assert.Equal($"{op}: 'q' has shape [{string.Join(", ", a)}] and 'k' has shape [{string.Join(", ", b)}]: {why}. (Parameter 'right')", error.Message);
+    }
+
+    [Fact]
+    public void Widened_half_bmm_gives_the_fp32_product_rounded_to_half()
+    {
+        using var scope = NewDisposeScope();
+        using var kernels = new HalfMatmulOverride(HalfMatmulKernel.Widened);
+        var left = randn(2, 8, 16).to(ScalarType.Float16);
+        var right = randn(2, 16, 8).to(ScalarType.Float16);
+
+        var product = CheckedOps.Bmm(left, right);
+
+        var expected = left.to(ScalarType.Float32).bmm(right.to(ScalarType.Float32)).to(ScalarType.Float16);
+        Assert.Equal(ScalarType.Float16, product.dtype);
+        Assert.Equal(Snapshots.Values(expected), Snapshots.Values(product));
+    }
 }
