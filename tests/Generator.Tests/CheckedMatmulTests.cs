@@ -127,6 +127,47 @@ namespace PrecisionDsl.Generator.Tests
             Assert.StartsWith("mm: 'mixed.reshape(-1, 4)' has shape [6, 4] and 'w' has shape [3, 5]", error.Message);
         }
 
+        private const string EinsumMixer = SnapshotTests.Usings + """
+            namespace Probe
+            {
+                [Bf16]
+                public partial class EinsumMixer : Module<Tensor, Tensor, Tensor>
+                {
+                    private readonly Linear proj = Linear(4, 4);
+                    private readonly Parameter gate = Parameter(randn(3, 5));
+
+                    public EinsumMixer() : base(nameof(EinsumMixer)) => RegisterComponents();
+
+                    [Forward]
+                    private Tensor Compute(Tensor x, Tensor w)
+                    {
+                        var h = proj.call(x);
+                        var mixed = torch.einsum("bij,bkj->bik", h, h);
+                        return functional.linear(mixed, gate, bias: null) + torch.nn.functional.linear(mixed, w);
+                    }
+                }
+            }
+            """;
+
+        [Fact]
+        public void Einsum_and_functional_linear_go_through_the_runtime_with_their_arguments_as_written()
+        {
+            using var scope = NewDisposeScope();
+            var (generated, output, result) = GeneratorHarness.Run(GeneratorHarness.Compile(("EinsumMixer.cs", EinsumMixer)));
+            var forward = ForwardText(generated.Single().Value);
+
+            Assert.Contains("var mixed = global::PrecisionDsl.CheckedOps.Einsum(\"bij,bkj->bik\", h, h);", forward);
+            Assert.Contains("global::PrecisionDsl.CheckedOps.Linear(mixed, global::PrecisionDsl.Precision.Cast(gate, __weights.Bf16", forward);
+            Assert.Contains(", bias: null)", forward);
+            Assert.Equal(2, CountOf(forward, "CheckedOps.Linear("));
+            Assert.Empty(Regex.Matches(Regex.Replace(forward, "\"[^\"]*\"", "\"\""), @"(einsum|functional\.linear)\("));
+            Assert.Empty(result.Diagnostics);
+            Assert.Empty(output.GetDiagnostics().Where(d => d.Severity == DiagnosticSeverity.Error));
+
+            var model = (nn.Module<Tensor, Tensor, Tensor>)Activator.CreateInstance(LoadGenerated(EinsumMixer).GetType("Probe.EinsumMixer")!)!;
+            Assert.Equal(new long[] { 2, 5, 3 }, model.call(randn(2, 5, 4), randn(3, 5)).shape);
+        }
+
         private static Assembly LoadGenerated(string source)
         {
             var (_, output, _) = GeneratorHarness.Run(GeneratorHarness.Compile(("Model.cs", source)));

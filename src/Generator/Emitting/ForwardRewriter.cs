@@ -10,9 +10,9 @@ namespace PrecisionDsl.Generator.Emitting
     /// <summary>
     /// Rewrites the <c>[Forward]</c> body text by insertion: casts around the inputs the planner chose and
     /// <c>__Finish(...)</c> around the method's own return values. The only text replaced is the callee of each
-    /// matrix product (<c>matmul</c>, <c>mm</c>, <c>bmm</c>), which goes to its shape-checked, kernel-routing
-    /// counterpart in <c>CheckedOps</c>. The user's statements, names and layout are kept, so every statement
-    /// shape keeps its meaning.
+    /// matrix product (<c>matmul</c>, <c>mm</c>, <c>bmm</c>, <c>einsum</c>, functional <c>linear</c>), which goes
+    /// to its counterpart in <c>CheckedOps</c> (shape-checked, on the fast kernel for the dtype). The user's
+    /// statements, names and layout are kept, so every statement shape keeps its meaning.
     /// </summary>
     internal static class ForwardRewriter
     {
@@ -95,6 +95,10 @@ namespace PrecisionDsl.Generator.Emitting
                 {
                     AddCheckedProduct(body.Text, product, checkedName, nodes[product.Inputs[0]].Span, nodes[product.Inputs[1]].Span, insertions);
                 }
+                else if (nodes[i] is { Kind: ExprKind.Op } function && RoutedFunctions.TryGetValue(function.Name, out var routedName))
+                {
+                    AddRoutedFunction(body.Text, function, routedName, insertions);
+                }
             }
 
             // A call to a rewritten helper goes to its copy: "Block(h)" becomes "__PdslBlock(h)".
@@ -122,6 +126,32 @@ namespace PrecisionDsl.Generator.Emitting
             ["mm"] = TypeNames.GlobalCheckedOps + ".Mm",
             ["bmm"] = TypeNames.GlobalCheckedOps + ".Bmm",
         };
+
+        /// <summary>Static products routed through <c>CheckedOps</c> by their callee alone: same parameters, same names.</summary>
+        private static readonly Dictionary<string, string> RoutedFunctions = new(StringComparer.Ordinal)
+        {
+            ["einsum"] = TypeNames.GlobalCheckedOps + ".Einsum",
+            ["linear"] = TypeNames.GlobalCheckedOps + ".Linear",
+        };
+
+        /// <summary>
+        /// <c>torch.einsum(...)</c> and <c>functional.linear(...)</c> become <c>CheckedOps.Einsum(...)</c> and
+        /// <c>CheckedOps.Linear(...)</c>, which take the same parameters under the same names and run on the
+        /// device's fast kernel for the dtype: only the callee text up to its '(' changes.
+        /// </summary>
+        private static void AddRoutedFunction(string text, ExprNode call, string routedName, List<Insertion> insertions)
+        {
+            var span = call.Span;
+            var open = text.IndexOf('(', span.Start, span.Length) - span.Start;
+            if (open < 0 || Squeezed(text.Substring(span.Start, open)) is not { } callee
+                || !(callee == call.Name || callee.EndsWith("." + call.Name, StringComparison.Ordinal))
+                || !callee.All(c => char.IsLetterOrDigit(c) || c is '.' or '_' or '@' or ':'))
+            {
+                return;
+            }
+
+            insertions.Add(new Insertion(span.Start, false, span.Length, -1, routedName + "(", Removed: open + 1));
+        }
 
         /// <summary>
         /// <c>torch.matmul(a, b)</c> and <c>a.matmul(b)</c> (likewise <c>mm</c>, <c>bmm</c>) become

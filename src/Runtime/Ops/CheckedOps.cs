@@ -6,12 +6,13 @@ using static TorchSharp.torch;
 namespace PrecisionDsl
 {
     /// <summary>
-    /// The matrix products the generated <c>forward</c> routes through the runtime: <c>matmul</c>, <c>mm</c>
-    /// and <c>bmm</c>. Each checks its operands' shapes first, with a message naming the operands as written
-    /// (in TorchSharp 0.107 a shape mismatch in <c>matmul</c> terminates the whole process instead of
-    /// throwing), and runs widened where half GEMMs are slow (<see cref="PrecisionPolicy.WidensHalfMatmul"/>):
-    /// two half operands are multiplied in fp32 and the product is rounded back to their dtype — the values
-    /// of the half kernel's fp32 accumulation, at fp32 speed.
+    /// The matrix products the generated <c>forward</c> routes through the runtime. <c>matmul</c>, <c>mm</c>
+    /// and <c>bmm</c> check their operands' shapes first, with a message naming the operands as written (in
+    /// TorchSharp 0.107 a shape mismatch in <c>matmul</c> terminates the whole process instead of throwing);
+    /// <c>einsum</c> and <c>linear</c> keep TorchSharp's signatures and errors. All of them run widened where
+    /// half GEMMs are slow (<see cref="PrecisionPolicy.WidensHalfMatmul"/>): half operands of one dtype are
+    /// multiplied in fp32 and the product is rounded back to that dtype — the values of the half kernel's
+    /// fp32 accumulation, at fp32 speed.
     /// </summary>
     public static class CheckedOps
     {
@@ -46,6 +47,37 @@ namespace PrecisionDsl
             return Product(left, right, static (a, b) => a.bmm(b));
         }
 
+        /// <summary><c>torch.einsum(equation, tensors)</c>.</summary>
+        /// <param name="equation">The subscripts, e.g. <c>"bij,bjk->bik"</c>.</param>
+        /// <param name="tensors">The operands.</param>
+        /// <exception cref="ArgumentNullException">The equation, the operand array or an operand is null.</exception>
+        public static Tensor Einsum(string equation, params Tensor[] tensors)
+        {
+            ArgumentNullException.ThrowIfNull(equation);
+            ArgumentNullException.ThrowIfNull(tensors);
+            for (var i = 0; i < tensors.Length; i++)
+            {
+                if (tensors[i] is null) throw new ArgumentNullException(nameof(tensors), $"einsum: operand {i} is null.");
+            }
+
+            return Widens(tensors) ? Widened(tensors, wide => einsum(equation, wide)) : einsum(equation, tensors);
+        }
+
+        /// <summary><c>functional.linear(input, weights, bias)</c>: <c>input · weightsᵀ + bias</c>.</summary>
+        /// <param name="input">The input, features last.</param>
+        /// <param name="weights">The weights, (out features, in features).</param>
+        /// <param name="bias">The bias, or null.</param>
+        /// <exception cref="ArgumentNullException"><paramref name="input"/> or <paramref name="weights"/> is null.</exception>
+        public static Tensor Linear(Tensor input, Tensor weights, Tensor? bias = null)
+        {
+            ArgumentNullException.ThrowIfNull(input);
+            ArgumentNullException.ThrowIfNull(weights);
+            Tensor[] operands = bias is null ? [input, weights] : [input, weights, bias];
+            return Widens(operands)
+                ? Widened(operands, wide => nn.functional.linear(wide[0], wide[1], wide.Length > 2 ? wide[2] : null))
+                : nn.functional.linear(input, weights, bias);
+        }
+
         private static void Check(string op, Tensor left, Tensor right, string leftName, string rightName, Func<long[], long[], string, string, string?> shapeProblem)
         {
             ArgumentNullException.ThrowIfNull(leftName);
@@ -59,17 +91,30 @@ namespace PrecisionDsl
                     nameof(right));
         }
 
-        private static Tensor Product(Tensor left, Tensor right, Func<Tensor, Tensor, Tensor> product)
-        {
-            if (left.dtype == right.dtype && PrecisionPolicy.WidensHalfMatmul(left.dtype, left.device_type))
-            {
-                using var wideLeft = left.to(ScalarType.Float32);
-                using var wideRight = right.to(ScalarType.Float32);
-                using var wide = product(wideLeft, wideRight);
-                return wide.to(left.dtype);
-            }
+        private static Tensor Product(Tensor left, Tensor right, Func<Tensor, Tensor, Tensor> product) =>
+            Widens([left, right]) ? Widened([left, right], wide => product(wide[0], wide[1])) : product(left, right);
 
-            return product(left, right);
+        /// <summary>True when the operands share one half dtype whose products are widened on their device.</summary>
+        private static bool Widens(Tensor[] operands) =>
+            operands.Length > 0 && operands.All(o => o.dtype == operands[0].dtype)
+            && PrecisionPolicy.WidensHalfMatmul(operands[0].dtype, operands[0].device_type);
+
+        /// <summary>The product of the operands' fp32 copies, rounded back to their (half) dtype.</summary>
+        private static Tensor Widened(Tensor[] operands, Func<Tensor[], Tensor> product)
+        {
+            var wide = operands.Select(o => o.to(ScalarType.Float32)).ToArray();
+            try
+            {
+                using var result = product(wide);
+                return result.to(operands[0].dtype);
+            }
+            finally
+            {
+                foreach (var tensor in wide)
+                {
+                    tensor.Dispose();
+                }
+            }
         }
 
         private static string? MatmulShapeProblem(long[] a, long[] b, string aName, string bName)

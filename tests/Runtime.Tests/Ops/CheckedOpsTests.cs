@@ -109,4 +109,35 @@ public sealed class CheckedOpsTests
         Assert.Equal(ScalarType.Float16, product.dtype);
         Assert.Equal(Snapshots.Values(expected), Snapshots.Values(product));
     }
+
+    [Theory]
+    [InlineData(HalfMatmulKernel.Widened)]
+    [InlineData(HalfMatmulKernel.Native)]
+    public void Einsum_and_linear_give_torch_results_widened_or_native(HalfMatmulKernel kernel)
+    {
+        using var scope = NewDisposeScope();
+        using var kernels = new HalfMatmulOverride(kernel);
+        var (a, b) = (randn(2, 8, 16).to(ScalarType.BFloat16), randn(2, 16, 4).to(ScalarType.BFloat16));
+        var (x, w, bias) = (randn(8, 16).to(ScalarType.BFloat16), randn(4, 16).to(ScalarType.BFloat16), randn(4).to(ScalarType.BFloat16));
+
+        var product = CheckedOps.Einsum("bij,bjk->bik", a, b);
+        var layer = CheckedOps.Linear(x, w, bias);
+        var noBias = CheckedOps.Linear(x, w);
+
+        static Tensor Wide(Tensor t) => t.to(ScalarType.Float32);
+        var expectedProduct = kernel == HalfMatmulKernel.Widened ? einsum("bij,bjk->bik", Wide(a), Wide(b)).to(ScalarType.BFloat16) : einsum("bij,bjk->bik", a, b);
+        var expectedLayer = kernel == HalfMatmulKernel.Widened ? nn.functional.linear(Wide(x), Wide(w), Wide(bias)).to(ScalarType.BFloat16) : nn.functional.linear(x, w, bias);
+        var expectedNoBias = kernel == HalfMatmulKernel.Widened ? nn.functional.linear(Wide(x), Wide(w)).to(ScalarType.BFloat16) : nn.functional.linear(x, w);
+        Assert.Equal(ScalarType.BFloat16, product.dtype);
+        Assert.Equal(Snapshots.Values(expectedProduct), Snapshots.Values(product));
+        Assert.Equal(Snapshots.Values(expectedLayer), Snapshots.Values(layer));
+        Assert.Equal(Snapshots.Values(expectedNoBias), Snapshots.Values(noBias));
+    }
+
+    [Fact]
+    public void Einsum_and_linear_name_a_null_operand()
+    {
+        Assert.Equal("tensors", Assert.Throws<ArgumentNullException>(() => CheckedOps.Einsum("ij->ji", (Tensor)null!)).ParamName);
+        Assert.Equal("weights", Assert.Throws<ArgumentNullException>(() => CheckedOps.Linear(randn(2, 2), null!)).ParamName);
+    }
 }
