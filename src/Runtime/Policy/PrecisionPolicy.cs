@@ -114,15 +114,31 @@ namespace PrecisionDsl
         }
 
         /// <summary>
-        /// libtorch sends half GEMMs to oneDNN's fast kernels only on x86 CPUs with AVX-512 BW/VL/DQ
-        /// (bf16) or AVX-512 FP16 (fp16), its <c>mkldnn_*_device_check</c>; elsewhere on x86 it runs
-        /// reference loops, measured 2x–85x slower than fp32 (BENCHMARKS.md). Other architectures are
-        /// trusted to have their own kernels.
+        /// True where half GEMMs beat fp32 on this CPU: x86 with AVX-512 BW/VL/DQ (libtorch's condition for
+        /// oneDNN's half kernels, <c>mkldnn_*_device_check</c>; without it libtorch runs reference loops,
+        /// measured 3x–231x slower than fp32 in BENCHMARKS.md) and native half arithmetic (AVX512_BF16 or
+        /// AMX-BF16 for bf16, AVX512_FP16 or AMX-FP16 for fp16; without it oneDNN emulates half, which is
+        /// not expected to beat fp32). Other architectures are trusted to have their own kernels.
         /// </summary>
-        private static bool CpuHasFastHalfMatmul(ScalarType dtype) =>
-            !X86Base.IsSupported || (dtype == ScalarType.BFloat16
-                ? Avx512BW.IsSupported && Avx512BW.VL.IsSupported && Avx512DQ.IsSupported
-                : Avx10v1.IsSupported);
+        internal static bool CpuHasFastHalfMatmul(ScalarType dtype)
+        {
+            if (!X86Base.IsSupported)
+            {
+                return true;
+            }
+
+            if (!(Avx512BW.IsSupported && Avx512BW.VL.IsSupported && Avx512DQ.IsSupported))
+            {
+                return false;
+            }
+
+            // CPUID leaf 7: sub-leaf 0 EDX bit 22 AMX-BF16, bit 23 AVX512_FP16; sub-leaf 1 EAX bit 5 AVX512_BF16, bit 21 AMX-FP16.
+            var (maxSubLeaf, _, _, features0) = X86Base.CpuId(7, 0);
+            var features1 = maxSubLeaf >= 1 ? X86Base.CpuId(7, 1).Eax : 0;
+            return dtype == ScalarType.BFloat16
+                ? (features1 & (1 << 5)) != 0 || (features0 & (1 << 22)) != 0
+                : (features0 & (1 << 23)) != 0 || (features1 & (1 << 21)) != 0;
+        }
 
         /// <summary>The dtype <paramref name="kind"/> runs in on a device of type <paramref name="deviceType"/>.</summary>
         public static ScalarType DtypeFor(PrecisionKind kind, DeviceType deviceType) => kind switch

@@ -136,20 +136,37 @@ public sealed class PrecisionPolicyTests
     }
 
     [Fact]
-    public void Auto_widens_bf16_where_the_cpu_lacks_avx512_bw_vl_dq_and_says_so_once()
+    public void Auto_widens_where_the_cpu_has_no_fast_half_matmul_and_says_so_once()
     {
         using var kernels = new HalfMatmulOverride(HalfMatmulKernel.Auto);
         using var logger = new CapturingLogger();
-        var native = !System.Runtime.Intrinsics.X86.X86Base.IsSupported
-            || (System.Runtime.Intrinsics.X86.Avx512BW.IsSupported && System.Runtime.Intrinsics.X86.Avx512BW.VL.IsSupported
-                && System.Runtime.Intrinsics.X86.Avx512DQ.IsSupported);
+        var widens = !PrecisionPolicy.CpuHasFastHalfMatmul(ScalarType.BFloat16);
 
-        Assert.Equal(!native, PrecisionPolicy.WidensHalfMatmul(ScalarType.BFloat16, DeviceType.CPU));
-        Assert.Equal(!native, PrecisionPolicy.WidensHalfMatmul(ScalarType.BFloat16, DeviceType.CPU));
+        Assert.Equal(widens, PrecisionPolicy.WidensHalfMatmul(ScalarType.BFloat16, DeviceType.CPU));
+        Assert.Equal(widens, PrecisionPolicy.WidensHalfMatmul(ScalarType.BFloat16, DeviceType.CPU));
 
         var notes = logger.Messages.Where(m => m.Message.Contains(PrecisionPolicy.CpuHalfMatmulEnvironmentVariable)).ToList();
-        Assert.Equal(native ? 0 : 1, notes.Count);
+        Assert.Equal(widens ? 1 : 0, notes.Count);
         Assert.All(notes, n => Assert.Contains("BFloat16", n.Message));
+    }
+
+    [Theory]
+    [InlineData(ScalarType.BFloat16, "avx512_bf16", "amx_bf16")]
+    [InlineData(ScalarType.Float16, "avx512_fp16", "amx_fp16")]
+    public void Fast_half_matmul_detection_agrees_with_the_kernel_cpu_flags(ScalarType dtype, string vectorFlag, string matrixFlag)
+    {
+        // Linux lists what CPUID says (and the kernel enabled) in /proc/cpuinfo: an independent reading.
+        if (!System.IO.File.Exists("/proc/cpuinfo"))
+        {
+            return;
+        }
+
+        var flags = System.IO.File.ReadLines("/proc/cpuinfo").First(l => l.StartsWith("flags", StringComparison.Ordinal))
+            .Split(':', 2)[1].Split(' ', StringSplitOptions.RemoveEmptyEntries).ToHashSet();
+        var expected = flags.IsSupersetOf(new[] { "avx512bw", "avx512vl", "avx512dq" })
+            && (flags.Contains(vectorFlag) || flags.Contains(matrixFlag));
+
+        Assert.Equal(expected, PrecisionPolicy.CpuHasFastHalfMatmul(dtype));
     }
 
     [Theory]
