@@ -16,16 +16,33 @@ public sealed class WidenedLayerTests
     {
         using var scope = NewDisposeScope();
         using var kernels = new HalfMatmulOverride(HalfMatmulKernel.Widened);
-        var model = new SingleLinear();
+        var model = new SingleLayer(Linear(16, 4));
+        var layer = (Linear)model.Layer;
         var x = randn(8, 16);
 
         var output = model.call(x);
 
-        var expected = functional.linear(RoundToBf16(x), RoundToBf16(model.Layer.weight), RoundToBf16(model.Layer.bias!))
+        var expected = functional.linear(RoundToBf16(x), RoundToBf16(layer.weight), RoundToBf16(layer.bias!)).to(ScalarType.BFloat16);
+        Assert.Equal(ScalarType.BFloat16, model.LastLayerOutputDtype);
+        Assert.Equal(Snapshots.Values(expected), Snapshots.Values(output));
+        Assert.Same(model.get_parameter("layer.weight"), layer.weight);
+    }
+
+    [Fact]
+    public void Widened_convolution_gives_the_fp32_convolution_of_the_half_rounded_operands_rounded_to_half()
+    {
+        using var scope = NewDisposeScope();
+        using var kernels = new HalfMatmulOverride(HalfMatmulKernel.Widened);
+        var model = new SingleLayer(Conv2d(3, 4, 3, padding: 1));
+        var layer = (Conv2d)model.Layer;
+        var x = randn(2, 3, 8, 8);
+
+        var output = model.call(x);
+
+        var expected = functional.conv2d(RoundToBf16(x), RoundToBf16(layer.weight), RoundToBf16(layer.bias!), padding: new long[] { 1, 1 })
             .to(ScalarType.BFloat16);
         Assert.Equal(ScalarType.BFloat16, model.LastLayerOutputDtype);
         Assert.Equal(Snapshots.Values(expected), Snapshots.Values(output));
-        Assert.Same(model.get_parameter("layer.weight"), model.Layer.weight);
     }
 
     [Fact]
@@ -53,14 +70,15 @@ public sealed class WidenedLayerTests
     {
         using var scope = NewDisposeScope();
         using var kernels = new HalfMatmulOverride(HalfMatmulKernel.Widened);
-        var model = new SingleLinear();
+        var model = new SingleLayer(Linear(16, 4));
+        var layer = (Linear)model.Layer;
         var x = randn(8, 16);
         model.call(x);
 
-        var direct = model.Layer.call(x);
+        var direct = layer.call(x);
 
         Assert.Equal(ScalarType.Float32, direct.dtype);
-        Assert.Equal(Snapshots.Values(functional.linear(x, model.Layer.weight, model.Layer.bias)), Snapshots.Values(direct));
+        Assert.Equal(Snapshots.Values(functional.linear(x, layer.weight, layer.bias)), Snapshots.Values(direct));
     }
 
     [Fact]
@@ -69,9 +87,9 @@ public sealed class WidenedLayerTests
         using var scope = NewDisposeScope();
         var x = randn(8, 16);
         manual_seed(5);
-        var native = new SingleLinear();
+        var native = new SingleLayer(Linear(16, 4));
         manual_seed(5);
-        var unhooked = new SingleLinear { CallForwardDirectly = true };
+        var unhooked = new SingleLayer(Linear(16, 4)) { CallForwardDirectly = true };
 
         Tensor expected, actual;
         using (new HalfMatmulOverride(HalfMatmulKernel.Native))
@@ -119,19 +137,19 @@ public sealed class WidenedLayerTests
 
     private static Tensor RoundToBf16(Tensor tensor) => tensor.detach().to(ScalarType.BFloat16).to(ScalarType.Float32);
 
-    /// <summary>One bf16 Linear in the generated shape; its forward returns the layer's output unchanged.</summary>
-    private sealed class SingleLinear : Module<Tensor, Tensor>
+    /// <summary>One bf16 layer in the generated shape; its forward returns the layer's output unchanged.</summary>
+    private sealed class SingleLayer : Module<Tensor, Tensor>
     {
-        private readonly Linear layer;
+        private readonly Module<Tensor, Tensor> layer;
         private MixedPrecisionState? __pdslState;
 
-        public SingleLinear() : base(nameof(SingleLinear))
+        public SingleLayer(Module<Tensor, Tensor> layer) : base(nameof(SingleLayer))
         {
-            layer = Linear(16, 4);
+            this.layer = layer;
             RegisterComponents();
         }
 
-        public Linear Layer => layer;
+        public Module<Tensor, Tensor> Layer => layer;
 
         /// <summary>Calls <c>layer.forward</c>, which skips hooks, instead of <c>layer.call</c>.</summary>
         public bool CallForwardDirectly { get; init; }
