@@ -38,7 +38,7 @@ public static class ComparisonReport
             mixed is null ? null : SpeedRatio(reference!.MeanStepMilliseconds / mixed.MeanStepMilliseconds));
         Add("peak memory (RSS)", run => Megabytes(run.PeakResidentBytes),
             mixed is null ? null : F((double)mixed.PeakResidentBytes / reference!.PeakResidentBytes, "F2") + "x");
-        Add("memory growth in run", run => Megabytes(run.ResidentGrowthBytes));
+        Add("memory growth after warm-up", run => Megabytes(run.ResidentGrowthBytes));
         Add("skipped steps", run => run.SkippedSteps.ToString(CultureInfo.InvariantCulture));
         Add("final loss scale", run => F(run.FinalScale, "G6"));
         Add("wall time (train+eval)", run => F(run.WallTime.TotalSeconds, "F1") + " s");
@@ -98,7 +98,9 @@ public static class ComparisonReport
         markdown.AppendLine();
         markdown.AppendLine("Step time and tokens/s exclude the first 5 steps (allocation and kernel warm-up). Peak memory is the");
         markdown.AppendLine("process's resident high-water mark, reset before each run; it includes the loaded libtorch code,");
-        markdown.AppendLine("so the difference between runs says more than the absolute values.");
+        markdown.AppendLine("so the difference between runs says more than the absolute values. Memory growth after warm-up is the");
+        markdown.AppendLine("resident size at the end of training minus after the warm-up steps: the allocator's pools fill during");
+        markdown.AppendLine("the first run in a process and level off; a leak would grow with `--steps`.");
         markdown.AppendLine();
         markdown.AppendLine("![training loss and loss scale](loss.svg)");
         markdown.AppendLine();

@@ -41,8 +41,8 @@ public static class Trainer
     public static RunResult Run(TrainingSettings settings, bool mixed, string label)
     {
         var wall = Stopwatch.StartNew();
-        bool canResetPeak = MemoryProbe.ResetPeak();
-        long baseline = MemoryProbe.CurrentResidentBytes();
+        MemoryProbe.ResetPeak();
+        long residentAfterWarmup = 0;
 
         manual_seed(settings.Seed);
         using var model = new TinyGptModel(settings.Model);
@@ -59,7 +59,12 @@ public static class Trainer
         var timed = new Stopwatch();
         for (int step = 1; step <= settings.Steps; step++)
         {
-            if (step == TimingWarmupSteps + 1) timed.Start();
+            if (step == TimingWarmupSteps + 1)
+            {
+                // Growth from here on is what a leak would show; before, the allocator and kernels warm up.
+                residentAfterWarmup = MemoryProbe.CurrentResidentBytes();
+                timed.Start();
+            }
             SetLearningRate(optimizer, settings, step);
             using (var scope = NewDisposeScope())
             {
@@ -89,6 +94,7 @@ public static class Trainer
         int timedSteps = Math.Max(1, settings.Steps - TimingWarmupSteps);
         double meanStepMs = timed.Elapsed.TotalMilliseconds / timedSteps;
         long peak = MemoryProbe.PeakResidentBytes();
+        long growth = residentAfterWarmup > 0 ? MemoryProbe.CurrentResidentBytes() - residentAfterWarmup : 0;
 
         model.eval();
         Func<Tensor, Tensor> forward = mixed ? model.call : model.ForwardFp32;
@@ -101,7 +107,7 @@ public static class Trainer
             meanStepMs,
             batches.TokensPerBatch / (meanStepMs / 1000.0),
             peak,
-            canResetPeak ? peak - baseline : 0,
+            growth,
             scaler?.SkippedSteps ?? 0,
             scaler?.CurrentScale ?? 1.0,
             data.HeldOut, answers, wall.Elapsed);
