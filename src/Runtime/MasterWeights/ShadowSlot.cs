@@ -24,7 +24,6 @@ namespace PrecisionDsl
         private readonly Module module;
         private readonly FieldInfo? field;
         private readonly PropertyInfo? property;
-        private bool widenedCollectsGradient;
 
         private ShadowSlot(Module module, string name, Parameter master, ScalarType dtype, FieldInfo? field, PropertyInfo? property)
         {
@@ -80,17 +79,12 @@ namespace PrecisionDsl
         /// <summary>True when the module no longer registers <see cref="Master"/> (e.g. after <c>model.to(device)</c> replaced it).</summary>
         public bool IsStale => !ReferenceEquals(module.get_parameter(Name), Master);
 
-        /// <summary>
-        /// Gives the slot its persistent fp32 copy of the shadow, refreshed with it from now on. With
-        /// <paramref name="collectsGradient"/> false the copy never requires grad: its layer's gradients reach
-        /// the master another way (<see cref="WidenedLinearOutput"/>).
-        /// </summary>
-        public void Widen(bool collectsGradient)
+        /// <summary>Gives the slot its persistent fp32 copy of the shadow, refreshed with it from now on.</summary>
+        public void Widen()
         {
-            widenedCollectsGradient = collectsGradient;
             using (no_grad())
             {
-                Widened ??= new Parameter(Shadow.detach().to(ScalarType.Float32, copy: true), collectsGradient && Master.requires_grad);
+                Widened ??= new Parameter(Shadow.detach().to(ScalarType.Float32, copy: true), Master.requires_grad);
                 Widened.DetachFromDisposeScope();
             }
         }
@@ -105,7 +99,7 @@ namespace PrecisionDsl
             }
 
             SyncRequiresGrad(Shadow);
-            if (Widened is not null && widenedCollectsGradient)
+            if (Widened is not null)
             {
                 SyncRequiresGrad(Widened);
             }

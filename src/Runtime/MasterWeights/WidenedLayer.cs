@@ -1,7 +1,6 @@
 using System;
 using System.Collections.Generic;
 using TorchSharp;
-using TorchSharp.Modules;
 using static TorchSharp.torch;
 using Module = TorchSharp.torch.nn.Module;
 
@@ -15,9 +14,7 @@ namespace PrecisionDsl
     /// </summary>
     /// <remarks>
     /// Hooks, not a replacement forward, so layers inside containers are covered and a layer called
-    /// without hooks (<c>layer.forward(x)</c>) still runs correctly on its half shadow, natively. A
-    /// <c>Linear</c>'s weight gradients go straight into the masters (<see cref="WidenedLinearOutput"/>);
-    /// other layers' land on the widened copies and are moved like shadow gradients.
+    /// without hooks (<c>layer.forward(x)</c>) still runs correctly on its half shadow, natively.
     /// </remarks>
     internal sealed class WidenedLayer : IDisposable
     {
@@ -26,8 +23,6 @@ namespace PrecisionDsl
         private readonly Func<bool> inForward;
         private readonly nn.HookableModule<Func<nn.Module<Tensor, Tensor>, Tensor, Tensor>, Func<nn.Module<Tensor, Tensor>, Tensor, Tensor, Tensor>>.HookRemover preHook;
         private readonly nn.HookableModule<Func<nn.Module<Tensor, Tensor>, Tensor, Tensor>, Func<nn.Module<Tensor, Tensor>, Tensor, Tensor, Tensor>>.HookRemover postHook;
-        private readonly LinearMasters? linearMasters;
-        private readonly Tensor? anchor;
         private bool widenedCall;
 
         private WidenedLayer(nn.Module<Tensor, Tensor> layer, List<ShadowSlot> slots, ScalarType half, Func<bool> inForward)
@@ -35,15 +30,9 @@ namespace PrecisionDsl
             this.slots = slots;
             this.half = half;
             this.inForward = inForward;
-            if (layer is Linear linear)
-            {
-                linearMasters = LinearMasters.For(linear, slots);
-                anchor = zeros(1, requires_grad: true).DetachFromDisposeScope();
-            }
-
             foreach (var slot in slots)
             {
-                slot.Widen(collectsGradient: linearMasters is null);
+                slot.Widen();
             }
 
             preHook = layer.register_forward_pre_hook(BeforeCall);
@@ -62,7 +51,6 @@ namespace PrecisionDsl
         {
             preHook.remove();
             postHook.remove();
-            anchor?.Dispose();
         }
 
         private Tensor BeforeCall(nn.Module<Tensor, Tensor> layer, Tensor input)
@@ -95,9 +83,7 @@ namespace PrecisionDsl
                 slot.SwapIn();
             }
 
-            return linearMasters is null
-                ? output.to(half)
-                : WidenedLinearOutput.Apply(output, input, anchor!, half, linearMasters);
+            return output.to(half);
         }
     }
 }

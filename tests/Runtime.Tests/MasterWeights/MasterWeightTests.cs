@@ -68,22 +68,14 @@ public sealed class MasterWeightTests
         model.TrainStep(x, y, optimizer, scaler);
         var masterGradient = Snapshots.DataPointer(model.Fc1.weight.grad!);
         var slot = model.State.Slots.First();
-        long? shadowGradient = slot.Shadow.grad is { } g ? Snapshots.DataPointer(g) : null;
+        var shadow = slot.Widened ?? slot.Shadow; // the copy the layer computed with
+        Assert.Equal(kernel == HalfMatmulKernel.Widened, slot.Widened is not null);
+        var shadowGradient = Snapshots.DataPointer(shadow.grad!);
         model.TrainStep(x, y, optimizer, scaler);
 
         Assert.Equal(masterGradient, Snapshots.DataPointer(model.Fc1.weight.grad!));
+        Assert.Equal(shadowGradient, Snapshots.DataPointer(shadow.grad!));
         Assert.All(model.parameters(), p => Assert.Equal(0f, p.grad!.abs().max().item<float>()));
-        if (kernel == HalfMatmulKernel.Native)
-        {
-            // The half gradient buffer is reused too.
-            Assert.Equal(shadowGradient, Snapshots.DataPointer(slot.Shadow.grad!));
-        }
-        else
-        {
-            // A widened Linear's backward adds into the master's buffer: no half or widened gradient buffer at all.
-            Assert.Null(shadowGradient);
-            Assert.Null(slot.Widened!.grad);
-        }
     }
 
     [Fact]
@@ -131,11 +123,7 @@ public sealed class MasterWeightTests
         model.AccumulateGradients(x, y, new GradScaler(enabled: false));
 
         Assert.All(model.parameters(), p => Assert.True(p.grad!.abs().sum().item<float>() > 0));
-        // Nothing is left behind on the copies the layers computed with: zeroed half buffers, or (widened) none.
-        Assert.All(model.Head.State.Slots, s => Assert.All(
-            new[] { s.Shadow.grad, s.Widened?.grad }.OfType<Tensor>().SelectMany(Snapshots.Values),
-            v => Assert.Equal(0f, v)));
-        Assert.Equal(kernel == HalfMatmulKernel.Widened, model.Head.State.Slots.All(s => s.Shadow.grad is null && s.Widened?.grad is null));
+        Assert.All(model.Head.State.Slots, s => Assert.All(Snapshots.Values((s.Widened ?? s.Shadow).grad!), v => Assert.Equal(0f, v)));
         Assert.Equal(ScalarType.Float32, model.Head.Fc1.weight.grad!.dtype);
     }
 
@@ -178,14 +166,11 @@ public sealed class MasterWeightTests
         Assert.False(state.CreateGradScaler().IsEnabled);
     }
 
-    [Theory]
-    [InlineData(HalfMatmulKernel.Native)]
-    [InlineData(HalfMatmulKernel.Widened)]
-    public void Hand_written_loop_moving_gradients_to_masters_matches_the_generated_train_step(HalfMatmulKernel kernel)
+    [Fact]
+    public void Hand_written_loop_moving_gradients_to_masters_matches_the_generated_train_step()
     {
         using var scope = NewDisposeScope();
         using var logger = new CapturingLogger();
-        using var kernels = new HalfMatmulOverride(kernel);
         var (x, y) = RegressionData.Create();
         manual_seed(13);
         var generated = new TinyMlp(PrecisionKind.Bf16);
@@ -202,8 +187,7 @@ public sealed class MasterWeightTests
 
             handOptimizer.zero_grad();
             handScaler.Scale(handWritten.Loss(handWritten.call(x), y)).backward();
-            // Native half gradients wait on the shadows; a widened Linear's backward already wrote the master's.
-            Assert.Equal(kernel == HalfMatmulKernel.Widened, GradientMagnitude(handWritten.Fc1.weight) > 0);
+            Assert.Equal(0f, GradientMagnitude(handWritten.Fc1.weight));
             MixedPrecisionState.MoveGradientsToMasters(handWritten);
             Assert.True(GradientMagnitude(handWritten.Fc1.weight) > 0);
             handScaler.Step(handOptimizer);
@@ -219,7 +203,6 @@ public sealed class MasterWeightTests
     {
         using var scope = NewDisposeScope();
         using var logger = new CapturingLogger();
-        using var kernels = new HalfMatmulOverride(HalfMatmulKernel.Native); // widened Linear layers need no move
         var model = new TinyMlp(PrecisionKind.Bf16);
         var (x, y) = RegressionData.Create();
 
