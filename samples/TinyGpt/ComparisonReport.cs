@@ -99,8 +99,9 @@ public static class ComparisonReport
         markdown.AppendLine("Step time and tokens/s exclude the first 5 steps (allocation and kernel warm-up). Peak memory is the");
         markdown.AppendLine("process's resident high-water mark, reset before each run; it includes the loaded libtorch code,");
         markdown.AppendLine("so the difference between runs says more than the absolute values. Memory growth after warm-up is the");
-        markdown.AppendLine("resident size at the end of training minus after the warm-up steps: the allocator's pools fill during");
-        markdown.AppendLine("the first run in a process and level off; a leak would grow with `--steps`.");
+        markdown.AppendLine("resident size at the end of training minus after the warm-up steps. Most of it is native tensor memory");
+        markdown.AppendLine("whose .NET wrappers wait for the garbage collector; it levels off as collections run (a leak would grow");
+        markdown.AppendLine("with `--steps`).");
         markdown.AppendLine();
         markdown.AppendLine("![training loss and loss scale](loss.svg)");
         markdown.AppendLine();

@@ -46,6 +46,34 @@ public sealed class WidenedLayerTests
     }
 
     [Fact]
+    public void Widened_convolution_gradients_reach_the_master_like_native_ones()
+    {
+        using var scope = NewDisposeScope();
+        var x = randn(2, 3, 8, 8);
+
+        Tensor[] Gradients(HalfMatmulKernel kernel)
+        {
+            using var kernels = new HalfMatmulOverride(kernel);
+            manual_seed(3);
+            var model = new SingleLayer(Conv2d(3, 4, 3, padding: 1));
+            model.call(x).to(ScalarType.Float32).square().sum().backward();
+            model.State.MoveGradientsToMasters();
+            return model.Layer.parameters().Select(p => p.grad!.clone()).ToArray();
+        }
+
+        var native = Gradients(HalfMatmulKernel.Native);
+        var widened = Gradients(HalfMatmulKernel.Widened);
+
+        Assert.Equal(2, widened.Length);
+        for (var i = 0; i < native.Length; i++)
+        {
+            var scale = native[i].abs().max().item<float>();
+            Assert.True(scale > 0);
+            Assert.True((native[i] - widened[i]).abs().max().item<float>() <= 0.03 * scale);
+        }
+    }
+
+    [Fact]
     public void Widened_and_native_steps_agree_to_bf16_rounding_for_containers_and_nested_models()
     {
         using var scope = NewDisposeScope();
@@ -165,7 +193,7 @@ public sealed class WidenedLayerTests
             var input = Precision.Cast(x, weights.Bf16);
             var result = CallForwardDirectly ? layer.forward(input) : layer.call(input);
             LastLayerOutputDtype = result.dtype;
-            return scope.MoveToOuter(result.detach());
+            return scope.MoveToOuter(result);
         }
     }
 }
