@@ -34,6 +34,8 @@ namespace PrecisionDsl
         private static ILogger logger = new StandardErrorLogger();
         private static int cpuMappingLogged;
         private static int widenedMatmulLogged;
+        private static readonly Lazy<bool> FastBf16Matmul = new(() => CpuHasFastHalfMatmul(ScalarType.BFloat16));
+        private static readonly Lazy<bool> FastFp16Matmul = new(() => CpuHasFastHalfMatmul(ScalarType.Float16));
 
         /// <summary>
         /// Where the policy reports its decisions; by default one line per message on stderr. Each
@@ -101,7 +103,7 @@ namespace PrecisionDsl
             {
                 HalfMatmulKernel.Native => false,
                 HalfMatmulKernel.Widened => true,
-                _ => !CpuHasFastHalfMatmul(dtype),
+                _ => !(dtype == ScalarType.BFloat16 ? FastBf16Matmul.Value : FastFp16Matmul.Value),
             };
             if (widen && cpuHalfMatmul == HalfMatmulKernel.Auto && Interlocked.Exchange(ref widenedMatmulLogged, 1) == 0)
             {
