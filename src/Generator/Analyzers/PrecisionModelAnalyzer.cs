@@ -27,7 +27,8 @@ namespace PrecisionDsl.Generator.Analyzers
             DiagnosticDescriptors.LossNotTensor,
             DiagnosticDescriptors.MissingForward,
             DiagnosticDescriptors.UnknownLayerType,
-            DiagnosticDescriptors.Fp32OpPromoted);
+            DiagnosticDescriptors.Fp32OpPromoted,
+            DiagnosticDescriptors.LossNotCallable);
 
         /// <inheritdoc/>
         public override void Initialize(AnalysisContext context)

@@ -91,6 +91,13 @@ namespace PrecisionDsl.Generator.Diagnostics
             UsageCategory,
             DiagnosticSeverity.Warning);
 
+        internal static readonly DiagnosticDescriptor LossNotCallable = Create(
+            "PDSL012",
+            "The generated training step cannot call the [LossScaled] method",
+            "'{0}' gets no generated TrainStep or AccumulateGradients: {1}",
+            UsageCategory,
+            DiagnosticSeverity.Warning);
+
         /// <summary>The descriptor of a rule id the planner reports a problem under; null for an id it does not know.</summary>
         internal static DiagnosticDescriptor? ForRule(string ruleId) => ruleId switch
         {
@@ -105,6 +112,7 @@ namespace PrecisionDsl.Generator.Diagnostics
             "PDSL009" => UnknownLayerType,
             "PDSL010" => Fp32OpPromoted,
             "PDSL011" => ManualCast,
+            "PDSL012" => LossNotCallable,
             _ => null,
         };
 

@@ -217,6 +217,40 @@ namespace PrecisionDsl.Generator.Planning
             {
                 problems.Add(new PlanProblem(RuleIds.LossNotTensor, loss.Location, loss.Name, $"it returns {loss.ReturnType}"));
             }
+
+            CheckLossCall(model, problems);
+        }
+
+        /// <summary>
+        /// The generated training members call the one loss method by name, passing the forward's result first and
+        /// the step's other arguments as values: say why a Tensor-returning loss cannot be called that way.
+        /// </summary>
+        private static void CheckLossCall(ModelSpec model, List<PlanProblem> problems)
+        {
+            if (!model.DerivesFromModule)
+            {
+                return; // PDSL002
+            }
+
+            // Messages show types as written in code, without the generator's global:: qualification.
+            static string Shown(string type) => type.Replace("global::", "");
+            var result = Shown(model.ModuleTypeArguments[model.ModuleTypeArguments.Count - 1]);
+            foreach (var loss in model.LossMethods.Where(l => l.ReturnsTensor))
+            {
+                var why = model.LossMethods.Count > 1
+                    ? $"the model has more than one [LossScaled] method ({string.Join(", ", model.LossMethods.Select(l => l.Name))}); keep the attribute on one"
+                    : loss.Parameters.Count == 0
+                        ? $"it takes no parameters; its first must take the forward's result ({result})"
+                        : !loss.IsCallableWithValues
+                            ? "a call by name cannot pass its parameters as values (it is overloaded or generic, or has ref/out/in/params parameters)"
+                            : !loss.FirstParameterTakesResult
+                                ? $"its first parameter '{loss.Parameters[0].Name}' is {Shown(loss.Parameters[0].Type)}, not the forward's result type {result}"
+                                : null;
+                if (why is not null)
+                {
+                    problems.Add(new PlanProblem(RuleIds.LossNotCallable, loss.Location, loss.Name, why));
+                }
+            }
         }
 
         private static void CheckLossScaling(ModelSpec model, PrecisionKind classDefault, EquatableArray<LayerPlan> layers, List<PlanProblem> problems)

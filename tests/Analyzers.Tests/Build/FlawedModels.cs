@@ -112,6 +112,22 @@ internal static class FlawedModels
                 private Tensor Loss(Tensor output, Tensor target) => functional.mse_loss(output, target);
             }
 
+            [Bf16]
+            public partial class TwoLosses : Module<Tensor, Tensor>
+            {
+                private readonly Linear fc = Linear(4, 4);
+                public TwoLosses() : base(nameof(TwoLosses)) => RegisterComponents();
+
+                [Forward]
+                private Tensor Compute(Tensor x) => fc.call(x);
+
+                [LossScaled]
+                private Tensor Primary(Tensor output, Tensor target) => functional.mse_loss(output, target);
+
+                [LossScaled]
+                private Tensor Secondary(Tensor output, Tensor target) => functional.l1_loss(output, target);
+            }
+
             [Fp16]
             public partial class NoLossScaling : Module<Tensor, Tensor>
             {
@@ -158,5 +174,7 @@ internal static class FlawedModels
         ("PDSL010", "Numerics.cs", "log_softmax", "info", "'log_softmax'"),
         ("PDSL006", "Numerics.cs", "Fp16]\npublic partial class NoLossScaling", "warning", "'NoLossScaling'"),
         ("PDSL011", "Numerics.cs", "half()", "warning", "'x.half()'"),
+        ("PDSL012", "Numerics.cs", "Primary(", "warning", "'Primary'"),
+        ("PDSL012", "Numerics.cs", "Secondary(", "warning", "'Secondary'"),
     };
 }
