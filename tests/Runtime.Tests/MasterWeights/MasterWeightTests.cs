@@ -59,7 +59,7 @@ public sealed class MasterWeightTests
     public void Gradient_buffers_persist_across_steps_and_are_zeroed_in_place(HalfMatmulKernel kernel)
     {
         using var scope = NewDisposeScope();
-        using var kernels = new HalfMatmulOverride(kernel);
+        using var kernels = PolicyOverride.HalfMatmul(kernel);
         var model = new TinyMlp(PrecisionKind.Bf16);
         var optimizer = optim.SGD(model.parameters(), 0.1);
         var (x, y) = RegressionData.Create();
@@ -116,7 +116,7 @@ public sealed class MasterWeightTests
     public void Train_step_moves_the_gradients_of_nested_precision_models_into_their_masters(HalfMatmulKernel kernel)
     {
         using var scope = NewDisposeScope();
-        using var kernels = new HalfMatmulOverride(kernel);
+        using var kernels = PolicyOverride.HalfMatmul(kernel);
         var model = new ContainerModel(PrecisionKind.Bf16);
         var (x, y) = RegressionData.Create();
 
@@ -328,7 +328,7 @@ public sealed class MasterWeightTests
     public void Real_fp16_overflow_in_train_step_skips_the_step_and_backs_the_scale_off()
     {
         using var scope = NewDisposeScope();
-        using var realFp16 = new CpuFp16Override(ScalarType.Float16);
+        using var realFp16 = PolicyOverride.CpuFp16(ScalarType.Float16);
         var (x, y) = RegressionData.Create();
         // At 2^24 the scaled output gradient (~1e6) exceeds fp16's 65504: the half backward overflows.
         var model = new TinyMlp(PrecisionKind.Fp16, lossScale: LossScaleOptions.Default with { InitialScale = 16777216 });

@@ -22,7 +22,7 @@ public sealed class MixedPrecisionTrainingTests(ITestOutputHelper output)
     public void Bf16_and_loss_scaled_fp16_reach_the_fp32_loss_while_unscaled_fp16_gradients_underflow()
     {
         using var scope = NewDisposeScope();
-        using var realFp16 = new CpuFp16Override(ScalarType.Float16);
+        using var realFp16 = PolicyOverride.CpuFp16(ScalarType.Float16);
         var (x, y) = RegressionData.Create();
 
         var fp32 = Train(PrecisionKind.Fp32, x, y, scaled: true);

@@ -15,7 +15,7 @@ public sealed class WidenedLayerTests
     public void Widened_linear_gives_the_fp32_product_of_the_half_rounded_operands_rounded_to_half()
     {
         using var scope = NewDisposeScope();
-        using var kernels = new HalfMatmulOverride(HalfMatmulKernel.Widened);
+        using var kernels = PolicyOverride.HalfMatmul(HalfMatmulKernel.Widened);
         var model = new SingleLayer(Linear(16, 4));
         var layer = (Linear)model.Layer;
         var x = randn(8, 16);
@@ -32,7 +32,7 @@ public sealed class WidenedLayerTests
     public void Widened_convolution_gives_the_fp32_convolution_of_the_half_rounded_operands_rounded_to_half()
     {
         using var scope = NewDisposeScope();
-        using var kernels = new HalfMatmulOverride(HalfMatmulKernel.Widened);
+        using var kernels = PolicyOverride.HalfMatmul(HalfMatmulKernel.Widened);
         var model = new SingleLayer(Conv2d(3, 4, 3, padding: 1));
         var layer = (Conv2d)model.Layer;
         var x = randn(2, 3, 8, 8);
@@ -53,7 +53,7 @@ public sealed class WidenedLayerTests
 
         Tensor[] Gradients(HalfMatmulKernel kernel)
         {
-            using var kernels = new HalfMatmulOverride(kernel);
+            using var kernels = PolicyOverride.HalfMatmul(kernel);
             manual_seed(3);
             var model = new SingleLayer(Conv2d(3, 4, 3, padding: 1));
             model.call(x).to(ScalarType.Float32).square().sum().backward();
@@ -97,7 +97,7 @@ public sealed class WidenedLayerTests
     public void Outside_the_generated_forward_the_layer_holds_its_master_and_computes_in_fp32()
     {
         using var scope = NewDisposeScope();
-        using var kernels = new HalfMatmulOverride(HalfMatmulKernel.Widened);
+        using var kernels = PolicyOverride.HalfMatmul(HalfMatmulKernel.Widened);
         var model = new SingleLayer(Linear(16, 4));
         var layer = (Linear)model.Layer;
         var x = randn(8, 16);
@@ -120,12 +120,12 @@ public sealed class WidenedLayerTests
         var unhooked = new SingleLayer(Linear(16, 4)) { CallForwardDirectly = true };
 
         Tensor expected, actual;
-        using (new HalfMatmulOverride(HalfMatmulKernel.Native))
+        using (PolicyOverride.HalfMatmul(HalfMatmulKernel.Native))
         {
             expected = native.call(x);
         }
 
-        using (new HalfMatmulOverride(HalfMatmulKernel.Widened))
+        using (PolicyOverride.HalfMatmul(HalfMatmulKernel.Widened))
         {
             actual = unhooked.call(x);
             Assert.NotNull(unhooked.State.Slots[0].Widened);
@@ -138,7 +138,7 @@ public sealed class WidenedLayerTests
     public void Replaced_parameters_get_new_widened_copies_and_the_old_hooks_are_removed()
     {
         using var scope = NewDisposeScope();
-        using var kernels = new HalfMatmulOverride(HalfMatmulKernel.Widened);
+        using var kernels = PolicyOverride.HalfMatmul(HalfMatmulKernel.Widened);
         var model = new TinyMlp(PrecisionKind.Bf16);
         var (x, y) = RegressionData.Create();
         model.AccumulateGradients(x, y, new GradScaler(enabled: false));
@@ -155,7 +155,7 @@ public sealed class WidenedLayerTests
 
     private static (double Loss, Tensor[] Gradients) OneBackward(HalfMatmulKernel kernel, Tensor x, Tensor y)
     {
-        using var kernels = new HalfMatmulOverride(kernel);
+        using var kernels = PolicyOverride.HalfMatmul(kernel);
         manual_seed(11);
         var model = new ContainerModel(PrecisionKind.Bf16);
         var loss = model.AccumulateGradients(x, y, new GradScaler(enabled: false));

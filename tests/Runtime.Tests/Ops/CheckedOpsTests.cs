@@ -43,7 +43,7 @@ public sealed class CheckedOpsTests
     public void Widened_half_matmul_gives_the_fp32_product_rounded_to_half_and_back_propagates_in_half()
     {
         using var scope = NewDisposeScope();
-        using var kernels = new HalfMatmulOverride(HalfMatmulKernel.Widened);
+        using var kernels = PolicyOverride.HalfMatmul(HalfMatmulKernel.Widened);
         var left = randn(2, 8, 16).to(ScalarType.BFloat16).requires_grad_();
         var right = randn(2, 16, 8).to(ScalarType.BFloat16).requires_grad_();
 
@@ -63,7 +63,7 @@ public sealed class CheckedOpsTests
     public void Native_half_matmul_is_torch_matmul()
     {
         using var scope = NewDisposeScope();
-        using var kernels = new HalfMatmulOverride(HalfMatmulKernel.Native);
+        using var kernels = PolicyOverride.HalfMatmul(HalfMatmulKernel.Native);
         var left = randn(8, 16).to(ScalarType.BFloat16);
         var right = randn(16, 8).to(ScalarType.BFloat16);
 
@@ -99,7 +99,7 @@ public sealed class CheckedOpsTests
     public void Widened_half_bmm_gives_the_fp32_product_rounded_to_half()
     {
         using var scope = NewDisposeScope();
-        using var kernels = new HalfMatmulOverride(HalfMatmulKernel.Widened);
+        using var kernels = PolicyOverride.HalfMatmul(HalfMatmulKernel.Widened);
         var left = randn(2, 8, 16).to(ScalarType.Float16);
         var right = randn(2, 16, 8).to(ScalarType.Float16);
 
@@ -116,7 +116,7 @@ public sealed class CheckedOpsTests
     public void Einsum_and_linear_give_torch_results_widened_or_native(HalfMatmulKernel kernel)
     {
         using var scope = NewDisposeScope();
-        using var kernels = new HalfMatmulOverride(kernel);
+        using var kernels = PolicyOverride.HalfMatmul(kernel);
         var (a, b) = (randn(2, 8, 16).to(ScalarType.BFloat16), randn(2, 16, 4).to(ScalarType.BFloat16));
         var (x, w, bias) = (randn(8, 16).to(ScalarType.BFloat16), randn(4, 16).to(ScalarType.BFloat16), randn(4).to(ScalarType.BFloat16));
 

@@ -19,7 +19,7 @@ public sealed class PrecisionPolicyTests
     [InlineData(PrecisionKind.Fp16, DeviceType.CPU, ScalarType.BFloat16)]
     public void Precision_kinds_map_to_dtypes_by_device(PrecisionKind kind, DeviceType device, ScalarType expected)
     {
-        using var defaultMapping = new CpuFp16Override(ScalarType.BFloat16);
+        using var defaultMapping = PolicyOverride.CpuFp16(ScalarType.BFloat16);
         using var logger = new CapturingLogger();
 
         Assert.Equal(expected, PrecisionPolicy.DtypeFor(kind, device));
@@ -28,7 +28,7 @@ public sealed class PrecisionPolicyTests
     [Fact]
     public void Fp16_on_cpu_mapping_to_bf16_is_logged_once_and_can_be_overridden()
     {
-        using var defaultMapping = new CpuFp16Override(ScalarType.BFloat16);
+        using var defaultMapping = PolicyOverride.CpuFp16(ScalarType.BFloat16);
         using var logger = new CapturingLogger();
 
         for (var call = 0; call < 3; call++)
@@ -71,13 +71,13 @@ public sealed class PrecisionPolicyTests
         using var logger = new CapturingLogger();
         var options = new LossScaleOptions(1024, 4, 0.25, 10, 2, 8, 4096);
 
-        using (new CpuFp16Override(ScalarType.BFloat16))
+        using (PolicyOverride.CpuFp16(ScalarType.BFloat16))
         {
             Assert.False(new TinyMlp(PrecisionKind.Fp16, lossScale: options).CreateGradScaler().IsEnabled);
         }
 
         Assert.False(new TinyMlp(PrecisionKind.Bf16, lossScale: options).CreateGradScaler().IsEnabled);
-        using (new CpuFp16Override(ScalarType.Float16))
+        using (PolicyOverride.CpuFp16(ScalarType.Float16))
         {
             var scaler = new TinyMlp(PrecisionKind.Fp16, lossScale: options).CreateGradScaler();
             Assert.True(scaler.IsEnabled);
@@ -128,7 +128,7 @@ public sealed class PrecisionPolicyTests
     [InlineData(HalfMatmulKernel.Auto, ScalarType.Float16, DeviceType.CUDA, false)]
     public void Half_matmuls_widen_only_for_half_dtypes_on_cpu_as_configured(HalfMatmulKernel setting, ScalarType dtype, DeviceType device, bool widened)
     {
-        using var kernels = new HalfMatmulOverride(setting);
+        using var kernels = PolicyOverride.HalfMatmul(setting);
         using var logger = new CapturingLogger();
 
         Assert.Equal(widened, PrecisionPolicy.WidensHalfMatmul(dtype, device));
@@ -138,7 +138,7 @@ public sealed class PrecisionPolicyTests
     [Fact]
     public void Auto_widens_where_the_cpu_has_no_fast_half_matmul_and_says_so_once()
     {
-        using var kernels = new HalfMatmulOverride(HalfMatmulKernel.Auto);
+        using var kernels = PolicyOverride.HalfMatmul(HalfMatmulKernel.Auto);
         using var logger = new CapturingLogger();
         var widens = !PrecisionPolicy.CpuHasFastHalfMatmul(ScalarType.BFloat16);
 
@@ -182,7 +182,7 @@ public sealed class PrecisionPolicyTests
     [Fact]
     public void An_undefined_half_matmul_setting_is_rejected()
     {
-        using var kernels = new HalfMatmulOverride(HalfMatmulKernel.Native);
+        using var kernels = PolicyOverride.HalfMatmul(HalfMatmulKernel.Native);
 
         Assert.Throws<ArgumentOutOfRangeException>(() => PrecisionPolicy.CpuHalfMatmul = (HalfMatmulKernel)42);
         Assert.Equal(HalfMatmulKernel.Native, PrecisionPolicy.CpuHalfMatmul);
