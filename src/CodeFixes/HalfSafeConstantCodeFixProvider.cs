@@ -50,7 +50,8 @@ namespace PrecisionDsl.CodeFixes
                 if (diagnostic.Properties.TryGetValue(DiagnosticProperties.SafeValue, out var safeValue) && safeValue is not null)
                 {
                     context.RegisterCodeFix(
-                        CodeAction.Create("Use " + safeValue, token => ReplaceAsync(context.Document, constant, safeValue, token), equivalenceKey: SafeValueKey),
+                        CodeAction.Create("Use " + safeValue, token => DocumentEdits.ReplaceNodeAsync(
+                            context.Document, constant, SyntaxFactory.ParseExpression(safeValue).WithTriviaFrom(constant), token), equivalenceKey: SafeValueKey),
                         diagnostic);
                 }
 
@@ -63,13 +64,6 @@ namespace PrecisionDsl.CodeFixes
                         diagnostic);
                 }
             }
-        }
-
-        private static async Task<Document> ReplaceAsync(Document document, ExpressionSyntax constant, string safeValue, CancellationToken cancellationToken)
-        {
-            var root = await document.GetSyntaxRootAsync(cancellationToken).ConfigureAwait(false);
-            var replacement = SyntaxFactory.ParseExpression(safeValue).WithTriviaFrom(constant);
-            return root is null ? document : document.WithSyntaxRoot(root.ReplaceNode(constant, replacement));
         }
 
         // The member's own [Fp16]/[Bf16] becomes [KeepFp32]; a layer that is half through the class default gets [KeepFp32] added.

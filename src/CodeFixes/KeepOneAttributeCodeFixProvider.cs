@@ -2,7 +2,6 @@ using System.Collections.Generic;
 using System.Collections.Immutable;
 using System.Composition;
 using System.Linq;
-using System.Threading;
 using System.Threading.Tasks;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CodeActions;
@@ -43,18 +42,11 @@ namespace PrecisionDsl.CodeFixes
                 foreach (var diagnostic in context.Diagnostics)
                 {
                     context.RegisterCodeFix(
-                        CodeAction.Create("Keep [" + shortName + "]", token => KeepAsync(context.Document, declaration, doomed, token), equivalenceKey: "PDSL003." + shortName),
+                        CodeAction.Create("Keep [" + shortName + "]", token => DocumentEdits.ReplaceNodeAsync(
+                            context.Document, declaration, PrecisionAttributeSyntax.RemoveAttributes(declaration, doomed), token), equivalenceKey: "PDSL003." + shortName),
                         diagnostic);
                 }
             }
-        }
-
-        private static async Task<Document> KeepAsync(Document document, MemberDeclarationSyntax declaration, HashSet<AttributeSyntax> doomed, CancellationToken cancellationToken)
-        {
-            var root = await document.GetSyntaxRootAsync(cancellationToken).ConfigureAwait(false);
-            return root is null
-                ? document
-                : document.WithSyntaxRoot(root.ReplaceNode(declaration, PrecisionAttributeSyntax.RemoveAttributes(declaration, doomed)));
         }
     }
 }

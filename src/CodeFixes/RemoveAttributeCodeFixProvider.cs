@@ -1,6 +1,5 @@
 using System.Collections.Immutable;
 using System.Composition;
-using System.Threading;
 using System.Threading.Tasks;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CodeActions;
@@ -33,17 +32,10 @@ namespace PrecisionDsl.CodeFixes
             foreach (var diagnostic in context.Diagnostics)
             {
                 context.RegisterCodeFix(
-                    CodeAction.Create("Remove [" + attribute.Name + "]", token => RemoveAsync(context.Document, declaration, attribute, token), equivalenceKey: "PDSL009"),
+                    CodeAction.Create("Remove [" + attribute.Name + "]", token => DocumentEdits.ReplaceNodeAsync(
+                        context.Document, declaration, PrecisionAttributeSyntax.RemoveAttributes(declaration, new[] { attribute }), token), equivalenceKey: "PDSL009"),
                     diagnostic);
             }
-        }
-
-        private static async Task<Document> RemoveAsync(Document document, MemberDeclarationSyntax declaration, AttributeSyntax attribute, CancellationToken cancellationToken)
-        {
-            var root = await document.GetSyntaxRootAsync(cancellationToken).ConfigureAwait(false);
-            return root is null
-                ? document
-                : document.WithSyntaxRoot(root.ReplaceNode(declaration, PrecisionAttributeSyntax.RemoveAttributes(declaration, new[] { attribute })));
         }
     }
 }

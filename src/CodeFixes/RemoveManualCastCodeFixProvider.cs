@@ -1,6 +1,5 @@
 using System.Collections.Immutable;
 using System.Composition;
-using System.Threading;
 using System.Threading.Tasks;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CodeActions;
@@ -41,22 +40,10 @@ namespace PrecisionDsl.CodeFixes
 
                 var title = "Remove the manual cast '" + memberAccess.Name.Identifier.ValueText + "'";
                 context.RegisterCodeFix(
-                    CodeAction.Create(title, token => RemoveAsync(context.Document, invocation, memberAccess, token), equivalenceKey: "PDSL011"),
+                    CodeAction.Create(title, token => DocumentEdits.ReplaceNodeAsync(
+                        context.Document, invocation, memberAccess.Expression.WithTriviaFrom(invocation), token), equivalenceKey: "PDSL011"),
                     diagnostic);
             }
-        }
-
-        private static async Task<Document> RemoveAsync(Document document, InvocationExpressionSyntax invocation,
-            MemberAccessExpressionSyntax memberAccess, CancellationToken cancellationToken)
-        {
-            var root = await document.GetSyntaxRootAsync(cancellationToken).ConfigureAwait(false);
-            if (root is null)
-            {
-                return document;
-            }
-
-            var receiver = memberAccess.Expression.WithTriviaFrom(invocation);
-            return document.WithSyntaxRoot(root.ReplaceNode(invocation, receiver));
         }
     }
 }

@@ -1,6 +1,5 @@
 using System.Collections.Immutable;
 using System.Composition;
-using System.Threading;
 using System.Threading.Tasks;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CodeActions;
@@ -32,17 +31,9 @@ namespace PrecisionDsl.CodeFixes
             foreach (var diagnostic in context.Diagnostics)
             {
                 context.RegisterCodeFix(
-                    CodeAction.Create("Use [KeepFp32]", token => ReplaceAsync(context.Document, attribute, token), equivalenceKey: "PDSL004"),
+                    CodeAction.Create("Use [KeepFp32]", token => DocumentEdits.ReplaceNodeAsync(context.Document, attribute, PrecisionAttributeSyntax.ToKeepFp32(attribute), token), equivalenceKey: "PDSL004"),
                     diagnostic);
             }
-        }
-
-        private static async Task<Document> ReplaceAsync(Document document, AttributeSyntax attribute, CancellationToken cancellationToken)
-        {
-            var root = await document.GetSyntaxRootAsync(cancellationToken).ConfigureAwait(false);
-            return root is null
-                ? document
-                : document.WithSyntaxRoot(root.ReplaceNode(attribute, PrecisionAttributeSyntax.ToKeepFp32(attribute)));
         }
     }
 }
