@@ -1,13 +1,15 @@
 using System;
 using System.Linq;
 using TorchSharp.Modules;
+using Module = TorchSharp.torch.nn.Module;
 
 namespace PrecisionDsl
 {
     /// <summary>
-    /// Which TorchSharp layer types run in half when a container (<c>Sequential</c>, <c>ModuleList</c>,
-    /// <c>ModuleDict</c>) is given a half precision. Data, not branches: extend the arrays to teach the
-    /// runtime a layer. Everything else inside a container (norms, activations, pooling, ...) stays fp32.
+    /// How TorchSharp layer types run inside a container (<c>Sequential</c>, <c>ModuleList</c>,
+    /// <c>ModuleDict</c>) given a half precision: half-capable layers in half, norms and other layers with
+    /// weights of their own in fp32 with fp32 input, everything else (activations, pooling, ...) in what it
+    /// receives. Data, not branches: extend the arrays to teach the runtime a layer.
     /// </summary>
     internal static class LayerCatalog
     {
@@ -19,6 +21,13 @@ namespace PrecisionDsl
             typeof(ConvTranspose1d), typeof(ConvTranspose2d), typeof(ConvTranspose3d),
             typeof(Embedding), typeof(EmbeddingBag),
             typeof(PReLU),
+        };
+
+        /// <summary>Numerically sensitive layers: fp32 with fp32 input inside a half container (also when they hold no weights).</summary>
+        internal static readonly Type[] Norms =
+        {
+            typeof(NormBase), // BatchNorm1d/2d/3d, InstanceNorm1d/2d/3d
+            typeof(LayerNorm), typeof(GroupNorm), typeof(LocalResponseNorm),
         };
 
         /// <summary>
@@ -54,6 +63,16 @@ namespace PrecisionDsl
         internal static bool LacksWeightAccess(Type type) => Matches(type, HalfCapableWithoutWeightAccess);
 
         internal static bool IsContainer(Type type) => Matches(type, Containers);
+
+        /// <summary>A layer inside a half container that must see fp32 input: a norm, or any other layer with fp32 weights of its own.</summary>
+        internal static bool TakesFp32Input(Module module) =>
+            Matches(module.GetType(), Norms) || module.parameters(recurse: false).Any(p => p.is_floating_point());
+
+        /// <summary>
+        /// A module written by the user (not a TorchSharp layer): inside a half container its children are
+        /// planned one by one, like the container's own.
+        /// </summary>
+        internal static bool IsUserBlock(Type type) => type.Assembly != typeof(Module).Assembly;
 
         /// <summary>A nested precision model: its generated code holds its own <see cref="MixedPrecisionState"/>.</summary>
         internal static bool IsPrecisionModel(Type type) => MixedPrecisionState.StateFieldsOf(type).Length > 0;

@@ -56,7 +56,7 @@ namespace PrecisionDsl
         private readonly PrecisionLayer[] layers;
         private readonly LossScaleOptions lossScale;
         private List<ShadowSlot> slots = new();
-        private List<WidenedLayer> widenedLayers = new();
+        private List<LayerInputHooks> hooks = new();
         private bool slotsBuilt;
         private bool warnedAboutUnmovedGradients;
         private int forwardDepth;
@@ -389,28 +389,33 @@ namespace PrecisionDsl
                 return;
             }
 
-            foreach (var widened in widenedLayers)
+            foreach (var hook in hooks)
             {
-                widened.Dispose();
+                hook.Dispose();
             }
 
             var built = new List<ShadowSlot>();
-            var widenedBuilt = new List<WidenedLayer>();
+            var hooksBuilt = new List<LayerInputHooks>();
             foreach (var layer in layers)
             {
                 // A layer member may be null when the model creates it only under some configuration.
                 if (layer.Kind != PrecisionKind.Fp32 && layer.Module is not null)
                 {
-                    AddSlots(layer.Name, layer.Module, layer.Kind, built, widenedBuilt, insideContainer: false);
+                    AddLayer(layer.Name, layer.Module, layer.Kind, built, hooksBuilt, insideContainer: false);
                 }
             }
 
             slots = built;
-            widenedLayers = widenedBuilt;
+            hooks = hooksBuilt;
             slotsBuilt = true;
         }
 
-        private void AddSlots(string name, Module module, PrecisionKind kind, List<ShadowSlot> built, List<WidenedLayer> widenedBuilt, bool insideContainer)
+        /// <summary>
+        /// Gives <paramref name="module"/> its half shadows and hooks. Inside a container (and the user blocks
+        /// in it) every layer is planned on its own: half-capable layers run in half, norms and other layers
+        /// with weights of their own get fp32 input, the rest runs in what it receives.
+        /// </summary>
+        private void AddLayer(string name, Module module, PrecisionKind kind, List<ShadowSlot> built, List<LayerInputHooks> hooksBuilt, bool insideContainer)
         {
             var type = module.GetType();
             if (LayerCatalog.IsPrecisionModel(type))
@@ -418,11 +423,11 @@ namespace PrecisionDsl
                 return; // a nested precision model swaps its own shadows in its own forward
             }
 
-            if (LayerCatalog.IsContainer(type))
+            if (LayerCatalog.IsContainer(type) || (insideContainer && LayerCatalog.IsUserBlock(type)))
             {
                 foreach (var (childName, child) in module.named_children())
                 {
-                    AddSlots($"{name}.{childName}", child, kind, built, widenedBuilt, insideContainer: true);
+                    AddLayer($"{name}.{childName}", child, kind, built, hooksBuilt, insideContainer: true);
                 }
 
                 return;
@@ -430,7 +435,13 @@ namespace PrecisionDsl
 
             if (insideContainer && !LayerCatalog.IsHalfCapable(type))
             {
-                return; // norms, activations, pooling inside a half container stay fp32
+                if (LayerCatalog.TakesFp32Input(module)
+                    && LayerInputHooks.TryAttach(module, ScalarType.Float32, widenedSlots: null, () => InForward) is { } fp32Input)
+                {
+                    hooksBuilt.Add(fp32Input);
+                }
+
+                return;
             }
 
             var deviceType = DeviceTypeOf(module);
@@ -445,10 +456,11 @@ namespace PrecisionDsl
             }
 
             built.AddRange(layerSlots);
-            if (LayerCatalog.IsMatmulBacked(type) && PrecisionPolicy.WidensHalfMatmul(dtype, deviceType)
-                && WidenedLayer.TryAttach(module, layerSlots, dtype, () => InForward) is { } widened)
+            var widened = LayerCatalog.IsMatmulBacked(type) && PrecisionPolicy.WidensHalfMatmul(dtype, deviceType);
+            if ((widened || insideContainer)
+                && LayerInputHooks.TryAttach(module, dtype, widened ? layerSlots : null, () => InForward) is { } halfInput)
             {
-                widenedBuilt.Add(widened);
+                hooksBuilt.Add(halfInput);
             }
         }
     }

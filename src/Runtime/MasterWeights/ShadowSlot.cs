@@ -14,7 +14,7 @@ namespace PrecisionDsl
     /// layer's <c>forward</c> reads: the private field of a managed layer (as TorchSharp's own
     /// <c>Module._to</c> does), or the weight property of a native-backed layer (<c>Embedding</c>).
     /// The module's parameter registry keeps the master, so <c>parameters()</c> and <c>state_dict()</c>
-    /// see fp32 values. A slot of a widened layer (<see cref="WidenedLayer"/>) also keeps an fp32 copy of
+    /// see fp32 values. A slot of a widened layer (<see cref="LayerInputHooks"/>) also keeps an fp32 copy of
     /// the shadow's half-rounded values, which the layer reads while it computes in fp32.
     /// </summary>
     internal sealed class ShadowSlot

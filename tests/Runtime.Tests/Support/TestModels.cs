@@ -146,3 +146,85 @@ internal static class RegressionData
         return (x, y);
     }
 }
+
+/// <summary>A user block without precision attributes: a Linear, a LayerNorm and a residual add.</summary>
+internal sealed class ResidualBlock : Module<Tensor, Tensor>
+{
+    private readonly Linear proj;
+    private readonly LayerNorm norm;
+
+    public ResidualBlock(long width) : base(nameof(ResidualBlock))
+    {
+        proj = Linear(width, width);
+        norm = LayerNorm(width);
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor x) => x + functional.relu(norm.call(proj.call(x)));
+}
+
+/// <summary>
+/// A half CNN in the TorchSharpExamples style: a <c>Sequential</c> of convolutions with BatchNorms between
+/// them, a <c>ModuleList</c> of user blocks built in a loop, and a head. Forward written as the generator
+/// emits it: only the containers' and the head's inputs are cast.
+/// </summary>
+internal sealed class ConvStackModel : Module<Tensor, Tensor>
+{
+    private readonly Sequential features;
+    private readonly ModuleList<Module<Tensor, Tensor>> blocks = new();
+    private readonly Linear head;
+    private MixedPrecisionState? __pdslState;
+
+    public ConvStackModel(PrecisionKind kind) : base(nameof(ConvStackModel))
+    {
+        Kind = kind;
+        features = Sequential(
+            Conv2d(3, 4, 3, padding: 1), BatchNorm2d(4), ReLU(),
+            Conv2d(4, 8, 3, padding: 1, groups: 4), BatchNorm2d(8), ReLU(), AdaptiveAvgPool2d(1), Flatten());
+        for (var i = 0; i < 2; i++)
+        {
+            blocks.Add(new ResidualBlock(8));
+        }
+
+        head = Linear(8, 1);
+        RegisterComponents();
+    }
+
+    public PrecisionKind Kind { get; }
+
+    public Sequential Features => features;
+
+    public ModuleList<Module<Tensor, Tensor>> Blocks => blocks;
+
+    internal MixedPrecisionState State => __pdslState ??= new(this,
+        new PrecisionLayer[] { new("features", features, Kind), new("blocks", blocks, Kind), new("head", head, Kind) }, null);
+
+    public override Tensor forward(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        using var weights = State.EnterForward();
+        var half = Kind == PrecisionKind.Fp16 ? weights.Fp16 : weights.Bf16;
+        var hidden = features.call(Precision.Cast(x, half));
+        foreach (var block in blocks)
+        {
+            hidden = block.call(Precision.Cast(hidden, half));
+        }
+
+        return scope.MoveToOuter(Precision.Cast(head.call(Precision.Cast(hidden, half)), ScalarType.Float32));
+    }
+
+    /// <summary>The same computation in fp32, with none of the precision machinery.</summary>
+    public Tensor Reference(Tensor x)
+    {
+        var hidden = features.call(x);
+        foreach (var block in blocks)
+        {
+            hidden = block.call(hidden);
+        }
+
+        return head.call(hidden);
+    }
+
+    public TrainStepResult TrainStep(Tensor x, Tensor target, Optimizer optimizer, GradScaler scaler) =>
+        State.TrainStep(() => functional.mse_loss(forward(x), target), optimizer, scaler, null);
+}
