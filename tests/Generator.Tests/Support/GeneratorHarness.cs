@@ -1,10 +1,12 @@
 using System;
 using System.Collections.Generic;
+using System.Collections.Immutable;
 using System.IO;
 using System.Linq;
 using System.Runtime.CompilerServices;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp;
+using Microsoft.CodeAnalysis.Diagnostics;
 using TorchSharp;
 
 namespace PrecisionDsl.Generator.Tests.Support
@@ -22,11 +24,19 @@ namespace PrecisionDsl.Generator.Tests.Support
 
         /// <summary>The model sources of tests/Models, by file name.</summary>
         public static IReadOnlyDictionary<string, string> ModelSources { get; } = Directory
-            .GetFiles(Path.Combine(TestsDirectory(), "Models"), "*.cs")
+            .GetFiles(ModelsDirectory, "*.cs")
             .OrderBy(path => path, StringComparer.Ordinal)
             .ToDictionary(path => Path.GetFileName(path), File.ReadAllText);
 
         public static string SnapshotDirectory => Path.Combine(TestsDirectory(), "Generator.Tests", "Snapshots");
+
+        public static string ModelsDirectory => Path.Combine(TestsDirectory(), "Models");
+
+        /// <summary>Every analyzer the generator assembly ships.</summary>
+        public static ImmutableArray<DiagnosticAnalyzer> Analyzers { get; } = typeof(PrecisionGenerator).Assembly.GetTypes()
+            .Where(t => !t.IsAbstract && t.GetCustomAttributes(typeof(DiagnosticAnalyzerAttribute), false).Length > 0)
+            .Select(t => (DiagnosticAnalyzer)Activator.CreateInstance(t)!)
+            .ToImmutableArray();
 
         public static CSharpCompilation Compile(params (string Path, string Source)[] sources) =>
             CSharpCompilation.Create(
