@@ -38,10 +38,12 @@ namespace PrecisionDsl
     /// </code>
     /// With a precision model, its generated <c>AccumulateGradients</c>/<c>ApplyGradients</c> do this
     /// (and move the half gradients into the fp32 masters).</para>
-    /// <para>Disabled (<c>enabled: false</c>), every member is a pass-through: <see cref="Scale"/>
-    /// returns the loss, <see cref="Step"/> always steps. Used for bf16 and fp32, which need no scaling.</para>
+    /// <para>Disabled (<c>enabled: false</c>), every public member is a pass-through: <see cref="Scale"/>
+    /// returns the loss, <see cref="Step"/> always steps. Used for bf16 and fp32, which need no scaling. The
+    /// generated <c>TrainStep</c>/<c>ApplyGradients</c> still skip a step whose gradients hold inf/NaN and
+    /// count it, in the same single read as the loss, and a run of such steps ends in the stall exception.</para>
     /// <para><b>Stalled scale.</b> A step that overflows although the scale is already at
-    /// <c>minScale</c> overflows in true units (a NaN input, a diverged loss, a too-large learning
+    /// <c>minScale</c> (or, disabled, at all) overflows in true units (a NaN input, a diverged loss, a too-large learning
     /// rate): lowering the scale cannot help, and skipping it forever would train nothing, silently.
     /// After <see cref="MinScaleStallWarningSteps"/> such steps in a row the scaler logs a warning
     /// through <see cref="PrecisionPolicy.Logger"/>; after <see cref="MaxSkippedStepsAtMinScale"/> in a
@@ -171,32 +173,32 @@ namespace PrecisionDsl
 
         /// <summary>
         /// Unscales (if not done yet) and runs <c>optimizer.step()</c> unless a gradient is inf/NaN.
-        /// The only host synchronisation of the step happens here.
+        /// The only host synchronisation of the step happens here. Disabled, it always steps.
         /// </summary>
         /// <returns>True when the optimizer stepped; false when the step was skipped (parameters and optimizer state untouched).</returns>
         /// <exception cref="InvalidOperationException">Step was already called for this optimizer since the last <see cref="Update"/>.</exception>
-        public bool Step(Optimizer optimizer) => StepReadingAlong(optimizer, null, out _);
+        public bool Step(Optimizer optimizer)
+        {
+            ArgumentNullException.ThrowIfNull(optimizer);
+            if (enabled)
+            {
+                return StepReadingAlong(optimizer, null, out _);
+            }
+
+            optimizer.step();
+            return true;
+        }
 
         /// <summary>
-        /// <see cref="Step(Optimizer)"/> that also reads the 0-d tensor <paramref name="readAlong"/> (e.g.
-        /// the loss) to the host in the same transfer as the overflow flag, so a training step that
-        /// reports its loss still synchronises once.
+        /// The generated training step's <see cref="Step(Optimizer)"/>: skips a step whose gradients hold
+        /// inf/NaN in every precision, also when the scaler is disabled (bf16, fp32: the check runs without
+        /// unscaling, and <see cref="Update"/> counts the skip towards the stall limit). It also reads the 0-d
+        /// tensor <paramref name="readAlong"/> (the loss) to the host in the same transfer as the overflow
+        /// flag, so a training step that reports its loss still synchronises once.
         /// </summary>
         internal bool StepReadingAlong(Optimizer optimizer, Tensor? readAlong, out double readValue)
         {
             ArgumentNullException.ThrowIfNull(optimizer);
-            readValue = double.NaN;
-            if (!enabled)
-            {
-                if (readAlong is not null)
-                {
-                    readValue = readAlong.item<float>();
-                }
-
-                optimizer.step();
-                return true;
-            }
-
             if (records.TryGetValue(optimizer, out var existing) && existing.Stepped)
             {
                 throw new InvalidOperationException("Step has already been called for this optimizer since the last Update.");
@@ -204,7 +206,14 @@ namespace PrecisionDsl
 
             if (existing is null)
             {
-                Unscale(optimizer);
+                if (enabled)
+                {
+                    Unscale(optimizer);
+                }
+                else
+                {
+                    records[optimizer] = new StepRecord(UnscaleAndCheck(optimizer.parameters(), inverseScale: 1.0));
+                }
             }
 
             var record = records[optimizer];
@@ -233,13 +242,13 @@ namespace PrecisionDsl
         /// </exception>
         public void Update()
         {
-            if (!enabled)
-            {
-                return;
-            }
-
             if (records.Count == 0)
             {
+                if (!enabled)
+                {
+                    return;
+                }
+
                 throw new InvalidOperationException("Update called without an inf/NaN check: call Step (or Unscale) first.");
             }
 
@@ -261,12 +270,13 @@ namespace PrecisionDsl
             if (overflow)
             {
                 growthTracker = 0;
-                var atMinScale = scale <= minScale;
-                if (hysteresisLeft <= 1)
+                // Disabled, the scale is fixed at 1: every non-finite step is one nothing can fix by scaling.
+                var atMinScale = !enabled || scale <= minScale;
+                if (enabled && hysteresisLeft <= 1)
                 {
                     scale = Math.Max(scale * backoffFactor, minScale);
                 }
-                else
+                else if (enabled)
                 {
                     hysteresisLeft--;
                 }
@@ -277,7 +287,7 @@ namespace PrecisionDsl
             }
 
             skippedAtMinScale = 0;
-            if (++growthTracker >= growthInterval)
+            if (enabled && ++growthTracker >= growthInterval)
             {
                 scale = Math.Min(scale * growthFactor, maxScale);
                 growthTracker = 0;
@@ -293,22 +303,36 @@ namespace PrecisionDsl
 
         /// <summary>
         /// Restores a state from <see cref="GetState"/> (configuration included) so the run continues
-        /// exactly; any unfinished iteration (unscale/step without update) is discarded.
+        /// exactly; any unfinished iteration (unscale/step without update) is discarded. The whole state is
+        /// validated first: when it throws, the scaler is exactly as it was.
         /// </summary>
-        /// <exception cref="ArgumentException">The state's configuration or counters are invalid.</exception>
+        /// <exception cref="ArgumentException">
+        /// The configuration is invalid (as in the constructor), the scale is not a finite number within
+        /// [MinScale, MaxScale], or a counter lies outside what the configuration allows.
+        /// </exception>
         public void LoadState(GradScalerState state)
         {
             ArgumentNullException.ThrowIfNull(state);
-            Configure(state.InitialScale, state.GrowthFactor, state.BackoffFactor, state.GrowthInterval,
-                state.Hysteresis, state.MinScale, state.MaxScale, state.Enabled);
-            if (!(state.Scale >= state.MinScale && state.Scale <= state.MaxScale))
+            Validate(state.InitialScale, state.GrowthFactor, state.BackoffFactor, state.GrowthInterval,
+                state.Hysteresis, state.MinScale, state.MaxScale);
+            if (!(double.IsFinite(state.Scale) && state.Scale >= state.MinScale && state.Scale <= state.MaxScale))
             {
-                throw new ArgumentOutOfRangeException(nameof(state), state.Scale, "Scale lies outside [MinScale, MaxScale].");
+                throw new ArgumentOutOfRangeException(nameof(state), state.Scale, "Scale must be a finite number within [MinScale, MaxScale].");
             }
 
-            if (state.GrowthTracker < 0 || state.HysteresisLeft < 1 || state.SkippedSteps < 0 || state.SkippedStepsAtMinScale < 0)
+            if (state.GrowthTracker < 0 || state.GrowthTracker >= state.GrowthInterval)
             {
-                throw new ArgumentOutOfRangeException(nameof(state), "Counters must be non-negative and HysteresisLeft at least 1.");
+                throw new ArgumentOutOfRangeException(nameof(state), state.GrowthTracker, "GrowthTracker must lie in [0, GrowthInterval).");
+            }
+
+            if (state.HysteresisLeft < 1 || state.HysteresisLeft > state.Hysteresis)
+            {
+                throw new ArgumentOutOfRangeException(nameof(state), state.HysteresisLeft, "HysteresisLeft must lie in [1, Hysteresis].");
+            }
+
+            if (state.SkippedSteps < 0 || state.SkippedStepsAtMinScale < 0 || state.SkippedStepsAtMinScale > state.SkippedSteps)
+            {
+                throw new ArgumentOutOfRangeException(nameof(state), "SkippedSteps must be >= 0 and SkippedStepsAtMinScale within [0, SkippedSteps].");
             }
 
             if (state.MaxSkippedStepsAtMinScale < 0)
@@ -317,6 +341,8 @@ namespace PrecisionDsl
             }
 
             ClearRecords();
+            Configure(state.InitialScale, state.GrowthFactor, state.BackoffFactor, state.GrowthInterval,
+                state.Hysteresis, state.MinScale, state.MaxScale, state.Enabled);
             scale = state.Scale;
             growthTracker = state.GrowthTracker;
             hysteresisLeft = state.HysteresisLeft;
@@ -346,7 +372,11 @@ namespace PrecisionDsl
                         continue;
                     }
 
-                    gradient.mul_(inverseScale);
+                    if (inverseScale != 1.0)
+                    {
+                        gradient.mul_(inverseScale);
+                    }
+
                     var (min, max) = gradient.aminmax();
                     extremes.Add(min.to(ScalarType.Float32));
                     extremes.Add(max.to(ScalarType.Float32));
@@ -360,14 +390,28 @@ namespace PrecisionDsl
         private void Configure(double initialScale, double growthFactor, double backoffFactor, int growthInterval,
             int hysteresis, double minScale, double maxScale, bool enabled)
         {
+            Validate(initialScale, growthFactor, backoffFactor, growthInterval, hysteresis, minScale, maxScale);
+            this.initialScale = initialScale;
+            this.growthFactor = growthFactor;
+            this.backoffFactor = backoffFactor;
+            this.growthInterval = growthInterval;
+            this.hysteresis = hysteresis;
+            this.minScale = minScale;
+            this.maxScale = maxScale;
+            this.enabled = enabled;
+        }
+
+        private static void Validate(double initialScale, double growthFactor, double backoffFactor, int growthInterval,
+            int hysteresis, double minScale, double maxScale)
+        {
             if (!(minScale > 0) || double.IsInfinity(minScale))
             {
                 throw new ArgumentOutOfRangeException(nameof(minScale), minScale, "Must be a finite number > 0.");
             }
 
-            if (!(maxScale >= minScale))
+            if (!(maxScale >= minScale) || double.IsInfinity(maxScale))
             {
-                throw new ArgumentOutOfRangeException(nameof(maxScale), maxScale, "Must be >= minScale.");
+                throw new ArgumentOutOfRangeException(nameof(maxScale), maxScale, "Must be a finite number >= minScale.");
             }
 
             if (!(initialScale > 0) || double.IsInfinity(initialScale))
@@ -399,15 +443,6 @@ namespace PrecisionDsl
             {
                 throw new ArgumentOutOfRangeException(nameof(hysteresis), hysteresis, "Must be >= 1 (1 backs off at the first overflow).");
             }
-
-            this.initialScale = initialScale;
-            this.growthFactor = growthFactor;
-            this.backoffFactor = backoffFactor;
-            this.growthInterval = growthInterval;
-            this.hysteresis = hysteresis;
-            this.minScale = minScale;
-            this.maxScale = maxScale;
-            this.enabled = enabled;
         }
 
         /// <summary>Warns once per stall, then throws once the stall reaches the limit.</summary>
@@ -416,13 +451,13 @@ namespace PrecisionDsl
             if (skippedAtMinScale == MinScaleStallWarningSteps && skippedAtMinScale != maxSkippedStepsAtMinScale)
             {
                 PrecisionPolicy.Logger.LogWarning(
-                    "PrecisionDsl: the last {Steps} optimizer steps were skipped: their gradients held inf/NaN although the loss scale is at its minimum ({MinScale}). The gradients overflow in true units (NaN inputs, a diverged loss, a too-large learning rate?); GradScaler throws after {Limit} such steps in a row (MaxSkippedStepsAtMinScale, 0 = never).",
-                    skippedAtMinScale, minScale, maxSkippedStepsAtMinScale);
+                    "PrecisionDsl: the last {Steps} optimizer steps were skipped: their gradients held inf/NaN {Why}. The gradients overflow in true units (NaN inputs, a diverged loss, a too-large learning rate?); GradScaler throws after {Limit} such steps in a row (MaxSkippedStepsAtMinScale, 0 = never).",
+                    skippedAtMinScale, enabled ? $"although the loss scale is at its minimum ({minScale})" : "with no loss scaling in this precision", maxSkippedStepsAtMinScale);
             }
 
             if (maxSkippedStepsAtMinScale > 0 && skippedAtMinScale >= maxSkippedStepsAtMinScale)
             {
-                throw new LossScaleStalledException(skippedAtMinScale, minScale);
+                throw new LossScaleStalledException(skippedAtMinScale, minScale, lossScaled: enabled);
             }
         }
 

@@ -12,7 +12,16 @@ namespace PrecisionDsl
     {
         /// <summary>Creates the exception for <paramref name="skippedSteps"/> consecutive skipped steps at <paramref name="minScale"/>.</summary>
         public LossScaleStalledException(int skippedSteps, double minScale)
-            : base($"Training stalled: the last {skippedSteps} optimizer steps were all skipped because their gradients held inf/NaN, although the loss scale is at its minimum ({minScale}). The gradients overflow in true units; check the inputs and loss for NaN/inf and lower the learning rate. Parameters and optimizer state are those of the last good step. Set GradScaler.MaxSkippedStepsAtMinScale to 0 to keep skipping instead.")
+            : this(skippedSteps, minScale, lossScaled: true)
+        {
+        }
+
+        /// <summary>
+        /// Creates the exception for <paramref name="skippedSteps"/> consecutive skipped steps; <paramref name="lossScaled"/>
+        /// false when the scaler was disabled (bf16, fp32), whose scale is fixed at 1.
+        /// </summary>
+        public LossScaleStalledException(int skippedSteps, double minScale, bool lossScaled)
+            : base($"Training stalled: the last {skippedSteps} optimizer steps were all skipped because their gradients held inf/NaN, {(lossScaled ? $"although the loss scale is at its minimum ({minScale})" : "with no loss scaling in this precision")}. The gradients overflow in true units; check the inputs and loss for NaN/inf and lower the learning rate. Parameters and optimizer state are those of the last good step. Set GradScaler.MaxSkippedStepsAtMinScale to 0 to keep skipping instead.")
         {
             SkippedSteps = skippedSteps;
             MinScale = minScale;
