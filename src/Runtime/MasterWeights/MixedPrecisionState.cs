@@ -138,7 +138,10 @@ namespace PrecisionDsl
         {
             ArgumentNullException.ThrowIfNull(computeLoss);
             ValidateStepArguments(optimizer, scaler, maxGradNorm);
-            using var loss = BackwardAndMoveGradients(computeLoss, scaler, 1.0);
+            // Every temporary of the step (wrappers of gradients, the optimizer's and the check's) is released
+            // here, not left to the garbage collector: on CUDA that memory is held until a collection.
+            using var scope = NewDisposeScope();
+            var loss = BackwardAndMoveGradients(computeLoss, scaler, 1.0);
             return ApplyGradientsCore(optimizer, scaler, maxGradNorm, loss);
         }
 
@@ -157,8 +160,8 @@ namespace PrecisionDsl
                 throw new ArgumentOutOfRangeException(nameof(lossWeight), lossWeight, "Must be finite.");
             }
 
-            using var lossTensor = BackwardAndMoveGradients(computeLoss, scaler, lossWeight);
-            var loss = lossTensor.item<float>();
+            using var scope = NewDisposeScope();
+            var loss = BackwardAndMoveGradients(computeLoss, scaler, lossWeight).item<float>();
             pendingLoss += lossWeight * loss;
             return loss;
         }
@@ -171,6 +174,7 @@ namespace PrecisionDsl
         public TrainStepResult ApplyGradients(Optimizer optimizer, GradScaler scaler, double? maxGradNorm)
         {
             ValidateStepArguments(optimizer, scaler, maxGradNorm);
+            using var scope = NewDisposeScope();
             return ApplyGradientsCore(optimizer, scaler, maxGradNorm, null);
         }
 
