@@ -445,7 +445,7 @@ namespace PrecisionDsl
             }
 
             built.AddRange(layerSlots);
-            if (LayerCatalog.IsMatmulBacked(type) && PrecisionPolicy.WidensHalfMatmul(dtype, deviceType)
+            if (LayerCatalog.FamilyOf(type) is { } family && PrecisionPolicy.Widens(family, dtype, deviceType)
                 && WidenedLayer.TryAttach(module, layerSlots, dtype, () => InForward) is { } widened)
             {
                 widenedBuilt.Add(widened);
