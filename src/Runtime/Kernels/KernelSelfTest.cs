@@ -20,7 +20,10 @@ namespace PrecisionDsl
     {
         private const int TimedRuns = 5;
 
-        /// <summary>Timing stops after this much per family (once both paths ran): the self-test stays well under a second.</summary>
+        /// <summary>Runs a native kernel needs to win: one lucky run against a preempted widened one is not enough.</summary>
+        private const int MinTimedRuns = 3;
+
+        /// <summary>After <see cref="MinTimedRuns"/>, timing stops at this much per family: the self-test stays well under a second.</summary>
         private static readonly TimeSpan TimingBudget = TimeSpan.FromMilliseconds(50);
 
         /// <summary>Decides every family <paramref name="probesFor"/> builds for <paramref name="dtype"/>.</summary>
@@ -57,23 +60,34 @@ namespace PrecisionDsl
                 }
             }
 
-            // The correctness pass ran the timed case once on both paths: that was the warm-up.
-            var (nativeSeconds, widenedSeconds) = BestSeconds(probe.Cases[^1]);
-            return new(null, worstError, nativeSeconds, widenedSeconds);
+            // The correctness pass ran the timed case once on both paths: that was the warm-up. Timed on one
+            // intra-op thread: on a loaded machine a multi-threaded kernel waits for descheduled workers at
+            // every barrier, which measures the load rather than the kernel.
+            var threads = get_num_threads();
+            set_num_threads(1);
+            try
+            {
+                var (nativeSeconds, widenedSeconds) = BestSeconds(probe.Cases[^1]);
+                return new(null, worstError, nativeSeconds, widenedSeconds);
+            }
+            finally
+            {
+                set_num_threads(threads);
+            }
         }
 
         /// <summary>
-        /// The best of up to <see cref="TimedRuns"/> runs of each path, alternating, so that a load change on a
-        /// shared machine hits both (wall-clock times: under heavy load the choice between two correct kernels
-        /// can go either way; correctness never depends on it). Stops once native is more than twice as slow as
-        /// widened: more runs would not make it the faster one, and on a CPU whose half kernels are reference
-        /// loops each one is costly.
+        /// The best of <see cref="MinTimedRuns"/> to <see cref="TimedRuns"/> runs of each path, alternating, so that
+        /// a load change on a shared machine hits both (wall-clock times: under heavy load the choice between two
+        /// correct kernels can go either way; correctness never depends on it). Stops at once when native is more
+        /// than twice as slow as widened: that only errs towards widened, which is always right, and on a CPU
+        /// whose half kernels are reference loops each native run is costly.
         /// </summary>
         private static (double Native, double Widened) BestSeconds(ProbeCase timed)
         {
             var (native, widened) = (double.PositiveInfinity, double.PositiveInfinity);
             var spent = Stopwatch.StartNew();
-            for (var run = 0; run < TimedRuns && !(native > 2 * widened) && spent.Elapsed < TimingBudget; run++)
+            for (var run = 0; run < TimedRuns && !(native > 2 * widened) && (run < MinTimedRuns || spent.Elapsed < TimingBudget); run++)
             {
                 widened = Math.Min(widened, Seconds(timed.Widened));
                 native = Math.Min(native, Seconds(timed.Native));
