@@ -23,7 +23,7 @@ namespace PrecisionDsl
         /// <summary>Runs a native kernel needs to win: one lucky run against a preempted widened one is not enough.</summary>
         private const int MinTimedRuns = 3;
 
-        /// <summary>After <see cref="MinTimedRuns"/>, timing stops at this much per family: the self-test stays well under a second.</summary>
+        /// <summary>After <see cref="MinTimedRuns"/>, timing stops at this much per family, so a loaded machine does not stretch the self-test.</summary>
         private static readonly TimeSpan TimingBudget = TimeSpan.FromMilliseconds(50);
 
         /// <summary>Decides every family <paramref name="probesFor"/> builds for <paramref name="dtype"/>.</summary>
