@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.Globalization;
+using System.Linq;
 using PrecisionDsl;
 using TinyGpt;
 using TorchSharp;
@@ -50,10 +51,12 @@ else if (options.Precision == PrecisionChoice.Bf16 && device.type == DeviceType.
 string halfName = PrecisionPolicy.DtypeFor(PrecisionKind.Fp16, device.type) == ScalarType.Float16 ? "fp16" : "bf16";
 
 bool mixedRun = options.Precision != PrecisionChoice.Fp32;
-// Without native half instructions the runtime computes half matrix products in fp32 kernels (it logs why).
-bool widened = mixedRun && PrecisionPolicy.WidensHalfMatmul(PrecisionPolicy.DtypeFor(PrecisionKind.Fp16, device.type), device.type);
-if (widened)
-    Console.WriteLine($"note: expect the mixed run at about fp32 speed here; {halfName} speed-ups need CUDA or a CPU with native {halfName} (AVX-512, AMX).");
+// On CPU the runtime self-tests libtorch's half kernels once per family and widens (fp32 kernels on
+// half-rounded values) where a native one is wrong or slower; on CUDA half kernels always run natively.
+string kernels = !mixedRun || device.type == DeviceType.CUDA ? "" : string.Join("; ",
+    PrecisionPolicy.KernelChoices.Where(c => c.Dtype == PrecisionPolicy.CpuFp16Dtype).Select(c => $"{c.Family} {(c.Widened ? "widened" : "native")} ({c.Reason})"));
+if (kernels.Length > 0)
+    Console.WriteLine($"{halfName} kernels on this CPU: {kernels}.");
 bool referenceRun = !mixedRun || options.Compare;
 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
     $"TinyGpt on {device.type} ({Environment.ProcessorCount} cores): {settings.Model.Layers} layers, width {settings.Model.ModelWidth}, " +
@@ -69,12 +72,12 @@ Console.WriteLine();
 Console.WriteLine("  Held-out problems (never trained on):");
 Console.Write(ComparisonReport.PlainTable(ComparisonReport.Examples(runs, Digits, 8)));
 
-string kernels = widened ? $" Half matrix products: widened (fp32 kernels on {halfName}-rounded values; this CPU has no native {halfName} instructions)." : "";
 string setup = string.Create(CultureInfo.InvariantCulture,
     $"Task: {Digits}-digit addition as text (`123+989=1112`), {settings.HeldOutCount} held-out problems never trained on. " +
     $"Model: {settings.Model.Layers} layers, width {settings.Model.ModelWidth}, {settings.Model.Heads} heads, " +
     $"context {settings.Model.ContextLength}. Training: batch {settings.BatchSize}, {settings.Steps} steps, AdamW, " +
-    $"peak learning rate {settings.LearningRate}, seed {settings.Seed}, device {device.type}, {Environment.ProcessorCount} cores.{kernels}");
+    $"peak learning rate {settings.LearningRate}, seed {settings.Seed}, device {device.type}, {Environment.ProcessorCount} cores.") +
+    (kernels.Length > 0 ? $" Half kernels (self-test: native only where correct and not slower; widened = fp32 kernels on {halfName}-rounded values): {kernels}." : "");
 string report = ComparisonReport.Write(options.OutputFolder, runs, setup, TinyGptModel.PrecisionPlan.ToTable(), Digits);
 Console.WriteLine();
 Console.WriteLine($"Report: {report}");

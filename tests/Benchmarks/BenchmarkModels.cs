@@ -80,18 +80,19 @@ namespace PrecisionDsl.Benchmarks
 
     /// <summary>
     /// Mixed precision without PrecisionDsl: cast inputs and weights at every layer call (autocast style).
-    /// Where the runtime widens half products (PDSL_CPU_HALF_MATMUL, or a CPU without native bf16), the
+    /// Where the runtime widens half products (PDSL_CPU_HALF_MATMUL, or its kernel self-test), the
     /// hand-written step widens them the same way, so both do the same casts and use the same kernels.
     /// </summary>
     internal static class HandWritten
     {
-        private static bool Widen => PrecisionPolicy.WidensHalfMatmul(ScalarType.BFloat16, DeviceType.CPU);
+        private static bool Widens(KernelFamily family) => PrecisionPolicy.Widens(family, ScalarType.BFloat16, DeviceType.CPU);
 
-        public static Tensor Linear(Linear layer, Tensor input, ScalarType half) => Widen
+        public static Tensor Linear(Linear layer, Tensor input, ScalarType half) => Widens(KernelFamily.Linear)
             ? functional.linear(Round(input, half), Round(layer.weight!, half), layer.bias is null ? null : Round(layer.bias, half)).to(half)
             : functional.linear(input.to(half), layer.weight!.to(half), layer.bias?.to(half));
 
-        public static Tensor Matmul(Tensor left, Tensor right) => Widen
+        // Attention's batched products: what CheckedOps.Matmul routes to the batched family.
+        public static Tensor Matmul(Tensor left, Tensor right) => Widens(KernelFamily.Batched)
             ? left.to(ScalarType.Float32).matmul(right.to(ScalarType.Float32)).to(left.dtype)
             : left.matmul(right);
 

@@ -168,6 +168,44 @@ namespace PrecisionDsl.Generator.Tests
             Assert.Equal(new long[] { 2, 5, 3 }, model.call(randn(2, 5, 4), randn(3, 5)).shape);
         }
 
+        private const string ConvMixer = SnapshotTests.Usings + """
+            namespace Probe
+            {
+                [Bf16]
+                public partial class ConvMixer : Module<Tensor, Tensor, Tensor>
+                {
+                    private readonly Parameter filters = Parameter(randn(4, 3, 3, 3));
+
+                    public ConvMixer() : base(nameof(ConvMixer)) => RegisterComponents();
+
+                    [Forward]
+                    private Tensor Compute(Tensor x, Tensor w)
+                    {
+                        var h = functional.conv2d(x, filters, padding: new long[] { 1, 1 });
+                        return torch.nn.functional.conv_transpose2d(h, w, strides: new long[] { 2, 2 });
+                    }
+                }
+            }
+            """;
+
+        [Fact]
+        public void Functional_convolutions_go_through_the_runtime_with_their_arguments_as_written()
+        {
+            using var scope = NewDisposeScope();
+            var (generated, output, result) = GeneratorHarness.Run(GeneratorHarness.Compile(("ConvMixer.cs", ConvMixer)));
+            var forward = ForwardText(generated.Single().Value);
+
+            Assert.Contains("global::PrecisionDsl.CheckedOps.Conv2d(", forward);
+            Assert.Contains("global::PrecisionDsl.CheckedOps.ConvTranspose2d(", forward);
+            Assert.Contains("padding: new long[] { 1, 1 })", forward);
+            Assert.Empty(Regex.Matches(forward, @"functional\.conv"));
+            Assert.Empty(result.Diagnostics);
+            Assert.Empty(output.GetDiagnostics().Where(d => d.Severity == DiagnosticSeverity.Error));
+
+            var model = (nn.Module<Tensor, Tensor, Tensor>)Activator.CreateInstance(LoadGenerated(ConvMixer).GetType("Probe.ConvMixer")!)!;
+            Assert.Equal(new long[] { 2, 5, 17, 17 }, model.call(randn(2, 3, 8, 8), randn(4, 5, 3, 3)).shape);
+        }
+
         private static Assembly LoadGenerated(string source)
         {
             var (_, output, _) = GeneratorHarness.Run(GeneratorHarness.Compile(("Model.cs", source)));

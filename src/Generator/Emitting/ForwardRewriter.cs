@@ -132,12 +132,19 @@ namespace PrecisionDsl.Generator.Emitting
         {
             ["einsum"] = TypeNames.GlobalCheckedOps + ".Einsum",
             ["linear"] = TypeNames.GlobalCheckedOps + ".Linear",
+            ["conv1d"] = TypeNames.GlobalCheckedOps + ".Conv1d",
+            ["conv2d"] = TypeNames.GlobalCheckedOps + ".Conv2d",
+            ["conv3d"] = TypeNames.GlobalCheckedOps + ".Conv3d",
+            ["conv_transpose1d"] = TypeNames.GlobalCheckedOps + ".ConvTranspose1d",
+            ["conv_transpose2d"] = TypeNames.GlobalCheckedOps + ".ConvTranspose2d",
+            ["conv_transpose3d"] = TypeNames.GlobalCheckedOps + ".ConvTranspose3d",
         };
 
         /// <summary>
-        /// <c>torch.einsum(...)</c> and <c>functional.linear(...)</c> become <c>CheckedOps.Einsum(...)</c> and
-        /// <c>CheckedOps.Linear(...)</c>, which take the same parameters under the same names and run on the
-        /// device's fast kernel for the dtype: only the callee text up to its '(' changes.
+        /// <c>torch.einsum(...)</c>, <c>functional.linear(...)</c> and <c>functional.conv*</c>/<c>conv_transpose*(...)</c>
+        /// become <c>CheckedOps.Einsum(...)</c>, <c>CheckedOps.Linear(...)</c>, <c>CheckedOps.Conv2d(...)</c>, ..., which
+        /// take the same parameters under the same names and run on the device's correct, fast kernel for the
+        /// dtype: only the callee text up to its '(' changes.
         /// </summary>
         private static void AddRoutedFunction(string text, ExprNode call, string routedName, List<Insertion> insertions)
         {

@@ -37,14 +37,16 @@ namespace PrecisionDsl
         internal static readonly Type[] HalfCapableWithoutWeightAccess = { typeof(MultiheadAttention) };
 
         /// <summary>
-        /// Half layers whose work is a matrix product: they run widened where the device's half GEMM is
-        /// slow (<see cref="PrecisionPolicy.WidensHalfMatmul"/>).
+        /// Half layers whose work is one kernel family's product: they run widened where that family's half
+        /// kernel does (<see cref="PrecisionPolicy.Widens"/>).
         /// </summary>
-        internal static readonly Type[] MatmulBacked =
+        internal static readonly (Type Layer, KernelFamily Family)[] KernelFamilies =
         {
-            typeof(Linear),
-            typeof(Conv1d), typeof(Conv2d), typeof(Conv3d),
-            typeof(ConvTranspose1d), typeof(ConvTranspose2d), typeof(ConvTranspose3d),
+            (typeof(Linear), KernelFamily.Linear),
+            (typeof(Conv1d), KernelFamily.Conv1d), (typeof(Conv2d), KernelFamily.Conv2d), (typeof(Conv3d), KernelFamily.Conv3d),
+            (typeof(ConvTranspose1d), KernelFamily.ConvTranspose1d),
+            (typeof(ConvTranspose2d), KernelFamily.ConvTranspose2d),
+            (typeof(ConvTranspose3d), KernelFamily.ConvTranspose3d),
         };
 
         /// <summary>Containers that pass their precision on to the layers inside them (open generics match any closing).</summary>
@@ -58,7 +60,9 @@ namespace PrecisionDsl
 
         internal static bool IsHalfCapable(Type type) => Matches(type, HalfCapable);
 
-        internal static bool IsMatmulBacked(Type type) => Matches(type, MatmulBacked);
+        /// <summary>The kernel family of a layer in <see cref="KernelFamilies"/> (or derived from one); null for any other.</summary>
+        internal static KernelFamily? FamilyOf(Type type) =>
+            KernelFamilies.Where(entry => entry.Layer.IsAssignableFrom(type)).Select(entry => (KernelFamily?)entry.Family).FirstOrDefault();
 
         internal static bool LacksWeightAccess(Type type) => Matches(type, HalfCapableWithoutWeightAccess);
 

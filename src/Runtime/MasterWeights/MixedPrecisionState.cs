@@ -460,7 +460,7 @@ namespace PrecisionDsl
             }
 
             built.AddRange(layerSlots);
-            var widened = LayerCatalog.IsMatmulBacked(type) && PrecisionPolicy.WidensHalfMatmul(dtype, deviceType);
+            var widened = LayerCatalog.FamilyOf(type) is { } family && PrecisionPolicy.Widens(family, dtype, deviceType);
             if ((widened || insideContainer)
                 && LayerInputHooks.TryAttach(module, dtype, widened ? layerSlots : null, () => InForward) is { } halfInput)
             {

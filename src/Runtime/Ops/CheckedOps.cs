@@ -6,13 +6,13 @@ using static TorchSharp.torch;
 namespace PrecisionDsl
 {
     /// <summary>
-    /// The matrix products the generated <c>forward</c> routes through the runtime. <c>matmul</c>, <c>mm</c>
-    /// and <c>bmm</c> check their operands' shapes first, with a message naming the operands as written (in
-    /// TorchSharp 0.107 a shape mismatch in <c>matmul</c> terminates the whole process instead of throwing);
-    /// <c>einsum</c> and <c>linear</c> keep TorchSharp's signatures and errors. All of them run widened where
-    /// half GEMMs are slow (<see cref="PrecisionPolicy.WidensHalfMatmul"/>): half operands of one dtype are
-    /// multiplied in fp32 and the product is rounded back to that dtype — the values of the half kernel's
-    /// fp32 accumulation, at fp32 speed.
+    /// The products and convolutions the generated <c>forward</c> routes through the runtime. <c>matmul</c>,
+    /// <c>mm</c> and <c>bmm</c> check their operands' shapes first, with a message naming the operands as written
+    /// (in TorchSharp 0.107 a shape mismatch in <c>matmul</c> terminates the whole process instead of throwing);
+    /// <c>einsum</c>, <c>linear</c> and the convolutions keep TorchSharp's signatures and errors. All of them run
+    /// widened where their kernel family's native half kernel is wrong or slow on the device
+    /// (<see cref="PrecisionPolicy.Widens"/>): half operands of one dtype are computed on in fp32 and the result
+    /// is rounded back to that dtype — the values of a half kernel with fp32 accumulation, at fp32 speed.
     /// </summary>
     public static class CheckedOps
     {
@@ -26,7 +26,8 @@ namespace PrecisionDsl
         public static Tensor Matmul(Tensor left, Tensor right, string leftName = "left", string rightName = "right")
         {
             Check("matmul", left, right, leftName, rightName, MatmulShapeProblem);
-            return Product(left, right, static (a, b) => a.matmul(b));
+            // A matrix (or vector) right operand folds into one mm; a batched one makes matmul a bmm.
+            return Product(right.dim() >= 3 ? KernelFamily.Batched : KernelFamily.Linear, left, right, static (a, b) => a.matmul(b));
         }
 
         /// <summary><c>torch.mm(left, right)</c>: two matrices, after checking their shapes.</summary>
@@ -35,7 +36,7 @@ namespace PrecisionDsl
         public static Tensor Mm(Tensor left, Tensor right, string leftName = "left", string rightName = "right")
         {
             Check("mm", left, right, leftName, rightName, MmShapeProblem);
-            return Product(left, right, static (a, b) => a.mm(b));
+            return Product(KernelFamily.Linear, left, right, static (a, b) => a.mm(b));
         }
 
         /// <summary><c>torch.bmm(left, right)</c>: two batches of matrices, after checking their shapes.</summary>
@@ -44,7 +45,7 @@ namespace PrecisionDsl
         public static Tensor Bmm(Tensor left, Tensor right, string leftName = "left", string rightName = "right")
         {
             Check("bmm", left, right, leftName, rightName, BmmShapeProblem);
-            return Product(left, right, static (a, b) => a.bmm(b));
+            return Product(KernelFamily.Batched, left, right, static (a, b) => a.bmm(b));
         }
 
         /// <summary><c>torch.einsum(equation, tensors)</c>.</summary>
@@ -60,7 +61,7 @@ namespace PrecisionDsl
                 if (tensors[i] is null) throw new ArgumentNullException(nameof(tensors), $"einsum: operand {i} is null.");
             }
 
-            return Widens(tensors) ? Widened(tensors, wide => einsum(equation, wide)) : einsum(equation, tensors);
+            return Widens(KernelFamily.Batched, tensors) ? Widened(tensors, wide => einsum(equation, wide)) : einsum(equation, tensors);
         }
 
         /// <summary><c>functional.linear(input, weights, bias)</c>: <c>input · weightsᵀ + bias</c>.</summary>
@@ -72,10 +73,80 @@ namespace PrecisionDsl
         {
             ArgumentNullException.ThrowIfNull(input);
             ArgumentNullException.ThrowIfNull(weights);
-            Tensor[] operands = bias is null ? [input, weights] : [input, weights, bias];
-            return Widens(operands)
-                ? Widened(operands, wide => nn.functional.linear(wide[0], wide[1], wide.Length > 2 ? wide[2] : null))
-                : nn.functional.linear(input, weights, bias);
+            return WithWeights(KernelFamily.Linear, input, weights, bias, static (x, w, b) => nn.functional.linear(x, w, b));
+        }
+
+        /// <summary><c>functional.conv1d</c>, with its parameters.</summary>
+        /// <param name="input">The input, (batch, in channels, length).</param>
+        /// <param name="weight">The filters, (out channels, in channels / groups, kernel length).</param>
+        /// <param name="bias">The bias, or null.</param>
+        /// <param name="stride">The stride (default 1).</param>
+        /// <param name="padding">The zero padding on both sides (default 0).</param>
+        /// <param name="dilation">The spacing between kernel elements (default 1).</param>
+        /// <param name="groups">The number of groups the channels are split into.</param>
+        /// <exception cref="ArgumentNullException"><paramref name="input"/> or <paramref name="weight"/> is null.</exception>
+        public static Tensor Conv1d(Tensor input, Tensor weight, Tensor? bias = null, long? stride = null, long? padding = null, long? dilation = null, long groups = 1) =>
+            WithWeights(KernelFamily.Conv1d, input, weight, bias, (x, w, b) => nn.functional.conv1d(x, w, b, stride, padding, dilation, groups));
+
+        /// <summary><c>functional.conv2d</c>, with its parameters.</summary>
+        /// <param name="input">The input, (batch, in channels, height, width).</param>
+        /// <param name="weight">The filters, (out channels, in channels / groups, kernel height, kernel width).</param>
+        /// <param name="bias">The bias, or null.</param>
+        /// <param name="strides">The strides (default 1).</param>
+        /// <param name="padding">The zero padding per dimension (default 0).</param>
+        /// <param name="dilation">The spacing between kernel elements (default 1).</param>
+        /// <param name="groups">The number of groups the channels are split into.</param>
+        /// <exception cref="ArgumentNullException"><paramref name="input"/> or <paramref name="weight"/> is null.</exception>
+        public static Tensor Conv2d(Tensor input, Tensor weight, Tensor? bias = null, long[]? strides = null, long[]? padding = null, long[]? dilation = null, long groups = 1) =>
+            WithWeights(KernelFamily.Conv2d, input, weight, bias, (x, w, b) => nn.functional.conv2d(x, w, b, strides, padding, dilation, groups));
+
+        /// <summary><c>functional.conv3d</c>, with its parameters.</summary>
+        /// <inheritdoc cref="Conv2d" path="/param"/>
+        /// <inheritdoc cref="Conv2d" path="/exception"/>
+        public static Tensor Conv3d(Tensor input, Tensor weight, Tensor? bias = null, long[]? strides = null, long[]? padding = null, long[]? dilation = null, long groups = 1) =>
+            WithWeights(KernelFamily.Conv3d, input, weight, bias, (x, w, b) => nn.functional.conv3d(x, w, b, strides, padding, dilation, groups));
+
+        /// <summary><c>functional.conv_transpose1d</c>, with its parameters.</summary>
+        /// <param name="input">The input, (batch, in channels, length).</param>
+        /// <param name="weight">The filters, (in channels, out channels / groups, kernel length).</param>
+        /// <param name="bias">The bias, or null.</param>
+        /// <param name="stride">The stride (default 1).</param>
+        /// <param name="padding">The implicit padding removed from both sides of the output (default 0).</param>
+        /// <param name="output_padding">Extra size added to one side of the output (default 0).</param>
+        /// <param name="dilation">The spacing between kernel elements (default 1).</param>
+        /// <param name="groups">The number of groups the channels are split into.</param>
+        /// <exception cref="ArgumentNullException"><paramref name="input"/> or <paramref name="weight"/> is null.</exception>
+        public static Tensor ConvTranspose1d(Tensor input, Tensor weight, Tensor? bias = null, long? stride = null, long? padding = null, long? output_padding = null, long? dilation = null, long groups = 1) =>
+            WithWeights(KernelFamily.ConvTranspose1d, input, weight, bias, (x, w, b) => nn.functional.conv_transpose1d(x, w, b, stride, padding, output_padding, dilation, groups));
+
+        /// <summary><c>functional.conv_transpose2d</c>, with its parameters.</summary>
+        /// <param name="input">The input, (batch, in channels, height, width).</param>
+        /// <param name="weight">The filters, (in channels, out channels / groups, kernel height, kernel width).</param>
+        /// <param name="bias">The bias, or null.</param>
+        /// <param name="strides">The strides (default 1).</param>
+        /// <param name="padding">The implicit padding removed from both sides of the output per dimension (default 0).</param>
+        /// <param name="output_padding">Extra size added to one side of the output per dimension (default 0).</param>
+        /// <param name="dilation">The spacing between kernel elements (default 1).</param>
+        /// <param name="groups">The number of groups the channels are split into.</param>
+        /// <exception cref="ArgumentNullException"><paramref name="input"/> or <paramref name="weight"/> is null.</exception>
+        public static Tensor ConvTranspose2d(Tensor input, Tensor weight, Tensor? bias = null, long[]? strides = null, long[]? padding = null, long[]? output_padding = null, long[]? dilation = null, long groups = 1) =>
+            WithWeights(KernelFamily.ConvTranspose2d, input, weight, bias, (x, w, b) => nn.functional.conv_transpose2d(x, w, b, strides, padding, output_padding, dilation, groups));
+
+        /// <summary><c>functional.conv_transpose3d</c>, with its parameters.</summary>
+        /// <inheritdoc cref="ConvTranspose2d" path="/param"/>
+        /// <inheritdoc cref="ConvTranspose2d" path="/exception"/>
+        public static Tensor ConvTranspose3d(Tensor input, Tensor weight, Tensor? bias = null, long[]? strides = null, long[]? padding = null, long[]? output_padding = null, long[]? dilation = null, long groups = 1) =>
+            WithWeights(KernelFamily.ConvTranspose3d, input, weight, bias, (x, w, b) => nn.functional.conv_transpose3d(x, w, b, strides, padding, output_padding, dilation, groups));
+
+        /// <summary>An input-weight-bias op, widened where its family's half kernel is.</summary>
+        private static Tensor WithWeights(KernelFamily family, Tensor input, Tensor weight, Tensor? bias, Func<Tensor, Tensor, Tensor?, Tensor> op)
+        {
+            ArgumentNullException.ThrowIfNull(input);
+            ArgumentNullException.ThrowIfNull(weight);
+            Tensor[] operands = bias is null ? [input, weight] : [input, weight, bias];
+            return Widens(family, operands)
+                ? Widened(operands, wide => op(wide[0], wide[1], wide.Length > 2 ? wide[2] : null))
+                : op(input, weight, bias);
         }
 
         private static void Check(string op, Tensor left, Tensor right, string leftName, string rightName, Func<long[], long[], string, string, string?> shapeProblem)
@@ -91,13 +162,13 @@ namespace PrecisionDsl
                     nameof(right));
         }
 
-        private static Tensor Product(Tensor left, Tensor right, Func<Tensor, Tensor, Tensor> product) =>
-            Widens([left, right]) ? Widened([left, right], wide => product(wide[0], wide[1])) : product(left, right);
+        private static Tensor Product(KernelFamily family, Tensor left, Tensor right, Func<Tensor, Tensor, Tensor> product) =>
+            Widens(family, [left, right]) ? Widened([left, right], wide => product(wide[0], wide[1])) : product(left, right);
 
-        /// <summary>True when the operands share one half dtype whose products are widened on their device.</summary>
-        private static bool Widens(Tensor[] operands) =>
+        /// <summary>True when the operands share one half dtype in which <paramref name="family"/> runs widened on their device.</summary>
+        private static bool Widens(KernelFamily family, Tensor[] operands) =>
             operands.Length > 0 && operands.All(o => o.dtype == operands[0].dtype)
-            && PrecisionPolicy.WidensHalfMatmul(operands[0].dtype, operands[0].device_type);
+            && PrecisionPolicy.Widens(family, operands[0].dtype, operands[0].device_type);
 
         /// <summary>The product of the operands' fp32 copies, rounded back to their (half) dtype.</summary>
         private static Tensor Widened(Tensor[] operands, Func<Tensor[], Tensor> product)

@@ -1,12 +1,12 @@
 namespace PrecisionDsl
 {
-    /// <summary>How half (bf16/fp16) matrix products run on CPU: see <see cref="PrecisionPolicy.CpuHalfMatmul"/>.</summary>
+    /// <summary>How half (bf16/fp16) products and convolutions run on CPU: see <see cref="PrecisionPolicy.CpuHalfMatmul"/>.</summary>
     public enum HalfMatmulKernel
     {
-        /// <summary>Widened where the CPU lacks native half matrix instructions, native elsewhere.</summary>
+        /// <summary>Per kernel family: native where a one-time self-test found libtorch's half kernel correct and not slower, widened elsewhere.</summary>
         Auto,
 
-        /// <summary>Always libtorch's half kernels.</summary>
+        /// <summary>Always libtorch's half kernels, untested (on some CPUs some of them are wrong).</summary>
         Native,
 
         /// <summary>

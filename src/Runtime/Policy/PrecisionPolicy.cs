@@ -1,5 +1,6 @@
 using System;
-using System.Runtime.Intrinsics.X86;
+using System.Collections.Generic;
+using System.Linq;
 using System.Threading;
 using Microsoft.Extensions.Logging;
 using TorchSharp;
@@ -18,8 +19,8 @@ namespace PrecisionDsl
     /// <see cref="CpuFp16Dtype"/> to <see cref="ScalarType.Float16"/>, or the environment variable
     /// <c>PDSL_CPU_FP16=fp16</c> before start-up, to run real float16 on CPU (e.g. to reproduce
     /// fp16 numerics without a GPU).
-    /// <para>Half matrix products on a CPU without native half instructions run widened (see
-    /// <see cref="CpuHalfMatmul"/>): libtorch's fallback half GEMM there is 2x–85x slower than fp32.</para>
+    /// <para>On CPU each half kernel family (<see cref="KernelFamily"/>) runs libtorch's native half kernel only
+    /// where a one-time self-test found it correct and not slower than widened; see <see cref="KernelChoices"/>.</para>
     /// </remarks>
     public static class PrecisionPolicy
     {
@@ -33,13 +34,11 @@ namespace PrecisionDsl
         private static HalfMatmulKernel cpuHalfMatmul = ParseCpuHalfMatmul(Environment.GetEnvironmentVariable(CpuHalfMatmulEnvironmentVariable));
         private static ILogger logger = new StandardErrorLogger();
         private static int cpuMappingLogged;
-        private static int widenedMatmulLogged;
-        private static readonly Lazy<bool> FastBf16Matmul = new(() => CpuHasFastHalfMatmul(ScalarType.BFloat16));
-        private static readonly Lazy<bool> FastFp16Matmul = new(() => CpuHasFastHalfMatmul(ScalarType.Float16));
+        private static readonly KernelSelector CpuKernels = new(KernelProbes.For);
 
         /// <summary>
         /// Where the policy reports its decisions; by default one line per message on stderr. Each
-        /// logger hears the CPU Fp16-to-BFloat16 mapping once.
+        /// logger hears the CPU Fp16-to-BFloat16 mapping once; the kernel self-test is logged once per process.
         /// </summary>
         public static ILogger Logger
         {
@@ -48,7 +47,6 @@ namespace PrecisionDsl
             {
                 logger = value ?? throw new ArgumentNullException(nameof(value));
                 Interlocked.Exchange(ref cpuMappingLogged, 0);
-                Interlocked.Exchange(ref widenedMatmulLogged, 0);
             }
         }
 
@@ -75,9 +73,10 @@ namespace PrecisionDsl
         }
 
         /// <summary>
-        /// How half layers (Linear, Conv) and half matmuls compute on CPU. <see cref="HalfMatmulKernel.Auto"/>
-        /// (default) widens them where the CPU lacks the instructions libtorch's fast half kernels need.
-        /// Read when a model builds its shadows (its first forward) and at each matmul.
+        /// How half layers (Linear, Conv*, ConvTranspose*) and half products compute on CPU.
+        /// <see cref="HalfMatmulKernel.Auto"/> (default) decides per kernel family by a self-test;
+        /// <see cref="HalfMatmulKernel.Native"/> and <see cref="HalfMatmulKernel.Widened"/> force one path without
+        /// testing. Read when a model builds its shadows (its first forward) and at each routed product.
         /// </summary>
         /// <exception cref="ArgumentOutOfRangeException">An undefined value.</exception>
         public static HalfMatmulKernel CpuHalfMatmul
@@ -89,57 +88,37 @@ namespace PrecisionDsl
         }
 
         /// <summary>
-        /// True when half (<paramref name="dtype"/>) matrix products on <paramref name="deviceType"/> should
-        /// run widened: in fp32 on the half-rounded operands, the result rounded back to half.
+        /// How each kernel family computes in half on CPU, and why: for <see cref="CpuFp16Dtype"/> (self-tested
+        /// now under <see cref="HalfMatmulKernel.Auto"/> if that has not happened yet), then for the other half
+        /// dtype if models have used it.
         /// </summary>
-        public static bool WidensHalfMatmul(ScalarType dtype, DeviceType deviceType)
-        {
-            if (deviceType != DeviceType.CPU || dtype is not (ScalarType.BFloat16 or ScalarType.Float16))
-            {
-                return false;
-            }
-
-            var widen = cpuHalfMatmul switch
-            {
-                HalfMatmulKernel.Native => false,
-                HalfMatmulKernel.Widened => true,
-                _ => !(dtype == ScalarType.BFloat16 ? FastBf16Matmul.Value : FastFp16Matmul.Value),
-            };
-            if (widen && cpuHalfMatmul == HalfMatmulKernel.Auto && Interlocked.Exchange(ref widenedMatmulLogged, 1) == 0)
-            {
-                Logger.LogInformation(
-                    "PrecisionDsl: this CPU has no native {Dtype} matrix instructions, so half Linear/Conv layers and matmuls compute widened: in fp32 on the half-rounded operands, results rounded back to half (set {Variable}=native for libtorch's slow half kernels).",
-                    dtype, CpuHalfMatmulEnvironmentVariable);
-            }
-
-            return widen;
-        }
+        /// <remarks>
+        /// Under <see cref="HalfMatmulKernel.Auto"/> the first use of a half dtype on CPU checks every family once:
+        /// random operands from a local generator, forward and backward, native half against widened (fp32
+        /// kernels on the half-rounded operands, result rounded to half). A family runs natively only where its
+        /// relative error is within rounding (2e-2 bf16, 2.5e-3 fp16) and it is not slower; a native kernel that
+        /// fails or is wrong is never used. The decisions are logged once, in one line, through <see cref="Logger"/>.
+        /// </remarks>
+        public static IReadOnlyList<KernelChoice> KernelChoices =>
+            CpuKernels.TestedDtypes.Prepend(cpuFp16Dtype).Distinct().SelectMany(CpuChoicesFor).ToArray();
 
         /// <summary>
-        /// True where half GEMMs beat fp32 on this CPU: x86 with AVX-512 BW/VL/DQ (libtorch's condition for
-        /// oneDNN's half kernels, <c>mkldnn_*_device_check</c>; without it libtorch runs reference loops,
-        /// measured 3x–231x slower than fp32 in BENCHMARKS.md) and native half arithmetic (AVX512_BF16 or
-        /// AMX-BF16 for bf16, AVX512_FP16 or AMX-FP16 for fp16; without it oneDNN emulates half, which is
-        /// not expected to beat fp32). Other architectures are trusted to have their own kernels.
+        /// True when <paramref name="family"/>'s half (<paramref name="dtype"/>) kernels on <paramref name="deviceType"/>
+        /// run widened: in fp32 on the half-rounded operands, the result rounded back to half. Never on CUDA.
         /// </summary>
-        internal static bool CpuHasFastHalfMatmul(ScalarType dtype)
+        public static bool Widens(KernelFamily family, ScalarType dtype, DeviceType deviceType) =>
+            deviceType == DeviceType.CPU && dtype is (ScalarType.BFloat16 or ScalarType.Float16)
+            && CpuChoicesFor(dtype).First(choice => choice.Family == family).Widened;
+
+        private static IReadOnlyList<KernelChoice> CpuChoicesFor(ScalarType dtype)
         {
-            if (!X86Base.IsSupported)
-            {
-                return true;
-            }
-
-            if (!(Avx512BW.IsSupported && Avx512BW.VL.IsSupported && Avx512DQ.IsSupported))
-            {
-                return false;
-            }
-
-            // CPUID leaf 7: sub-leaf 0 EDX bit 22 AMX-BF16, bit 23 AVX512_FP16; sub-leaf 1 EAX bit 5 AVX512_BF16, bit 21 AMX-FP16.
-            var (maxSubLeaf, _, _, features0) = X86Base.CpuId(7, 0);
-            var features1 = maxSubLeaf >= 1 ? X86Base.CpuId(7, 1).Eax : 0;
-            return dtype == ScalarType.BFloat16
-                ? (features1 & (1 << 5)) != 0 || (features0 & (1 << 22)) != 0
-                : (features0 & (1 << 23)) != 0 || (features1 & (1 << 21)) != 0;
+            var setting = cpuHalfMatmul;
+            return setting == HalfMatmulKernel.Auto
+                ? CpuKernels.ChoicesFor(dtype)
+                : Enum.GetValues<KernelFamily>()
+                    .Select(family => new KernelChoice(family, dtype, setting == HalfMatmulKernel.Widened,
+                        $"forced by {CpuHalfMatmulEnvironmentVariable}={setting.ToString().ToLowerInvariant()}"))
+                    .ToArray();
         }
 
         /// <summary>The dtype <paramref name="kind"/> runs in on a device of type <paramref name="deviceType"/>.</summary>

@@ -8,7 +8,7 @@ using static TorchSharp.torch.nn;
 
 namespace PrecisionDsl.Runtime.Tests.MasterWeights;
 
-/// <summary>Half Linear layers run widened: fp32 products of half-rounded operands, rounded back to half.</summary>
+/// <summary>Half Linear/Conv layers run widened: fp32 products of half-rounded operands, rounded back to half.</summary>
 public sealed class WidenedLayerTests
 {
     [Fact]
@@ -45,50 +45,50 @@ public sealed class WidenedLayerTests
         Assert.Equal(Snapshots.Values(expected), Snapshots.Values(output));
     }
 
-    [Fact]
-    public void Widened_convolution_gradients_reach_the_master_like_native_ones()
+    [Theory]
+    [InlineData(HalfMatmulKernel.Auto)]
+    [InlineData(HalfMatmulKernel.Widened)]
+    public void Convolution_gradients_reach_the_master_as_the_fp32_gradients_of_the_half_rounded_operands(HalfMatmulKernel kernel)
     {
         using var scope = NewDisposeScope();
+        using var kernels = PolicyOverride.HalfMatmul(kernel);
+        var model = new SingleLayer(Conv2d(3, 4, 3, padding: 1));
+        var layer = (Conv2d)model.Layer;
         var x = randn(2, 3, 8, 8);
 
-        Tensor[] Gradients(HalfMatmulKernel kernel)
-        {
-            using var kernels = PolicyOverride.HalfMatmul(kernel);
-            manual_seed(3);
-            var model = new SingleLayer(Conv2d(3, 4, 3, padding: 1));
-            model.call(x).to(ScalarType.Float32).square().sum().backward();
-            model.State.MoveGradientsToMasters();
-            return model.Layer.parameters().Select(p => p.grad!.clone()).ToArray();
-        }
+        model.call(x).to(ScalarType.Float32).square().sum().backward();
+        model.State.MoveGradientsToMasters();
 
-        var native = Gradients(HalfMatmulKernel.Native);
-        var widened = Gradients(HalfMatmulKernel.Widened);
-
-        Assert.Equal(2, widened.Length);
-        for (var i = 0; i < native.Length; i++)
+        // The same loss on fp32 leaves holding the half-rounded values, the output rounded to half.
+        var (weight, bias) = (RoundToBf16(layer.weight).requires_grad_(), RoundToBf16(layer.bias!).requires_grad_());
+        functional.conv2d(RoundToBf16(x), weight, bias, padding: new long[] { 1, 1 })
+            .to(ScalarType.BFloat16).to(ScalarType.Float32).square().sum().backward();
+        Assert.Equal(kernel == HalfMatmulKernel.Widened || PrecisionPolicy.Widens(KernelFamily.Conv2d, ScalarType.BFloat16, DeviceType.CPU),
+            model.State.Slots.All(s => s.Widened is not null));
+        foreach (var (actual, expected) in new[] { (layer.weight.grad!, weight.grad!), (layer.bias!.grad!, bias.grad!) })
         {
-            var scale = native[i].abs().max().item<float>();
+            var scale = expected.abs().max().item<float>();
             Assert.True(scale > 0);
-            Assert.True((native[i] - widened[i]).abs().max().item<float>() <= 0.03 * scale);
+            Assert.True((actual - expected).abs().max().item<float>() <= 0.03 * scale);
         }
     }
 
     [Fact]
-    public void Widened_and_native_steps_agree_to_bf16_rounding_for_containers_and_nested_models()
+    public void Auto_and_widened_steps_agree_to_bf16_rounding_for_containers_and_nested_models()
     {
         using var scope = NewDisposeScope();
         var (x, y) = RegressionData.Create();
 
-        var (nativeLoss, nativeGradients) = OneBackward(HalfMatmulKernel.Native, x, y);
+        var (autoLoss, autoGradients) = OneBackward(HalfMatmulKernel.Auto, x, y);
         var (widenedLoss, widenedGradients) = OneBackward(HalfMatmulKernel.Widened, x, y);
 
-        Assert.Equal(nativeLoss, widenedLoss, 0.01 * nativeLoss);
-        Assert.Equal(nativeGradients.Length, widenedGradients.Length);
-        for (var i = 0; i < nativeGradients.Length; i++)
+        Assert.Equal(widenedLoss, autoLoss, 0.01 * widenedLoss);
+        Assert.Equal(widenedGradients.Length, autoGradients.Length);
+        for (var i = 0; i < widenedGradients.Length; i++)
         {
-            var scale = nativeGradients[i].abs().max().item<float>();
+            var scale = widenedGradients[i].abs().max().item<float>();
             Assert.True(scale > 0, $"parameter {i} got no gradient");
-            var difference = (nativeGradients[i] - widenedGradients[i]).abs().max().item<float>();
+            var difference = (widenedGradients[i] - autoGradients[i]).abs().max().item<float>();
             Assert.True(difference <= 0.03 * scale, $"parameter {i}: max difference {difference} vs max gradient {scale}");
         }
     }
@@ -159,7 +159,8 @@ public sealed class WidenedLayerTests
         manual_seed(11);
         var model = new ContainerModel(PrecisionKind.Bf16);
         var loss = model.AccumulateGradients(x, y, new GradScaler(enabled: false));
-        Assert.Equal(kernel == HalfMatmulKernel.Widened, model.Head.State.Slots.All(s => s.Widened is not null));
+        var widened = kernel == HalfMatmulKernel.Widened || PrecisionPolicy.Widens(KernelFamily.Linear, ScalarType.BFloat16, DeviceType.CPU);
+        Assert.Equal(widened, model.Head.State.Slots.All(s => s.Widened is not null));
         return (loss, model.parameters().Select(p => p.grad!.clone()).ToArray());
     }
 

@@ -1,4 +1,5 @@
 using System;
+using System.Linq;
 using PrecisionDsl.Runtime.Tests.Support;
 using Xunit;
 using static TorchSharp.torch;
@@ -132,6 +133,61 @@ public sealed class CheckedOpsTests
         Assert.Equal(Snapshots.Values(expectedProduct), Snapshots.Values(product));
         Assert.Equal(Snapshots.Values(expectedLayer), Snapshots.Values(layer));
         Assert.Equal(Snapshots.Values(expectedNoBias), Snapshots.Values(noBias));
+    }
+
+    public static TheoryData<HalfMatmulKernel, string> ConvolutionCases()
+    {
+        var cases = new TheoryData<HalfMatmulKernel, string>();
+        foreach (var kernel in new[] { HalfMatmulKernel.Auto, HalfMatmulKernel.Widened })
+        {
+            foreach (var op in Convolutions.Keys)
+            {
+                cases.Add(kernel, op);
+            }
+        }
+
+        return cases;
+    }
+
+    /// <summary>Each routed convolution (checked op, the TorchSharp function) on 3 -> 4 channels, and its operand shapes.</summary>
+    private static readonly System.Collections.Generic.Dictionary<string, (Func<Tensor, Tensor, Tensor, Tensor> Checked, Func<Tensor, Tensor, Tensor, Tensor> Torch, long[][] Shapes)> Convolutions = new()
+    {
+        ["conv1d"] = ((x, w, b) => CheckedOps.Conv1d(x, w, b, padding: 1), (x, w, b) => nn.functional.conv1d(x, w, b, padding: 1), [[2, 3, 9], [4, 3, 3], [4]]),
+        ["conv2d"] = ((x, w, b) => CheckedOps.Conv2d(x, w, b, strides: [2, 2]), (x, w, b) => nn.functional.conv2d(x, w, b, strides: [2, 2]), [[2, 3, 8, 8], [4, 3, 3, 3], [4]]),
+        ["conv3d"] = ((x, w, b) => CheckedOps.Conv3d(x, w, b, groups: 1), (x, w, b) => nn.functional.conv3d(x, w, b), [[1, 3, 5, 5, 5], [4, 3, 3, 3, 3], [4]]),
+        ["conv_transpose1d"] = ((x, w, b) => CheckedOps.ConvTranspose1d(x, w, b, stride: 2), (x, w, b) => nn.functional.conv_transpose1d(x, w, b, stride: 2), [[2, 3, 9], [3, 4, 3], [4]]),
+        ["conv_transpose2d"] = ((x, w, b) => CheckedOps.ConvTranspose2d(x, w, b, output_padding: [1, 1], strides: [2, 2]), (x, w, b) => nn.functional.conv_transpose2d(x, w, b, strides: [2, 2], output_padding: [1, 1]), [[2, 3, 6, 6], [3, 4, 3, 3], [4]]),
+        ["conv_transpose3d"] = ((x, w, b) => CheckedOps.ConvTranspose3d(x, w, b, padding: [1, 1, 1]), (x, w, b) => nn.functional.conv_transpose3d(x, w, b, padding: [1, 1, 1]), [[1, 3, 4, 4, 4], [3, 4, 3, 3, 3], [4]]),
+    };
+
+    [Theory]
+    [MemberData(nameof(ConvolutionCases))]
+    public void Half_convolutions_give_the_fp32_results_of_the_half_rounded_operands(HalfMatmulKernel kernel, string op)
+    {
+        using var scope = NewDisposeScope();
+        using var kernels = PolicyOverride.HalfMatmul(kernel);
+        var (checkedOp, torchOp, shapes) = Convolutions[op];
+        var half = shapes.Select(shape => randn(shape).to(ScalarType.BFloat16).requires_grad_()).ToArray();
+        var wide = half.Select(h => h.detach().to(ScalarType.Float32).requires_grad_()).ToArray();
+        var outputGradient = randn(torchOp(wide[0], wide[1], wide[2]).shape);
+
+        var output = checkedOp(half[0], half[1], half[2]);
+        output.backward([outputGradient.to(ScalarType.BFloat16)]);
+        var expected = torchOp(wide[0], wide[1], wide[2]);
+        expected.backward([outputGradient.to(ScalarType.BFloat16).to(ScalarType.Float32)]);
+
+        Assert.Equal(ScalarType.BFloat16, output.dtype);
+        if (kernel == HalfMatmulKernel.Widened)
+        {
+            Assert.Equal(Snapshots.Values(expected.to(ScalarType.BFloat16)), Snapshots.Values(output));
+        }
+
+        // Whichever kernel Auto picked, output and all gradients are the fp32 ones to bf16 rounding.
+        foreach (var (actual, reference) in half.Select(h => h.grad!).Zip(wide.Select(w => w.grad!)).Prepend((output, expected)))
+        {
+            var error = (actual.to(ScalarType.Float32) - reference).norm().item<float>() / reference.norm().item<float>();
+            Assert.True(error <= 2e-2, $"{op}: relative error {error}");
+        }
     }
 
     [Fact]

@@ -126,47 +126,52 @@ public sealed class PrecisionPolicyTests
     [InlineData(HalfMatmulKernel.Widened, ScalarType.Float32, DeviceType.CPU, false)]
     [InlineData(HalfMatmulKernel.Widened, ScalarType.BFloat16, DeviceType.CUDA, false)]
     [InlineData(HalfMatmulKernel.Auto, ScalarType.Float16, DeviceType.CUDA, false)]
-    public void Half_matmuls_widen_only_for_half_dtypes_on_cpu_as_configured(HalfMatmulKernel setting, ScalarType dtype, DeviceType device, bool widened)
+    [InlineData(HalfMatmulKernel.Auto, ScalarType.Float32, DeviceType.CPU, false)]
+    public void Half_kernels_widen_only_for_half_dtypes_on_cpu_as_configured(HalfMatmulKernel setting, ScalarType dtype, DeviceType device, bool widened)
     {
         using var kernels = PolicyOverride.HalfMatmul(setting);
         using var logger = new CapturingLogger();
 
-        Assert.Equal(widened, PrecisionPolicy.WidensHalfMatmul(dtype, device));
+        Assert.All(Enum.GetValues<KernelFamily>(), family => Assert.Equal(widened, PrecisionPolicy.Widens(family, dtype, device)));
+        Assert.Empty(logger.Messages);
+    }
+
+    [Theory]
+    [InlineData(HalfMatmulKernel.Native, ScalarType.BFloat16)]
+    [InlineData(HalfMatmulKernel.Widened, ScalarType.BFloat16)]
+    [InlineData(HalfMatmulKernel.Widened, ScalarType.Float16)]
+    public void A_forced_setting_is_reported_for_every_family_without_testing(HalfMatmulKernel setting, ScalarType fp16Dtype)
+    {
+        using var kernels = PolicyOverride.HalfMatmul(setting);
+        using var mapping = PolicyOverride.CpuFp16(fp16Dtype);
+        using var logger = new CapturingLogger();
+
+        var choices = PrecisionPolicy.KernelChoices.Where(c => c.Dtype == fp16Dtype).ToList();
+
+        Assert.Equal(Enum.GetValues<KernelFamily>(), choices.Select(c => c.Family));
+        var widened = setting == HalfMatmulKernel.Widened;
+        var reason = $"forced by PDSL_CPU_HALF_MATMUL={setting.ToString().ToLowerInvariant()}";
+        Assert.All(choices, c => Assert.Equal((widened, reason), (c.Widened, c.Reason)));
+        Assert.Equal(fp16Dtype, PrecisionPolicy.KernelChoices[0].Dtype);
         Assert.Empty(logger.Messages);
     }
 
     [Fact]
-    public void Auto_widens_where_the_cpu_has_no_fast_half_matmul_and_says_so_once()
+    public void Auto_reports_the_self_tested_choice_of_every_family_and_routes_by_it()
     {
         using var kernels = PolicyOverride.HalfMatmul(HalfMatmulKernel.Auto);
-        using var logger = new CapturingLogger();
-        var widens = !PrecisionPolicy.CpuHasFastHalfMatmul(ScalarType.BFloat16);
+        using var mapping = PolicyOverride.CpuFp16(ScalarType.BFloat16);
 
-        Assert.Equal(widens, PrecisionPolicy.WidensHalfMatmul(ScalarType.BFloat16, DeviceType.CPU));
-        Assert.Equal(widens, PrecisionPolicy.WidensHalfMatmul(ScalarType.BFloat16, DeviceType.CPU));
+        var choices = PrecisionPolicy.KernelChoices.Where(c => c.Dtype == ScalarType.BFloat16).ToList();
 
-        var notes = logger.Messages.Where(m => m.Message.Contains(PrecisionPolicy.CpuHalfMatmulEnvironmentVariable)).ToList();
-        Assert.Equal(widens ? 1 : 0, notes.Count);
-        Assert.All(notes, n => Assert.Contains("BFloat16", n.Message));
-    }
-
-    [Theory]
-    [InlineData(ScalarType.BFloat16, "avx512_bf16", "amx_bf16")]
-    [InlineData(ScalarType.Float16, "avx512_fp16", "amx_fp16")]
-    public void Fast_half_matmul_detection_agrees_with_the_kernel_cpu_flags(ScalarType dtype, string vectorFlag, string matrixFlag)
-    {
-        // Linux lists what CPUID says (and the kernel enabled) in /proc/cpuinfo: an independent reading.
-        if (!System.IO.File.Exists("/proc/cpuinfo"))
+        Assert.Equal(Enum.GetValues<KernelFamily>(), choices.Select(c => c.Family));
+        Assert.All(choices, c =>
         {
-            return;
-        }
-
-        var flags = System.IO.File.ReadLines("/proc/cpuinfo").First(l => l.StartsWith("flags", StringComparison.Ordinal))
-            .Split(':', 2)[1].Split(' ', StringSplitOptions.RemoveEmptyEntries).ToHashSet();
-        var expected = flags.IsSupersetOf(new[] { "avx512bw", "avx512vl", "avx512dq" })
-            && (flags.Contains(vectorFlag) || flags.Contains(matrixFlag));
-
-        Assert.Equal(expected, PrecisionPolicy.CpuHasFastHalfMatmul(dtype));
+            // Machine-dependent which, but never a native kernel without a passed check.
+            Assert.Matches(c.Widened ? "^native (wrong|failed|.*slower)" : "^native correct and", c.Reason);
+            Assert.Equal(c.Widened, PrecisionPolicy.Widens(c.Family, ScalarType.BFloat16, DeviceType.CPU));
+        });
+        Assert.Same(PrecisionPolicy.KernelChoices[0].Reason, choices[0].Reason); // decided once, not again
     }
 
     [Theory]

@@ -65,6 +65,9 @@ public sealed class ArgumentValidationTests
         ("CheckedOps.Matmul right", () => CheckedOps.Matmul(ones(2, 2), null!, "a", "b"), Null, "right"),
         ("CheckedOps.Matmul leftName", () => CheckedOps.Matmul(ones(2, 2), ones(2, 2), null!, "b"), Null, "leftName"),
         ("CheckedOps.Matmul rightName", () => CheckedOps.Matmul(ones(2, 2), ones(2, 2), "a", null!), Null, "rightName"),
+        ("CheckedOps.Conv2d input", () => CheckedOps.Conv2d(null!, ones(4, 3, 3, 3)), Null, "input"),
+        ("CheckedOps.Conv3d weight", () => CheckedOps.Conv3d(ones(1, 3, 4, 4), null!), Null, "weight"),
+        ("CheckedOps.ConvTranspose1d weight", () => CheckedOps.ConvTranspose1d(ones(1, 3, 4), null!), Null, "weight"),
 
         ("PrecisionPolicy.Logger", () => PrecisionPolicy.Logger = null!, Null, "value"),
         ("PrecisionPolicy.DtypeFor", () => PrecisionPolicy.DtypeFor((PrecisionKind)9, DeviceType.CPU), Range, "kind"),
