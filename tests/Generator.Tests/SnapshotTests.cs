@@ -29,6 +29,7 @@ namespace PrecisionDsl.Generator.Tests
             "PrecisionDsl.TestModels.HelperModel",
             "PrecisionDsl.TestModels.PartialModel",
             "PrecisionDsl.TestModels.GatedModel",
+            "PrecisionDsl.TestModels.ContainerNet",
         };
 
         [Theory]
