@@ -79,7 +79,8 @@ namespace PrecisionDsl.Generator.Parsing
             if (adds.Length > 0)
             {
                 var constructor = source.IsInitializer ? adds[0].Constructor : source.Constructor;
-                if (constructor is null || adds.Any(a => a.Constructor != constructor || a.Call.SpanStart < source.Value.SpanStart))
+                // An initializer runs before any constructor body; an assignment must come before the adds it is filled by.
+                if (constructor is null || adds.Any(a => a.Constructor != constructor || (!source.IsInitializer && a.Call.SpanStart < source.Value.SpanStart)))
                 {
                     return null;
                 }

@@ -12,7 +12,7 @@ namespace PrecisionDsl.Generator.Parsing
     internal sealed record MemberValue(ExpressionSyntax Value, SemanticModel Model, ConstructorDeclarationSyntax? Constructor, bool IsInitializer);
 
     /// <summary>A call of a method on the member (<c>blocks.Add(...)</c>, <c>this.features.append(...)</c>).</summary>
-    /// <param name="Repeated">Inside a loop, lambda or local function: it may run any number of times.</param>
+    /// <param name="Repeated">Inside a loop, branch, lambda or local function: it may run any number of times, or not at all.</param>
     internal sealed record MemberCall(InvocationExpressionSyntax Call, string Method, SemanticModel Model, ConstructorDeclarationSyntax? Constructor, bool Repeated);
 
     /// <summary>
@@ -148,6 +148,7 @@ namespace PrecisionDsl.Generator.Parsing
             node.Ancestors()
                 .TakeWhile(a => a is not MemberDeclarationSyntax)
                 .Any(a => a is ForStatementSyntax or CommonForEachStatementSyntax or WhileStatementSyntax or DoStatementSyntax
+                    or IfStatementSyntax or SwitchSectionSyntax or ConditionalExpressionSyntax
                     or AnonymousFunctionExpressionSyntax or LocalFunctionStatementSyntax);
     }
 }
