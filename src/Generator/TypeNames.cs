@@ -30,6 +30,12 @@ namespace PrecisionDsl.Generator
         public const string GenericModulePrefix = "TorchSharp.torch+nn+Module`";
         public const string TorchSharpNamespace = "TorchSharp";
         public const string LayerNamespace = "TorchSharp.Modules";
+        public static readonly string[] Containers = { LayerNamespace + ".Sequential", LayerNamespace + ".ModuleList`1", LayerNamespace + ".ModuleDict`1" };
+
+        // Container methods: those that add one layer, and the other edits (after which only the run time knows the contents).
+        public static readonly string[] ContainerAdds = { "Add", "append" };
+        public static readonly string[] ContainerEdits = { "extend", "insert", "Insert", "AddRange", "InsertRange", "Remove", "RemoveAt", "Clear", "clear", "pop", "update" };
+
         public const string ModuleCall = "call";
         public const string ModuleForward = "forward";
 

@@ -20,7 +20,7 @@ namespace PrecisionDsl.Generator.Tests
             "[Bf16] public partial class D { [Fp16] Tensor t = torch.zeros(1); [Forward] Tensor F(Tensor x) => x; }",
             // Duplicate [Forward], loss returning void.
             "[Fp16] public partial class E : Module<Tensor, Tensor> { public E() : base(\"E\") { } [Forward] Tensor F(Tensor x) => x; [Forward] Tensor G(Tensor x) => x; [LossScaled] void L(Tensor y) { } }",
-            // Generic model nested in a non-partial class.
+            // Generic model nested in a non-partial class: only the PDSL001 error file.
             "public class Outer { [Bf16] public partial class F<T> : Module<Tensor, Tensor> { public F() : base(\"F\") { } [Forward] Tensor Fw(Tensor x) => x; } }",
             // Generic model with a generic [Forward] and a ref parameter elsewhere.
             "[Bf16] public partial class G<T> : Module<Tensor, Tensor> where T : class { public G() : base(\"G\") { } [Forward] Tensor Fw<U>(Tensor x) => x; void H(ref Tensor t) { } }",
@@ -135,11 +135,13 @@ namespace PrecisionDsl.Generator.Tests
             Assert.Empty(GeneratedErrors(output, result));
         }
 
+        /// <summary>Errors in generated files, except the deliberate one that reports PDSL001 for a class that is not partial.</summary>
         private static string[] GeneratedErrors(Compilation output, GeneratorDriverRunResult result)
         {
             var generatedTrees = result.GeneratedTrees.ToHashSet();
             return output.GetDiagnostics()
                 .Where(d => d.Severity == DiagnosticSeverity.Error && d.Location.SourceTree is { } tree && generatedTrees.Contains(tree))
+                .Where(d => !(d.Id == "CS0619" && d.GetMessage().Contains("'PDSL001: ", System.StringComparison.Ordinal)))
                 .Select(d => d.ToString())
                 .ToArray();
         }

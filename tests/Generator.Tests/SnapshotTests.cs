@@ -29,6 +29,7 @@ namespace PrecisionDsl.Generator.Tests
             "PrecisionDsl.TestModels.HelperModel",
             "PrecisionDsl.TestModels.PartialModel",
             "PrecisionDsl.TestModels.GatedModel",
+            "PrecisionDsl.TestModels.ContainerNet",
         };
 
         [Theory]
@@ -123,6 +124,32 @@ namespace PrecisionDsl.Generator.Tests
 
             Assert.Empty(result.Diagnostics);
             Assert.Empty(generated);
+        }
+
+        [Fact]
+        public void Model_that_is_not_partial_and_leaves_forward_to_the_generator_gets_only_an_error_directive()
+        {
+            var model = Usings + """
+                namespace Shop;
+
+                [Bf16]
+                public class Forgotten : Module<Tensor, Tensor>
+                {
+                    private readonly Linear fc = Linear(4, 4);
+                    public Forgotten() : base(nameof(Forgotten)) { }
+                    [Forward] private Tensor Compute(Tensor x) => fc.call(x);
+                }
+                """;
+
+            var (generated, output, result) = GeneratorHarness.Run(GeneratorHarness.Compile(("Model.cs", model)));
+
+            Assert.Empty(result.Diagnostics);
+            var source = Assert.Single(generated).Value;
+            Snapshot.Verify("Rejected.NotPartial", source);
+            var errors = output.GetDiagnostics().Where(d => d.Severity == DiagnosticSeverity.Error).ToArray();
+            Assert.Equal(new[] { "CS0534", "CS0619" }, errors.Select(d => d.Id).OrderBy(id => id, StringComparer.Ordinal));
+            Assert.Contains("PDSL001: precision model 'Shop.Forgotten' must be declared partial", errors.Single(d => d.Id == "CS0619").GetMessage(), StringComparison.Ordinal);
+            Assert.Empty(output.GetDiagnostics().Where(d => d.Severity == DiagnosticSeverity.Warning));
         }
 
         internal const string Usings = """

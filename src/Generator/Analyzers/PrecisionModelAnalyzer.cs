@@ -11,8 +11,8 @@ namespace PrecisionDsl.Generator.Analyzers
     /// Reports the planner's model-level problems: the shape of a precision model (PDSL001 partial, PDSL002
     /// Module base, PDSL003 conflicting attributes, PDSL007 loss type, PDSL008 [Forward]) and its precision
     /// decisions (PDSL004 sensitive layer in half, PDSL006 no loss scaling, PDSL009 unknown layer, PDSL010
-    /// fp32-list op promoted). The generator asks the same planner, so a diagnostic and the generated code
-    /// never disagree — an error here is exactly a model the generator gives only a throwing forward.
+    /// fp32-list op promoted, PDSL012 loss the training step cannot call, PDSL013 layer type not visible). The
+    /// generator asks the same planner, so a diagnostic and the generated code never disagree — an error here is exactly a model the generator gives only a throwing forward.
     /// </summary>
     [DiagnosticAnalyzer(LanguageNames.CSharp)]
     public sealed class PrecisionModelAnalyzer : DiagnosticAnalyzer
@@ -28,7 +28,8 @@ namespace PrecisionDsl.Generator.Analyzers
             DiagnosticDescriptors.MissingForward,
             DiagnosticDescriptors.UnknownLayerType,
             DiagnosticDescriptors.Fp32OpPromoted,
-            DiagnosticDescriptors.LossNotCallable);
+            DiagnosticDescriptors.LossNotCallable,
+            DiagnosticDescriptors.LayerTypeNotVisible);
 
         /// <inheritdoc/>
         public override void Initialize(AnalysisContext context)

@@ -98,6 +98,13 @@ namespace PrecisionDsl.Generator.Diagnostics
             UsageCategory,
             DiagnosticSeverity.Warning);
 
+        internal static readonly DiagnosticDescriptor LayerTypeNotVisible = Create(
+            "PDSL013",
+            "Layer type of a Module<...> member is not visible",
+            "'{0}' is declared as a Module base type and {1}: it runs in fp32 with its inputs cast to fp32; declare it with its concrete layer type (Conv2d, Linear, ...)",
+            NumericsCategory,
+            DiagnosticSeverity.Warning);
+
         /// <summary>The descriptor of a rule id the planner reports a problem under; null for an id it does not know.</summary>
         internal static DiagnosticDescriptor? ForRule(string ruleId) => ruleId switch
         {
@@ -113,6 +120,7 @@ namespace PrecisionDsl.Generator.Diagnostics
             "PDSL010" => Fp32OpPromoted,
             "PDSL011" => ManualCast,
             "PDSL012" => LossNotCallable,
+            "PDSL013" => LayerTypeNotVisible,
             _ => null,
         };
 

@@ -32,13 +32,21 @@ namespace PrecisionDsl.Generator.Model
         LossMethodSpec? Loss);
 
     /// <summary>A layer member and the precision it runs in.</summary>
+    /// <param name="Contents">For a container whose contents the source shows: the precision of each layer inside it.</param>
     internal sealed record LayerPlan(
         string Name,
         string TypeName,
         LayerCategory Category,
         PrecisionKind Kind,
         string Reason,
-        MemberSpec Member);
+        MemberSpec Member,
+        EquatableArray<ContainedLayerPlan> Contents);
+
+    /// <summary>
+    /// A layer inside a container, for the plan table: the run time applies the container's precision to it by its
+    /// type (SPEC section 4). <see cref="Precision"/> is the table's text: a kind, "input dtype", "per layer" or "run time".
+    /// </summary>
+    internal sealed record ContainedLayerPlan(string Subject, string TypeName, string Precision, string Reason);
 
     /// <summary>An op (or module call) site in the forward body and the dtype it runs in.</summary>
     internal sealed record OpPlan(string Name, OpCategory Category, StaticDtype RunsIn, string Reason, LocationInfo Location);

@@ -33,6 +33,7 @@ namespace PrecisionDsl.Generator.Model
         bool IsPartial,
         bool ContainingTypesArePartial,
         bool IsPlainClass,
+        bool IsAbstract,
         bool IsWellFormed,
         bool DerivesFromModule,
         EquatableArray<string> ModuleTypeArguments,
@@ -72,6 +73,13 @@ namespace PrecisionDsl.Generator.Model
     /// <param name="IsPrecisionModel">The member's type is itself a precision model (keeps its own plan).</param>
     /// <param name="Declaration">The whole declarator, initializer included (PDSL005 asks about literals in it).</param>
     /// <param name="IsComputed">A property with its own getter: it reads another member, so the runtime is not told about it twice.</param>
+    /// <param name="Unresolved">
+    /// Declared as TorchSharp's <c>Module</c>/<c>Module&lt;...&gt;</c> and no single concrete layer type is assigned to it:
+    /// why not (PDSL013). Null when the type is known — declared, or the one type every value written to it has
+    /// (<see cref="LayerType"/> is then that type).
+    /// </param>
+    /// <param name="IsUserModule">A module type of the user's (not TorchSharp's) that is no precision model.</param>
+    /// <param name="Contents">For a container whose contents are visible in the source: the layers inside it; null when only the run time knows.</param>
     internal sealed record MemberSpec(
         string Name,
         string TypeDisplay,
@@ -83,7 +91,17 @@ namespace PrecisionDsl.Generator.Model
         EquatableArray<PrecisionAttributeUse> Attributes,
         LocationInfo Location,
         LocationInfo Declaration,
-        bool IsComputed);
+        bool IsComputed,
+        string? Unresolved,
+        bool IsUserModule,
+        EquatableArray<ContainedLayerSpec>? Contents);
+
+    /// <summary>A layer inside a container member, as far as the source shows it.</summary>
+    /// <param name="Path">Where it sits below the member: "[0]", ".conv", "[*]" (added in a loop), "[*].conv1" (a layer of a user block).</param>
+    /// <param name="LayerType">Metadata name of its static type; "" when the source shows only TorchSharp's Module base.</param>
+    /// <param name="IsUserBlock">A user module that is no precision model: the run time walks into it, its layers follow it.</param>
+    /// <param name="Block">For a layer of a user block: that block's type name; "" otherwise.</param>
+    internal sealed record ContainedLayerSpec(string Path, string LayerType, bool IsPrecisionModel, bool IsUserBlock, string Block);
 
     /// <summary>A method marked <c>[Forward]</c>.</summary>
     /// <param name="SignatureProblem">Why the signature does not match the module's forward; null when it does.</param>

@@ -33,7 +33,7 @@ namespace PrecisionDsl.Generator.Parsing
                 ? EquatableArray<string>.Empty
                 : moduleBase.TypeArguments.Select(t => t.ToDisplayString(SymbolFacts.FullyQualified)).ToEquatableArray();
 
-            var members = new List<MemberSpec>();
+            var fields = new List<(ISymbol Member, ITypeSymbol Type, bool IsStatic)>();
             var forwardMethods = new List<(IMethodSymbol Method, AttributeData Attribute)>();
             var lossMethods = new List<LossMethodSpec>();
             var declaresForward = false;
@@ -72,12 +72,24 @@ namespace PrecisionDsl.Generator.Parsing
                         break;
                     // Error recovery in a broken declaration yields members without a name: nothing can refer to them.
                     case IFieldSymbol field when SyntaxFacts.IsValidIdentifier(field.Name):
-                        AddMember(members, field, field.Type, field.IsStatic, cancellationToken);
+                        fields.Add((field, field.Type, field.IsStatic));
                         break;
                     case IPropertySymbol property when SyntaxFacts.IsValidIdentifier(property.Name):
-                        AddMember(members, property, property.Type, property.IsStatic, cancellationToken);
+                        fields.Add((property, property.Type, property.IsStatic));
                         break;
                 }
+            }
+
+            // The declared type says nothing of the layer behind a Module<...> member or inside a container: the values written to them do.
+            var writes = MemberWrites.Collect(
+                type,
+                fields.Where(f => !f.IsStatic && (SymbolFacts.IsModuleBase(f.Type) || SymbolFacts.IsContainer(f.Type))).Select(f => f.Member).ToArray(),
+                compilation,
+                cancellationToken);
+            var members = new List<MemberSpec>();
+            foreach (var (member, memberType, isStatic) in fields)
+            {
+                AddMember(members, member, memberType, isStatic, writes.TryGetValue(member, out var written) ? written : null, compilation, cancellationToken);
             }
 
             var containingTypes = ContainingTypes(type, cancellationToken);
@@ -96,6 +108,7 @@ namespace PrecisionDsl.Generator.Parsing
                 ContainingTypesArePartial: containingTypes.All(c => c.IsPartial),
                 IsPlainClass: !type.IsStatic && !type.IsRecord
                     && declarations.All(d => d is ClassDeclarationSyntax && !d.Modifiers.Any(SyntaxKind.StaticKeyword)),
+                IsAbstract: type.IsAbstract,
                 IsWellFormed: declarations.All(d => DeclarationParses(d, cancellationToken))
                     && (moduleBase is null || !moduleBase.TypeArguments.Any(SymbolFacts.ContainsErrorType)),
                 DerivesFromModule: moduleBase is not null,
@@ -215,33 +228,42 @@ namespace PrecisionDsl.Generator.Parsing
             return uses.ToEquatableArray();
         }
 
-        private static void AddMember(List<MemberSpec> members, ISymbol member, ITypeSymbol type, bool isStatic, CancellationToken cancellationToken)
+        private static void AddMember(List<MemberSpec> members, ISymbol member, ITypeSymbol declared, bool isStatic, MemberWrites? writes, Compilation compilation, CancellationToken cancellationToken)
         {
             var attributes = PrecisionAttributes(member, cancellationToken);
-            var isModule = SymbolFacts.IsModule(type);
+            var isModule = SymbolFacts.IsModule(declared);
             if ((!isModule && attributes.Count == 0) || member.Locations.FirstOrDefault(l => l.IsInSource) is not { } location)
             {
                 return;
             }
 
+            // A Module<...> member is planned as the one layer type every value written to it has.
+            var (type, unresolved) = writes is not null && SymbolFacts.IsModuleBase(declared)
+                ? LayerSources.ConcreteType(writes, cancellationToken)
+                : (declared, null);
+            type ??= declared;
             var declaration = member.DeclaringSyntaxReferences.FirstOrDefault()?.GetSyntax(cancellationToken);
             var elementType = type is INamedTypeSymbol { IsGenericType: true } named
                 && SymbolFacts.IsElementContainer(named)
                 ? SymbolFacts.MetadataName(named.TypeArguments[0])
                 : "";
+            var isPrecisionModel = isModule && type is INamedTypeSymbol candidate && SymbolFacts.HasPrecisionAttributes(candidate);
             members.Add(new MemberSpec(
                 Name: member.Name,
-                TypeDisplay: type.ToDisplayString(SymbolFacts.FullyQualified),
+                TypeDisplay: declared.ToDisplayString(SymbolFacts.FullyQualified),
                 LayerType: isModule ? SymbolFacts.MetadataName(type) : "",
                 ElementLayerType: elementType,
                 IsModule: isModule,
-                IsPrecisionModel: isModule && type is INamedTypeSymbol candidate && SymbolFacts.HasPrecisionAttributes(candidate),
+                IsPrecisionModel: isPrecisionModel,
                 IsStatic: isStatic,
                 Attributes: attributes,
                 Location: LocationInfo.From(location)!,
                 Declaration: LocationInfo.From(declaration) ?? LocationInfo.From(location)!,
                 IsComputed: declaration is PropertyDeclarationSyntax property
-                    && (property.ExpressionBody is not null || property.AccessorList?.Accessors.Any(a => a.Body is not null || a.ExpressionBody is not null) == true)));
+                    && (property.ExpressionBody is not null || property.AccessorList?.Accessors.Any(a => a.Body is not null || a.ExpressionBody is not null) == true),
+                Unresolved: isStatic ? null : unresolved,
+                IsUserModule: isModule && !isPrecisionModel && unresolved is null && !SymbolFacts.IsInTorchSharp(type),
+                Contents: writes is not null && SymbolFacts.IsContainer(type) ? LayerSources.Contents(writes, compilation, cancellationToken) : null));
         }
 
         private static ForwardMethodSpec ParseForward(

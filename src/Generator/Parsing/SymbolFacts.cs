@@ -54,6 +54,14 @@ namespace PrecisionDsl.Generator.Parsing
             return MetadataName(type) == TypeNames.ScalarType;
         }
 
+        /// <summary>TorchSharp's <c>Module</c> or <c>Module&lt;...&gt;</c> itself: says nothing about the layer behind it.</summary>
+        public static bool IsModuleBase(ITypeSymbol? type) =>
+            MetadataName(type) is var name && (name == TypeNames.ModuleBase || name.StartsWith(TypeNames.GenericModulePrefix, System.StringComparison.Ordinal));
+
+        /// <summary>Sequential, ModuleList&lt;T&gt; or ModuleDict&lt;T&gt;.</summary>
+        public static bool IsContainer(ITypeSymbol? type) =>
+            System.Array.IndexOf(TypeNames.Containers, MetadataName(type)) >= 0;
+
         /// <summary>The <c>Module&lt;...&gt;</c> base of a type, or null.</summary>
         public static INamedTypeSymbol? FindGenericModuleBase(INamedTypeSymbol type)
         {

@@ -142,6 +142,14 @@ namespace PrecisionDsl.Generator.Planning
             "CTCLoss",
         };
 
+        // The sensitive layers the runtime runs in fp32 (with fp32 input) inside a container; the others there have no
+        // weights and run in what they receive.
+        private static readonly string[] NormLayers =
+        {
+            "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "LayerNorm", "GroupNorm", "InstanceNorm1d", "InstanceNorm2d",
+            "InstanceNorm3d", "LocalResponseNorm", "RMSNorm",
+        };
+
         private static readonly string[] PassThroughLayers =
         {
             "ReLU", "ReLU6", "LeakyReLU", "GELU", "SiLU", "Mish", "ELU", "SELU", "CELU", "Sigmoid", "Tanh",
@@ -157,6 +165,11 @@ namespace PrecisionDsl.Generator.Planning
         private static readonly string[] ContainerLayers = { "Sequential", "ModuleList`1", "ModuleDict`1" };
 
         private static readonly Dictionary<string, LayerCategory> Layers = BuildLayers();
+
+        private static readonly HashSet<string> Norms = new(Array.ConvertAll(NormLayers, name => TypeNames.LayerNamespace + "." + name), StringComparer.Ordinal);
+
+        /// <summary>Whether a layer type (metadata name) is a norm: fp32 with fp32 input inside a container.</summary>
+        public static bool IsNorm(string layerType) => Norms.Contains(layerType);
 
         public static OpCategory CategoryOf(string opName) =>
             Ops.TryGetValue(opName, out var category) ? category : OpCategory.PassThrough;

@@ -9,7 +9,7 @@
 //       The same from an already parsed ModelSpec (what the generator does).
 //
 //   ModelPlan.Problems           model-level problems as data: PlanProblem(RuleId, Location, Subject, Detail),
-//                                RuleId one of RuleIds (PDSL001, 002, 003, 004, 006, 007, 008, 009, 010).
+//                                RuleId one of RuleIds (PDSL001-004, 006-010, 012, 013).
 //                                Location is a LocationInfo; LocationInfo.ToLocation() makes a Roslyn Location.
 //                                PlanProblem.IsError marks the rules for which the generator emits only a
 //                                throwing forward.
@@ -113,7 +113,12 @@ namespace PrecisionDsl.Generator.Planning
             var category = OpPolicy.CategoryOfLayer(member.LayerType, member.IsModule, member.IsPrecisionModel);
             var typeName = member.IsModule ? OpPolicy.DisplayName(member.LayerType) : member.TypeDisplay;
             PrecisionAttributeUse? attribute = member.Attributes.Count > 0 ? member.Attributes[0] : null;
-            if (attribute is { } annotated && !(category == LayerCategory.NativeWeights && annotated.Kind == PrecisionKind.Fp32))
+            if (member.Unresolved is { } why)
+            {
+                // PDSL013 says more than PDSL009 would about an annotated one.
+                problems.Add(new PlanProblem(RuleIds.LayerTypeNotVisible, member.Location, member.Name, why));
+            }
+            else if (attribute is { } annotated && !(category == LayerCategory.NativeWeights && annotated.Kind == PrecisionKind.Fp32))
             {
                 ReportUnknownAnnotated(member, category, typeName, annotated, problems);
             }
@@ -129,7 +134,47 @@ namespace PrecisionDsl.Generator.Planning
                 problems.Add(new PlanProblem(RuleIds.SensitiveLayerInHalf, forced.Location, member.Name, $"{typeName} is numerically sensitive; [{forced.Name}] forces it to half"));
             }
 
-            return new LayerPlan(member.Name, typeName, category, kind, reason, member);
+            if (member.Unresolved is not null)
+            {
+                reason = $"layer type not visible in the source (declared {typeName}): fp32, inputs cast to fp32";
+            }
+            else if (member.IsUserModule)
+            {
+                reason = $"user module {typeName} has no precision attributes: fp32, inputs cast to fp32; annotate it to make it a precision model";
+            }
+            else if (category == LayerCategory.Container && member.Contents is null)
+            {
+                reason += "; contents decided at run time";
+            }
+
+            var contents = member.Contents is { } visible
+                ? visible.Select(layer => PlanContained(member.Name, layer, kind, reason)).ToEquatableArray()
+                : EquatableArray<ContainedLayerPlan>.Empty;
+            return new LayerPlan(member.Name, typeName, category, kind, reason, member, contents);
+        }
+
+        /// <summary>How the run time treats a layer inside a container of precision <paramref name="kind"/> (SPEC section 4).</summary>
+        private static ContainedLayerPlan PlanContained(string container, ContainedLayerSpec layer, PrecisionKind kind, string containerReason)
+        {
+            var typeName = layer.LayerType.Length == 0 ? "Module" : OpPolicy.DisplayName(layer.LayerType);
+            var owner = layer.Block.Length == 0 ? "" : " of " + layer.Block;
+            var category = OpPolicy.CategoryOfLayer(layer.LayerType, isModule: true, layer.IsPrecisionModel);
+            var (precision, reason) = layer switch
+            {
+                { LayerType.Length: 0 } => ("run time", "type known only at run time: runs as its type there says"),
+                { IsUserBlock: true } => ("per layer", $"user module{owner} inside container: each of its layers runs by its type"),
+                _ when OpPolicy.IsNorm(layer.LayerType) => ("Fp32", $"norm{owner} inside container: fp32, input cast to fp32"),
+                _ => category switch
+                {
+                    LayerCategory.Compute => (kind.ToString(), $"layer{owner} inside container ({containerReason})"),
+                    LayerCategory.Container => (kind.ToString(), $"container{owner} inside container: each of its layers runs by its type"),
+                    LayerCategory.PrecisionModel => ("own plan", "nested precision model: keeps its own plan"),
+                    LayerCategory.NativeWeights => ("Fp32", $"TorchSharp keeps {typeName}'s weights in native code: fp32, input cast to fp32"),
+                    LayerCategory.PassThrough or LayerCategory.Sensitive => ("input dtype", "no weights: runs in the dtype it receives"),
+                    _ => ("Fp32", $"unknown layer type{owner} inside container: fp32 with fp32 input if it has weights"),
+                },
+            };
+            return new ContainedLayerPlan(container + layer.Path, typeName, precision, reason);
         }
 
         private static void ReportUnknownAnnotated(MemberSpec member, LayerCategory category, string typeName, PrecisionAttributeUse attribute, List<PlanProblem> problems)
@@ -193,12 +238,14 @@ namespace PrecisionDsl.Generator.Planning
                 return;
             }
 
+            // One problem per cause: a model that writes forward itself usually has no [Forward] method either.
             if (model.DeclaresForward)
             {
-                problems.Add(new PlanProblem(RuleIds.ForwardProblem, model.Location, model.Name, "it declares forward itself; the generator writes forward from the [Forward] method"));
+                problems.Add(new PlanProblem(RuleIds.ForwardProblem, model.Location, model.Name, model.ForwardMethods.Count == 0
+                    ? "it declares forward itself instead of a [Forward] method; move the body of forward into a method marked [Forward] and delete forward: the generator writes forward from that method"
+                    : "it declares forward itself, which the generator writes from the [Forward] method; delete the declared forward"));
             }
-
-            if (model.ForwardMethods.Count == 0)
+            else if (model.ForwardMethods.Count == 0)
             {
                 problems.Add(new PlanProblem(RuleIds.ForwardProblem, model.Location, model.Name, "it has no [Forward] method"));
             }

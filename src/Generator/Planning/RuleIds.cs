@@ -15,6 +15,7 @@ namespace PrecisionDsl.Generator.Planning
         public const string Fp32OpPromoted = "PDSL010";
         public const string ManualCast = "PDSL011";
         public const string LossNotCallable = "PDSL012";
+        public const string LayerTypeNotVisible = "PDSL013";
 
         /// <summary>Error rules: a model with one of these gets only a throwing <c>forward</c>.</summary>
         public static bool IsError(string ruleId) =>

@@ -38,25 +38,7 @@ public sealed class DotnetBuildTests : IDisposable
     [Fact]
     public void Build_prints_every_rule_with_file_line_and_column_and_nothing_for_the_clean_model()
     {
-        var repository = FindRepositoryRoot();
-        Directory.CreateDirectory(directory);
-        File.WriteAllText(Path.Combine(directory, "Flawed.csproj"), $"""
-            <Project Sdk="Microsoft.NET.Sdk">
-              <PropertyGroup>
-                <TargetFramework>net10.0</TargetFramework>
-                <Nullable>enable</Nullable>
-              </PropertyGroup>
-              <ItemGroup>
-                <ProjectReference Include="{repository}/src/Runtime/PrecisionDsl.csproj" />
-                <ProjectReference Include="{repository}/src/Generator/PrecisionDsl.Generator.csproj" OutputItemType="Analyzer" ReferenceOutputAssembly="false" />
-              </ItemGroup>
-            </Project>
-            """);
-        foreach (var (file, source) in FlawedModels.Files)
-        {
-            File.WriteAllText(Path.Combine(directory, file), source);
-        }
-
+        WriteProject(FlawedModels.Files);
         var log = Build();
         var reported = log.Split('\n')
             .Select(line => DiagnosticLine.Match(line))
@@ -90,11 +72,52 @@ public sealed class DotnetBuildTests : IDisposable
         Assert.Empty(unexpected);
     }
 
+    /// <summary>
+    /// A model that is not partial gets no forward, so its class fails with CS0534, which hides every analyzer
+    /// diagnostic: the generator's own error puts PDSL001, the class and the fix into the build output instead.
+    /// </summary>
+    [Fact]
+    public void Build_of_a_model_that_is_not_partial_fails_with_PDSL001_naming_the_class_and_the_fix()
+    {
+        WriteProject(FlawedModels.NotPartialFiles);
+        var log = Build();
+
+        var errors = log.Split('\n').Select(line => DiagnosticLine.Match(line)).Where(m => m.Success && m.Groups["severity"].Value == "error")
+            .Select(m => (Id: m.Groups["id"].Value, Message: m.Groups["message"].Value))
+            .Distinct()
+            .ToList();
+        var error = Assert.Single(errors, e => e.Id == "CS0619");
+        Assert.Contains("PDSL001: precision model 'Flawed.Forgotten' must be declared partial", error.Message, StringComparison.Ordinal);
+        Assert.Contains("add the 'partial' modifier to the declaration of Forgotten", error.Message, StringComparison.Ordinal);
+    }
+
     public void Dispose()
     {
         if (Directory.Exists(directory))
         {
             Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    private void WriteProject((string File, string Source)[] files)
+    {
+        var repository = FindRepositoryRoot();
+        Directory.CreateDirectory(directory);
+        File.WriteAllText(Path.Combine(directory, "Flawed.csproj"), $"""
+            <Project Sdk="Microsoft.NET.Sdk">
+              <PropertyGroup>
+                <TargetFramework>net10.0</TargetFramework>
+                <Nullable>enable</Nullable>
+              </PropertyGroup>
+              <ItemGroup>
+                <ProjectReference Include="{repository}/src/Runtime/PrecisionDsl.csproj" />
+                <ProjectReference Include="{repository}/src/Generator/PrecisionDsl.Generator.csproj" OutputItemType="Analyzer" ReferenceOutputAssembly="false" />
+              </ItemGroup>
+            </Project>
+            """);
+        foreach (var (file, source) in files)
+        {
+            File.WriteAllText(Path.Combine(directory, file), source);
         }
     }
 

@@ -156,6 +156,22 @@ internal static class FlawedModels
             """),
     };
 
+    /// <summary>A model that is not partial and leaves forward to the generator: CS0534 would hide every PDSL diagnostic.</summary>
+    public static readonly (string File, string Source)[] NotPartialFiles =
+    {
+        ("Forgotten.cs", Usings + """
+            [Bf16]
+            public class Forgotten : Module<Tensor, Tensor>
+            {
+                private readonly Linear fc = Linear(4, 4);
+                public Forgotten() : base(nameof(Forgotten)) => RegisterComponents();
+
+                [Forward]
+                private Tensor Compute(Tensor x) => fc.call(x);
+            }
+            """),
+    };
+
     /// <summary>
     /// Every rule, where it must be reported (file, the snippet its location starts at, severity), and the
     /// member or literal its message must name.

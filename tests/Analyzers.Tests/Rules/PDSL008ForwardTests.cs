@@ -19,6 +19,21 @@ public class PDSL008ForwardTests
         """);
 
     [Fact]
+    public Task Model_declaring_forward_itself_gets_one_diagnostic_saying_what_to_do() => Verify.AnalyzerAsync("""
+        [Bf16]
+        public partial class {|#0:Net|} : Module<Tensor, Tensor>
+        {
+            private readonly Linear fc = Linear(4, 4);
+            public Net() : base(nameof(Net)) => RegisterComponents();
+
+            public override Tensor forward(Tensor x) => fc.call(x);
+        }
+        """,
+        Microsoft.CodeAnalysis.Testing.DiagnosticResult.CompilerError("PDSL008").WithLocation(0).WithArguments(
+            "Net",
+            "it declares forward itself instead of a [Forward] method; move the body of forward into a method marked [Forward] and delete forward: the generator writes forward from that method"));
+
+    [Fact]
     public Task Second_Forward_is_reported() => Verify.AnalyzerAsync("""
         [Bf16]
         public partial class Net : Module<Tensor, Tensor>
