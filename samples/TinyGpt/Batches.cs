@@ -27,6 +27,12 @@ public sealed class Batches(AdditionData data, int batchSize)
         return Encode(problems, data, device, inputs, targets);
     }
 
+    /// <summary>Draws a training batch's problems without encoding them: how a resumed run catches up.</summary>
+    public void SkipTraining()
+    {
+        for (int i = 0; i < batchSize; i++) data.NextTrainingProblem();
+    }
+
     public static (Tensor Inputs, Tensor Targets) Encode(IReadOnlyList<AdditionProblem> problems, AdditionData data, Device device)
     {
         int width = data.SequenceLength - 1;

@@ -35,7 +35,13 @@ var device = options.Device == DeviceChoice.Cpu || !cudaAvailable ? CPU : CUDA;
 const int Digits = 3;
 var settings = new TrainingSettings(
     new TinyGptConfig(Layers: 2, ModelWidth: 64, Heads: 4, ContextLength: 2 * Digits + 2 + Digits, VocabularySize: CharTokenizer.VocabularySize),
-    Digits, BatchSize: 128, options.Steps, LearningRate: 3e-3, HeldOutCount: 1000, options.Seed, device);
+    Digits, BatchSize: 128, options.Steps, LearningRate: 3e-3, HeldOutCount: 1000, options.Seed, device,
+    options.CheckpointFolder is null ? null : new CheckpointSettings(options.CheckpointFolder, options.CheckpointEvery, options.Resume));
+if (options.Resume && TrainingCheckpoint.FindLatest(options.CheckpointFolder!) is null)
+{
+    Console.Error.WriteLine($"error: --resume: no checkpoint in '{options.CheckpointFolder}' (run with --checkpoint first)");
+    return 2;
+}
 
 // The model is compiled [Fp16]: fp16 with loss scaling on CUDA; on CPU the runtime policy maps it to
 // bf16 (no fast fp16 kernels) unless fp16 is asked for explicitly.
@@ -64,7 +70,8 @@ Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
 
 var runs = new List<RunResult>();
 if (mixedRun) runs.Add(Trainer.Run(settings, mixed: true, $"mixed {halfName}"));
-if (referenceRun) runs.Add(Trainer.Run(settings, mixed: false, "fp32"));
+// Only the main run checkpoints; the fp32 reference beside a mixed run is retrained from scratch.
+if (referenceRun) runs.Add(Trainer.Run(mixedRun ? settings with { Checkpoints = null } : settings, mixed: false, "fp32"));
 
 Console.WriteLine();
 Console.Write(ComparisonReport.PlainTable(ComparisonReport.Rows(runs)));

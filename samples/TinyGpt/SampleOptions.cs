@@ -25,6 +25,16 @@ public sealed record SampleOptions
 
     public int Seed { get; init; } = 1234;
 
+    /// <summary>Null: no checkpoints. Otherwise the main run saves numbered checkpoints here.</summary>
+    public string? CheckpointFolder { get; init; }
+
+    public int CheckpointEvery { get; init; } = DefaultCheckpointEvery;
+
+    public const int DefaultCheckpointEvery = 100;
+
+    /// <summary>Continue the main run from the newest checkpoint in <see cref="CheckpointFolder"/>.</summary>
+    public bool Resume { get; init; }
+
     public bool ShowHelp { get; init; }
 
     public const string Usage = """
@@ -41,6 +51,10 @@ public sealed record SampleOptions
           --compare on|off               also train the fp32 reference and compare (default on)
           --out <folder>                 report folder: report.md and loss.svg (default out/tinygpt)
           --seed <n>                     seed for weights and data (default 1234)
+          --checkpoint <folder>          save the main run's training state there every --checkpoint-every
+                                         steps and at the end, keeping the newest 3
+          --checkpoint-every <n>         steps between checkpoints (default 100)
+          --resume                       continue the main run from the newest checkpoint in --checkpoint
           --help                         show this help
 
         CUDA needs the CUDA TorchSharp backend: dotnet run -c Release -p:TorchBackend=cuda --project samples/TinyGpt
@@ -77,10 +91,21 @@ public sealed record SampleOptions
                 case "--out":
                     options = options with { OutputFolder = Value(args, ref i) };
                     break;
+                case "--checkpoint":
+                    options = options with { CheckpointFolder = Value(args, ref i) };
+                    break;
+                case "--checkpoint-every":
+                    options = options with { CheckpointEvery = PositiveInt(name, Value(args, ref i)) };
+                    break;
+                case "--resume":
+                    options = options with { Resume = true };
+                    break;
                 default:
                     throw new OptionException(name, $"unknown option '{name}' (see --help)");
             }
         }
+        if (options.Resume && options.CheckpointFolder is null)
+            throw new OptionException("--resume", "option '--resume' needs --checkpoint <folder> to resume from");
         return options;
     }
 

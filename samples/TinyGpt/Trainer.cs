@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.Diagnostics;
+using System.Globalization;
 using System.Linq;
 using PrecisionDsl;
 using TorchSharp;
@@ -10,7 +11,14 @@ namespace TinyGpt;
 
 /// <summary>Everything both runs share, so the fp32 reference sees the same weights, data and schedule.</summary>
 public sealed record TrainingSettings(
-    TinyGptConfig Model, int Digits, int BatchSize, int Steps, double LearningRate, int HeldOutCount, int Seed, Device Device);
+    TinyGptConfig Model, int Digits, int BatchSize, int Steps, double LearningRate, int HeldOutCount, int Seed, Device Device,
+    CheckpointSettings? Checkpoints = null);
+
+/// <summary>Where a run saves numbered checkpoints, every how many steps, and whether it starts from the newest.</summary>
+public sealed record CheckpointSettings(string Folder, int Every, bool Resume)
+{
+    public const int KeepLast = 3;
+}
 
 /// <summary>What one training run measured.</summary>
 public sealed record RunResult(
@@ -27,7 +35,8 @@ public sealed record RunResult(
     double FinalScale,
     IReadOnlyList<AdditionProblem> HeldOutProblems,
     IReadOnlyList<string> HeldOutAnswers,
-    TimeSpan WallTime);
+    TimeSpan WallTime,
+    long ResumedFromStep = 0);
 
 /// <summary>
 /// Trains a <see cref="TinyGptModel"/> either through its generated mixed-precision <c>TrainStep</c>
@@ -37,6 +46,8 @@ public static class Trainer
 {
     // Steps excluded from the timing: the first ones pay for lazy allocation and kernel selection.
     private const int TimingWarmupSteps = 5;
+
+    private const string SeedKey = "seed";
 
     public static RunResult Run(TrainingSettings settings, bool mixed, string label)
     {
@@ -50,16 +61,22 @@ public static class Trainer
         model.train();
         using var optimizer = optim.AdamW(model.parameters(), settings.LearningRate, weight_decay: 0.01);
         var scaler = mixed ? model.CreateGradScaler() : null;
+        // A checkpoint holds a scaler; the fp32 reference's is a pass-through.
+        var checkpointScaler = scaler ?? new GradScaler(enabled: false);
         var data = new AdditionData(settings.Digits, settings.HeldOutCount, settings.Seed);
         var batches = new Batches(data, settings.BatchSize);
+        int resumedFrom = settings.Checkpoints is { Resume: true } resume
+            ? Resume(resume.Folder, model, optimizer, checkpointScaler, batches, settings.Seed)
+            : 0;
         var progress = new ProgressBar(label, settings.Steps);
 
         var losses = new List<double>(settings.Steps);
         var scales = new List<double>(settings.Steps);
         var timed = new Stopwatch();
-        for (int step = 1; step <= settings.Steps; step++)
+        for (int step = resumedFrom + 1; step <= settings.Steps; step++)
         {
-            if (step == TimingWarmupSteps + 1)
+            int trained = step - resumedFrom; // steps this process ran, for timing
+            if (trained == TimingWarmupSteps + 1)
             {
                 // Growth from here on is what a leak would show; before, the allocator and kernels warm up.
                 residentAfterWarmup = MemoryProbe.CurrentResidentBytes();
@@ -85,13 +102,18 @@ public static class Trainer
                     scales.Add(1.0);
                 }
             }
+            if (settings.Checkpoints is { } checkpoints && (step % checkpoints.Every == 0 || step == settings.Steps))
+            {
+                TrainingCheckpoint.SaveNumbered(checkpoints.Folder, model, optimizer, checkpointScaler, step, CheckpointSettings.KeepLast,
+                    new Dictionary<string, string> { [SeedKey] = settings.Seed.ToString(CultureInfo.InvariantCulture) });
+            }
             double tokensPerSecond = timed.IsRunning
-                ? (step - TimingWarmupSteps) * (double)batches.TokensPerBatch / timed.Elapsed.TotalSeconds
-                : step * (double)batches.TokensPerBatch / wall.Elapsed.TotalSeconds;
+                ? (trained - TimingWarmupSteps) * (double)batches.TokensPerBatch / timed.Elapsed.TotalSeconds
+                : trained * (double)batches.TokensPerBatch / wall.Elapsed.TotalSeconds;
             progress.Update(step, losses[^1], tokensPerSecond, scales[^1], wall.Elapsed);
         }
         timed.Stop();
-        int timedSteps = Math.Max(1, settings.Steps - TimingWarmupSteps);
+        int timedSteps = Math.Max(1, settings.Steps - resumedFrom - TimingWarmupSteps);
         double meanStepMs = timed.Elapsed.TotalMilliseconds / timedSteps;
         long peak = MemoryProbe.PeakResidentBytes();
         long growth = residentAfterWarmup > 0 ? MemoryProbe.CurrentResidentBytes() - residentAfterWarmup : 0;
@@ -110,7 +132,23 @@ public static class Trainer
             growth,
             scaler?.SkippedSteps ?? 0,
             scaler?.CurrentScale ?? 1.0,
-            data.HeldOut, answers, wall.Elapsed);
+            data.HeldOut, answers, wall.Elapsed, resumedFrom);
+    }
+
+    /// <summary>
+    /// Restores the newest checkpoint and moves the data stream past the batches it trained on, so the
+    /// run continues as if it had never stopped. Returns the checkpoint's step.
+    /// </summary>
+    private static int Resume(string folder, TinyGptModel model, optim.Optimizer optimizer, GradScaler scaler, Batches batches, int seed)
+    {
+        string latest = TrainingCheckpoint.FindLatest(folder)
+            ?? throw new InvalidOperationException($"No checkpoint to resume from in '{folder}'.");
+        var info = TrainingCheckpoint.Load(latest, model, optimizer, scaler);
+        string seedText = seed.ToString(CultureInfo.InvariantCulture);
+        if (info.Metadata.GetValueOrDefault(SeedKey) != seedText)
+            throw new InvalidOperationException($"'{latest}' was trained with seed {info.Metadata.GetValueOrDefault(SeedKey)}, this run uses {seedText}: its data would differ.");
+        for (long step = 0; step < info.Step; step++) batches.SkipTraining();
+        return checked((int)info.Step);
     }
 
     /// <summary>Linear warm-up over the first 5% of steps, then cosine decay to a tenth of the peak rate.</summary>

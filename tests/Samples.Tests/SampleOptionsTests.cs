@@ -15,15 +15,22 @@ public sealed class SampleOptionsTests
         Assert.Equal(DeviceChoice.Auto, options.Device);
         Assert.True(options.Compare);
         Assert.Equal("out/tinygpt", options.OutputFolder);
+        Assert.Null(options.CheckpointFolder);
+        Assert.False(options.Resume);
         Assert.Contains($"default {SampleOptions.DefaultSteps}", SampleOptions.Usage);
     }
 
     [Fact]
     public void Every_option_is_read()
     {
-        var options = SampleOptions.Parse(["--steps", "12", "--precision", "BF16", "--device", "cpu", "--compare", "off", "--out", "x/y", "--seed", "7"]);
+        var options = SampleOptions.Parse(["--steps", "12", "--precision", "BF16", "--device", "cpu", "--compare", "off", "--out", "x/y", "--seed", "7",
+            "--checkpoint", "ck", "--checkpoint-every", "5", "--resume"]);
 
-        Assert.Equal(new SampleOptions { Steps = 12, Precision = PrecisionChoice.Bf16, Device = DeviceChoice.Cpu, Compare = false, OutputFolder = "x/y", Seed = 7 }, options);
+        Assert.Equal(new SampleOptions
+        {
+            Steps = 12, Precision = PrecisionChoice.Bf16, Device = DeviceChoice.Cpu, Compare = false, OutputFolder = "x/y", Seed = 7,
+            CheckpointFolder = "ck", CheckpointEvery = 5, Resume = true,
+        }, options);
         Assert.True(SampleOptions.Parse(["-h"]).ShowHelp);
     }
 
@@ -35,6 +42,8 @@ public sealed class SampleOptionsTests
     [InlineData(new[] { "--compare", "yes" }, "--compare", "expects on or off")]
     [InlineData(new[] { "--out" }, "--out", "needs a value")]
     [InlineData(new[] { "--stepz", "5" }, "--stepz", "unknown option")]
+    [InlineData(new[] { "--checkpoint-every", "0" }, "--checkpoint-every", "positive integer")]
+    [InlineData(new[] { "--resume" }, "--resume", "needs --checkpoint")]
     public void A_bad_option_is_named_in_the_error(string[] args, string option, string why)
     {
         var error = Assert.Throws<OptionException>(() => SampleOptions.Parse(args));

@@ -69,6 +69,17 @@ public sealed class ArgumentValidationTests
         ("CheckedOps.Conv3d weight", () => CheckedOps.Conv3d(ones(1, 3, 4, 4), null!), Null, "weight"),
         ("CheckedOps.ConvTranspose1d weight", () => CheckedOps.ConvTranspose1d(ones(1, 3, 4), null!), Null, "weight"),
 
+        ("TrainingCheckpoint.Save path", () => TrainingCheckpoint.Save(null!, Linear(1, 1), Optimizer(), new GradScaler(), 0), Null, "path"),
+        ("TrainingCheckpoint.Save model", () => TrainingCheckpoint.Save("x.pdslckpt", null!, Optimizer(), new GradScaler(), 0), Null, "model"),
+        ("TrainingCheckpoint.Save optimizer", () => TrainingCheckpoint.Save("x.pdslckpt", Linear(1, 1), null!, new GradScaler(), 0), Null, "optimizer"),
+        ("TrainingCheckpoint.Save scaler", () => TrainingCheckpoint.Save("x.pdslckpt", Linear(1, 1), Optimizer(), null!, 0), Null, "scaler"),
+        ("TrainingCheckpoint.Save negative step", () => TrainingCheckpoint.Save("x.pdslckpt", Linear(1, 1), Optimizer(), new GradScaler(), -1), Range, "step"),
+        ("TrainingCheckpoint.Save null metadata value", () => TrainingCheckpoint.Save("x.pdslckpt", Linear(1, 1), Optimizer(), new GradScaler(), 0, new Dictionary<string, string> { ["k"] = null! }), Invalid, "metadata"),
+        ("TrainingCheckpoint.Load path", () => TrainingCheckpoint.Load(" ", Linear(1, 1), Optimizer(), new GradScaler()), Invalid, "path"),
+        ("TrainingCheckpoint.Load scaler", () => TrainingCheckpoint.Load("x.pdslckpt", Linear(1, 1), Optimizer(), null!), Null, "scaler"),
+        ("TrainingCheckpoint.SaveNumbered keepLast", () => TrainingCheckpoint.SaveNumbered("x", Linear(1, 1), Optimizer(), new GradScaler(), 0, keepLast: 0), Range, "keepLast"),
+        ("TrainingCheckpoint.FindLatest directory", () => TrainingCheckpoint.FindLatest(null!), Null, "directory"),
+
         ("PrecisionPolicy.Logger", () => PrecisionPolicy.Logger = null!, Null, "value"),
         ("PrecisionPolicy.DtypeFor", () => PrecisionPolicy.DtypeFor((PrecisionKind)9, DeviceType.CPU), Range, "kind"),
     }.Select(row => new object[] { row.EntryPoint, row.Call, row.Exception, row.Parameter });
