@@ -23,7 +23,7 @@ namespace PrecisionDsl.Generator.Tests
         {
             nameof(Mlp), nameof(Classifier), nameof(ConvNet), nameof(AttentionBlock), nameof(PairScorer),
             nameof(SequenceTagger), nameof(Encoder), nameof(EncoderClassifier), nameof(Zoo.Regressor),
-            nameof(HelperModel), nameof(PartialModel), nameof(GatedModel),
+            nameof(HelperModel), nameof(PartialModel), nameof(GatedModel), nameof(ContainerNet),
         };
 
         [Theory]
@@ -71,6 +71,7 @@ namespace PrecisionDsl.Generator.Tests
             nameof(HelperModel) => (new HelperModel(), new object[] { torch.randn(5, 12) }, true),
             nameof(PartialModel) => (new PartialModel(), new object[] { torch.randn(6, 20) }, true),
             nameof(GatedModel) => (new GatedModel(), new object[] { torch.randn(6, 10) }, true),
+            nameof(ContainerNet) => (new ContainerNet(), new object[] { torch.randn(4, 3, 8, 8) }, true),
             _ => throw new ArgumentOutOfRangeException(nameof(name)),
         };
 
