@@ -235,6 +235,7 @@ namespace PrecisionDsl
         {
             using var reader = new BinaryReader(new MemoryStream(bytes));
             model.load(reader, strict: true);
+            MixedPrecisionState.MastersChanged(model); // the half shadows refresh at the next forward
             RequireFullyRead(reader, "model");
         }
 

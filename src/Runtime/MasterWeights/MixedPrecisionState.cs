@@ -55,11 +55,8 @@ namespace PrecisionDsl
         private readonly Module owner;
         private readonly PrecisionLayer[] layers;
         private readonly LossScaleOptions lossScale;
-        private List<ShadowSlot> slots = new();
-        private List<LayerInputHooks> hooks = new();
-        private bool slotsBuilt;
+        private readonly ShadowWeights shadows;
         private bool warnedAboutUnmovedGradients;
-        private int forwardDepth;
         private double pendingLoss;
 
         /// <summary>Creates the state of <paramref name="owner"/>; shadows are built at the first forward.</summary>
@@ -81,51 +78,45 @@ namespace PrecisionDsl
             }
 
             this.lossScale = lossScale ?? LossScaleOptions.Default;
+            shadows = new ShadowWeights(layers) { OnEnter = WarnOnceIfGradientsWereNotMoved };
         }
 
         /// <summary>The master/shadow pairs (for tests and diagnostics).</summary>
-        internal IReadOnlyList<ShadowSlot> Slots => slots;
+        internal IReadOnlyList<ShadowSlot> Slots => shadows.Slots;
 
-        /// <summary>True while a generated forward of this model runs (its half shadows are in the layers).</summary>
-        internal bool InForward => forwardDepth > 0;
+        /// <summary>Refreshes of the shadows from changed masters so far (a test hook).</summary>
+        internal int ShadowRefreshes => shadows.Refreshes;
 
         /// <summary>
-        /// Refreshes every half shadow from its fp32 master in place and swaps the shadows into the
-        /// layers; disposing the returned scope swaps the masters back. Nested calls (a forward calling
-        /// the model again) share the outermost scope.
+        /// Puts the half shadows into the layers (refreshed first when the fp32 masters changed since the last
+        /// forward); disposing the returned scope puts the masters back once no generated forward of the model
+        /// runs any more. Nested calls on one thread share the outermost scope; calls on several threads run
+        /// at once (see <see cref="ShadowWeights"/>).
         /// </summary>
         public ForwardScope EnterForward()
         {
-            if (forwardDepth == 0)
-            {
-                EnsureSlots();
-                WarnOnceIfGradientsWereNotMoved();
-                foreach (var slot in slots)
-                {
-                    slot.Refresh();
-                }
-
-                var swapped = 0;
-                try
-                {
-                    for (; swapped < slots.Count; swapped++)
-                    {
-                        slots[swapped].SwapIn();
-                    }
-                }
-                catch
-                {
-                    for (var i = 0; i < swapped; i++)
-                    {
-                        slots[i].SwapOut();
-                    }
-
-                    throw;
-                }
-            }
-
-            forwardDepth++;
+            shadows.Enter();
             return new ForwardScope(this, DeviceTypeOfModel());
+        }
+
+        /// <summary>
+        /// Tells the model its fp32 masters changed outside its own training members (a write into a parameter,
+        /// an optimizer stepped by hand without <see cref="MoveGradientsToMasters(Module)"/>): the next forward
+        /// refreshes the half shadows of <paramref name="model"/> and of every precision model inside it.
+        /// Loading through <see cref="TrainingCheckpoint"/>, <c>load</c> or <c>load_state_dict</c> does it already.
+        /// </summary>
+        public static void MastersChanged(Module model)
+        {
+            ArgumentNullException.ThrowIfNull(model);
+            MarkMastersChanged(model);
+        }
+
+        private static void MarkMastersChanged(Module model)
+        {
+            foreach (var state in StatesWithin(model))
+            {
+                state.shadows.MastersChanged();
+            }
         }
 
         /// <summary>
@@ -203,7 +194,24 @@ namespace PrecisionDsl
                     ClipGradientNorm(optimizer.parameters(), maxNorm);
                 }
 
-                stepped = scaler.StepReadingAlong(optimizer, unreadLoss, out loss);
+                var states = StatesWithin(owner).ToList();
+                var blocked = new List<IDisposable>(states.Count);
+                try
+                {
+                    // Outer model first, as forwards enter them: no forward reads a master while it steps.
+                    blocked.AddRange(states.Select(state => state.shadows.BlockForwards()));
+                    stepped = scaler.StepReadingAlong(optimizer, unreadLoss, out loss);
+                    if (stepped)
+                    {
+                        // Before the forwards resume, so none pairs new fp32 layers with old half shadows.
+                        states.ForEach(state => state.shadows.MastersChanged());
+                    }
+                }
+                finally
+                {
+                    blocked.ForEach(b => b.Dispose());
+                }
+
                 scaler.Update();
             }
             finally
@@ -231,7 +239,11 @@ namespace PrecisionDsl
                 loss = value.detach().MoveToOuterDisposeScope();
             }
 
-            MoveGradientsToMasters(owner);
+            foreach (var state in StatesWithin(owner))
+            {
+                state.shadows.MoveGradientsToMasters();
+            }
+
             return loss;
         }
 
@@ -247,12 +259,11 @@ namespace PrecisionDsl
         /// Moves the half gradients of this model's shadows into the fp32 masters' gradients. Needed
         /// only in a hand-written loop, after each <c>backward</c>.
         /// </summary>
+        /// <remarks>The optimizer is about to step the masters, so the next forward refreshes the shadows.</remarks>
         public void MoveGradientsToMasters()
         {
-            foreach (var slot in slots)
-            {
-                slot.MoveGradientToMaster();
-            }
+            shadows.MoveGradientsToMasters();
+            shadows.MastersChanged();
         }
 
         /// <summary>
@@ -283,21 +294,7 @@ namespace PrecisionDsl
             return fields.ToArray();
         });
 
-        internal void ExitForward()
-        {
-            if (forwardDepth == 0)
-            {
-                return;
-            }
-
-            if (--forwardDepth == 0)
-            {
-                foreach (var slot in slots)
-                {
-                    slot.SwapOut();
-                }
-            }
-        }
+        internal void ExitForward() => shadows.Exit();
 
         /// <summary>The states of <paramref name="model"/> and of every precision model inside it that has run a forward.</summary>
         private static IEnumerable<MixedPrecisionState> StatesWithin(Module model)
@@ -349,10 +346,10 @@ namespace PrecisionDsl
 
         private void RejectShadowsIn(Optimizer optimizer)
         {
-            var shadows = StatesWithin(owner).SelectMany(s => s.slots)
+            var shadowHandles = StatesWithin(owner).SelectMany(s => s.Slots)
                 .SelectMany(s => s.Widened is null ? new[] { s.Shadow.Handle } : new[] { s.Shadow.Handle, s.Widened.Handle })
                 .ToHashSet();
-            if (shadows.Count > 0 && optimizer.parameters().Any(p => shadows.Contains(p.Handle)))
+            if (shadowHandles.Count > 0 && optimizer.parameters().Any(p => shadowHandles.Contains(p.Handle)))
             {
                 throw new InvalidOperationException(
                     "The optimizer holds half shadow weights; build it on model.parameters() (the fp32 masters) outside forward.");
@@ -361,12 +358,9 @@ namespace PrecisionDsl
 
         private bool RunsRealFp16() => layers.Any(l =>
             l.Kind == PrecisionKind.Fp16 && l.Module is not null &&
-            PrecisionPolicy.DtypeFor(PrecisionKind.Fp16, DeviceTypeOf(l.Module)) == ScalarType.Float16);
+            PrecisionPolicy.DtypeFor(PrecisionKind.Fp16, ShadowWeights.DeviceTypeOf(l.Module)) == ScalarType.Float16);
 
-        private DeviceType DeviceTypeOfModel() => slots.Count > 0 ? slots[0].Master.device_type : DeviceTypeOf(owner);
-
-        private static DeviceType DeviceTypeOf(Module module) =>
-            module.parameters().FirstOrDefault()?.device_type ?? PrecisionPolicy.DefaultDevice.type;
+        private DeviceType DeviceTypeOfModel() => Slots.Count > 0 ? Slots[0].Master.device_type : ShadowWeights.DeviceTypeOf(owner);
 
         /// <summary>
         /// A hand-written loop that forgets <see cref="MoveGradientsToMasters(Module)"/> trains only the
@@ -374,7 +368,7 @@ namespace PrecisionDsl
         /// </summary>
         private void WarnOnceIfGradientsWereNotMoved()
         {
-            if (warnedAboutUnmovedGradients || slots.Count == 0 || !slots[0].HasNeverMovedGradient)
+            if (warnedAboutUnmovedGradients || Slots.Count == 0 || !Slots[0].HasNeverMovedGradient)
             {
                 return;
             }
@@ -383,89 +377,6 @@ namespace PrecisionDsl
             PrecisionPolicy.Logger.LogWarning(
                 "PrecisionDsl: {Model} ran backward but its half-layer gradients never reached the fp32 masters, so the optimizer does not see them. Use the generated TrainStep, or call MixedPrecisionState.MoveGradientsToMasters(model) after backward.",
                 owner.GetType().Name);
-        }
-
-        /// <summary>Builds the shadows once, and again for layers whose masters were replaced (e.g. by <c>to(device)</c>).</summary>
-        private void EnsureSlots()
-        {
-            if (slotsBuilt && !slots.Any(s => s.IsStale))
-            {
-                return;
-            }
-
-            foreach (var hook in hooks)
-            {
-                hook.Dispose();
-            }
-
-            var built = new List<ShadowSlot>();
-            var hooksBuilt = new List<LayerInputHooks>();
-            foreach (var layer in layers)
-            {
-                // A layer member may be null when the model creates it only under some configuration.
-                if (layer.Kind != PrecisionKind.Fp32 && layer.Module is not null)
-                {
-                    AddLayer(layer.Name, layer.Module, layer.Kind, built, hooksBuilt, insideContainer: false);
-                }
-            }
-
-            slots = built;
-            hooks = hooksBuilt;
-            slotsBuilt = true;
-        }
-
-        /// <summary>
-        /// Gives <paramref name="module"/> its half shadows and hooks. Inside a container (and the user blocks
-        /// in it) every layer is planned on its own: half-capable layers run in half, norms and other layers
-        /// with weights of their own get fp32 input, the rest runs in what it receives.
-        /// </summary>
-        private void AddLayer(string name, Module module, PrecisionKind kind, List<ShadowSlot> built, List<LayerInputHooks> hooksBuilt, bool insideContainer)
-        {
-            var type = module.GetType();
-            if (LayerCatalog.IsPrecisionModel(type))
-            {
-                return; // a nested precision model swaps its own shadows in its own forward
-            }
-
-            if (LayerCatalog.IsContainer(type) || (insideContainer && LayerCatalog.IsUserBlock(type)))
-            {
-                foreach (var (childName, child) in module.named_children())
-                {
-                    AddLayer($"{name}.{childName}", child, kind, built, hooksBuilt, insideContainer: true);
-                }
-
-                return;
-            }
-
-            if (insideContainer && !LayerCatalog.IsHalfCapable(type))
-            {
-                if (LayerCatalog.TakesFp32Input(module)
-                    && LayerInputHooks.TryAttach(module, ScalarType.Float32, widenedSlots: null, () => InForward) is { } fp32Input)
-                {
-                    hooksBuilt.Add(fp32Input);
-                }
-
-                return;
-            }
-
-            var deviceType = DeviceTypeOf(module);
-            var dtype = PrecisionPolicy.DtypeFor(kind, deviceType);
-            var layerSlots = LayerCatalog.LacksWeightAccess(type) ? null : ShadowSlot.TryCreate(module, dtype);
-            if (layerSlots is null)
-            {
-                PrecisionPolicy.Logger.LogWarning(
-                    "PrecisionDsl: {Layer} ({Type}) keeps its weights in native code without a setter; it runs in fp32.",
-                    name, type.Name);
-                return;
-            }
-
-            built.AddRange(layerSlots);
-            var widened = LayerCatalog.FamilyOf(type) is { } family && PrecisionPolicy.Widens(family, dtype, deviceType);
-            if ((widened || insideContainer)
-                && LayerInputHooks.TryAttach(module, dtype, widened ? layerSlots : null, () => InForward) is { } halfInput)
-            {
-                hooksBuilt.Add(halfInput);
-            }
         }
     }
 }

@@ -120,10 +120,8 @@ namespace PrecisionDsl
             }
         }
 
-        public void SwapIn() => Set(Shadow);
-
-        /// <summary>Puts the fp32 copy of the half values into the layer, for one widened call.</summary>
-        public void SwapInWidened() => Set(Widened ?? throw new InvalidOperationException($"'{Name}' has no widened copy."));
+        /// <summary>Puts the half shadow into the layer, or its fp32 copy when the layer computes widened.</summary>
+        public void SwapIn() => Set(Widened ?? Shadow);
 
         public void SwapOut() => Set(Master);
 

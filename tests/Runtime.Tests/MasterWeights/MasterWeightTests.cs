@@ -14,6 +14,8 @@ public sealed class MasterWeightTests
     public void Masters_stay_fp32_in_parameters_and_state_dict_while_forward_runs_on_half_shadows()
     {
         using var scope = NewDisposeScope();
+        // Observes the half shadow in the layer's field: a widened layer holds its fp32 copy there instead.
+        using var kernels = PolicyOverride.HalfMatmul(HalfMatmulKernel.Native);
         var model = new TinyMlp(PrecisionKind.Bf16);
         var optimizer = optim.Adam(model.parameters(), lr: 0.01);
         var (x, y) = RegressionData.Create();
@@ -34,6 +36,8 @@ public sealed class MasterWeightTests
     public void Shadows_are_refreshed_in_place_and_follow_the_masters_after_each_step()
     {
         using var scope = NewDisposeScope();
+        // Observes the half shadow in the layer's field: a widened layer holds its fp32 copy there instead.
+        using var kernels = PolicyOverride.HalfMatmul(HalfMatmulKernel.Native);
         var model = new TinyMlp(PrecisionKind.Bf16);
         var optimizer = optim.SGD(model.parameters(), 0.1);
         var (x, y) = RegressionData.Create();
@@ -82,6 +86,8 @@ public sealed class MasterWeightTests
     public void Forward_scope_restores_the_masters_when_the_forward_throws()
     {
         using var scope = NewDisposeScope();
+        // Observes the half shadow in the layer's field: a widened layer holds its fp32 copy there instead.
+        using var kernels = PolicyOverride.HalfMatmul(HalfMatmulKernel.Native);
         var model = new TinyMlp(PrecisionKind.Bf16);
         var (x, _) = RegressionData.Create();
         var master = model.Fc1.weight;
@@ -101,6 +107,8 @@ public sealed class MasterWeightTests
     public void Container_given_a_half_kind_runs_its_linear_in_half_and_its_norm_in_fp32()
     {
         using var scope = NewDisposeScope();
+        // Observes the half shadow in the layer's field: a widened layer holds its fp32 copy there instead.
+        using var kernels = PolicyOverride.HalfMatmul(HalfMatmulKernel.Native);
         var model = new ContainerModel(PrecisionKind.Bf16);
         var (x, y) = RegressionData.Create();
 
@@ -154,6 +162,8 @@ public sealed class MasterWeightTests
     public void Layer_member_left_null_is_ignored()
     {
         using var scope = NewDisposeScope();
+        // Observes the half shadow in the layer's field: a widened layer holds its fp32 copy there instead.
+        using var kernels = PolicyOverride.HalfMatmul(HalfMatmulKernel.Native);
         var linear = nn.Linear(2, 2);
         var state = new MixedPrecisionState(linear, new[] { new PrecisionLayer("absent", null!, PrecisionKind.Fp16), new PrecisionLayer("linear", linear, PrecisionKind.Bf16) }, null);
 

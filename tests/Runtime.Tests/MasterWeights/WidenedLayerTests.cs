@@ -110,31 +110,6 @@ public sealed class WidenedLayerTests
     }
 
     [Fact]
-    public void A_layer_called_without_hooks_runs_natively_on_its_half_shadow()
-    {
-        using var scope = NewDisposeScope();
-        var x = randn(8, 16);
-        manual_seed(5);
-        var native = new SingleLayer(Linear(16, 4));
-        manual_seed(5);
-        var unhooked = new SingleLayer(Linear(16, 4)) { CallForwardDirectly = true };
-
-        Tensor expected, actual;
-        using (PolicyOverride.HalfMatmul(HalfMatmulKernel.Native))
-        {
-            expected = native.call(x);
-        }
-
-        using (PolicyOverride.HalfMatmul(HalfMatmulKernel.Widened))
-        {
-            actual = unhooked.call(x);
-            Assert.NotNull(unhooked.State.Slots[0].Widened);
-        }
-
-        Assert.Equal(Snapshots.Values(expected), Snapshots.Values(actual));
-    }
-
-    [Fact]
     public void Replaced_parameters_get_new_widened_copies_and_the_old_hooks_are_removed()
     {
         using var scope = NewDisposeScope();
@@ -180,9 +155,6 @@ public sealed class WidenedLayerTests
 
         public Module<Tensor, Tensor> Layer => layer;
 
-        /// <summary>Calls <c>layer.forward</c>, which skips hooks, instead of <c>layer.call</c>.</summary>
-        public bool CallForwardDirectly { get; init; }
-
         public ScalarType LastLayerOutputDtype { get; private set; }
 
         internal MixedPrecisionState State => __pdslState ??= new(this, new PrecisionLayer[] { new("layer", layer, PrecisionKind.Bf16) }, null);
@@ -192,7 +164,7 @@ public sealed class WidenedLayerTests
             using var scope = NewDisposeScope();
             using var weights = State.EnterForward();
             var input = Precision.Cast(x, weights.Bf16);
-            var result = CallForwardDirectly ? layer.forward(input) : layer.call(input);
+            var result = layer.call(input);
             LastLayerOutputDtype = result.dtype;
             return scope.MoveToOuter(result);
         }
