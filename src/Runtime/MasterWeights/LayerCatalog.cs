@@ -43,6 +43,7 @@ namespace PrecisionDsl
         internal static readonly (Type Layer, KernelFamily Family)[] KernelFamilies =
         {
             (typeof(Linear), KernelFamily.Linear),
+            (typeof(Bilinear), KernelFamily.Batched), // libtorch's bilinear contracts with batched products
             (typeof(Conv1d), KernelFamily.Conv1d), (typeof(Conv2d), KernelFamily.Conv2d), (typeof(Conv3d), KernelFamily.Conv3d),
             (typeof(ConvTranspose1d), KernelFamily.ConvTranspose1d),
             (typeof(ConvTranspose2d), KernelFamily.ConvTranspose2d),

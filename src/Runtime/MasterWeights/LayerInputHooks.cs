@@ -24,45 +24,76 @@ namespace PrecisionDsl
         private readonly ScalarType dtype;
         private readonly bool widened;
         private readonly Func<bool> inForward;
-        private readonly nn.HookableModule<Func<nn.Module<Tensor, Tensor>, Tensor, Tensor>, Func<nn.Module<Tensor, Tensor>, Tensor, Tensor, Tensor>>.HookRemover preHook;
-        private readonly nn.HookableModule<Func<nn.Module<Tensor, Tensor>, Tensor, Tensor>, Func<nn.Module<Tensor, Tensor>, Tensor, Tensor, Tensor>>.HookRemover? postHook;
+        private readonly Action removeHooks;
 
-        private LayerInputHooks(nn.Module<Tensor, Tensor> layer, ScalarType dtype, bool widened, Func<bool> inForward)
+        private LayerInputHooks(Module layer, ScalarType dtype, bool widened, Func<bool> inForward)
         {
             this.dtype = dtype;
             this.widened = widened;
             this.inForward = inForward;
-            preHook = layer.register_forward_pre_hook(BeforeCall);
-            postHook = widened ? layer.register_forward_hook(AfterWidenedCall) : null;
+            removeHooks = layer switch
+            {
+                nn.Module<Tensor, Tensor> single => HookSingleInput(single),
+                nn.Module<Tensor, Tensor, Tensor> pair => HookTwoInputs(pair),
+                _ => throw new ArgumentException($"{layer.GetType().Name} takes neither one nor two tensors.", nameof(layer)),
+            };
         }
 
         /// <summary>
-        /// Hooks <paramref name="module"/> when it takes one tensor (every layer the catalog widens or casts
-        /// takes one); null otherwise.
+        /// Hooks <paramref name="module"/> when it takes one tensor (Linear, Conv, norms...) or two (Bilinear);
+        /// null otherwise.
         /// </summary>
         /// <param name="module">The layer.</param>
         /// <param name="dtype">The dtype its floating input is cast to: its half dtype, or fp32.</param>
         /// <param name="widened">True when the layer holds fp32 copies of its half weights and computes widened.</param>
         /// <param name="inForward">True while a generated forward of the owning model runs on the calling thread.</param>
         public static LayerInputHooks? TryAttach(Module module, ScalarType dtype, bool widened, Func<bool> inForward) =>
-            module is nn.Module<Tensor, Tensor> layer ? new LayerInputHooks(layer, dtype, widened, inForward) : null;
+            module is nn.Module<Tensor, Tensor> or nn.Module<Tensor, Tensor, Tensor> ? new LayerInputHooks(module, dtype, widened, inForward) : null;
 
-        public void Dispose()
+        public void Dispose() => removeHooks();
+
+        private Action HookSingleInput(nn.Module<Tensor, Tensor> layer)
         {
-            preHook.remove();
-            postHook?.remove();
+            var pre = layer.register_forward_pre_hook((_, input) => inForward() ? Cast(input)! : null!);
+            var post = widened ? layer.register_forward_hook((_, _, output) => Round(output)) : null;
+            return () =>
+            {
+                pre.remove();
+                post?.remove();
+            };
         }
 
-        private Tensor BeforeCall(nn.Module<Tensor, Tensor> layer, Tensor input)
+        private Action HookTwoInputs(nn.Module<Tensor, Tensor, Tensor> layer)
         {
-            if (!inForward() || !input.is_floating_point())
+            var pre = layer.register_forward_pre_hook((_, first, second) =>
             {
-                return null!;
+                if (!inForward())
+                {
+                    return null;
+                }
+
+                var (castFirst, castSecond) = (Cast(first), Cast(second));
+                return castFirst is null && castSecond is null ? null : (castFirst ?? first, castSecond ?? second);
+            });
+            var post = widened ? layer.register_forward_hook((_, _, _, output) => Round(output)) : null;
+            return () =>
+            {
+                pre.remove();
+                post?.remove();
+            };
+        }
+
+        /// <summary>What the layer should receive instead of <paramref name="input"/>, or null to leave it.</summary>
+        private Tensor? Cast(Tensor input)
+        {
+            if (!input.is_floating_point())
+            {
+                return null;
             }
 
             if (!widened)
             {
-                return input.dtype == dtype ? null! : input.to(dtype);
+                return input.dtype == dtype ? null : input.to(dtype);
             }
 
             // Rounded to half first, so the values are those the native half layer would see.
@@ -75,7 +106,6 @@ namespace PrecisionDsl
             return rounded.to(ScalarType.Float32);
         }
 
-        private Tensor AfterWidenedCall(nn.Module<Tensor, Tensor> layer, Tensor input, Tensor output) =>
-            inForward() ? output.to(dtype) : null!;
+        private Tensor Round(Tensor output) => inForward() ? output.to(dtype) : null!;
     }
 }

@@ -110,6 +110,26 @@ public sealed class WidenedLayerTests
     }
 
     [Fact]
+    public void Widened_bilinear_gives_the_fp32_product_of_the_half_rounded_operands_and_trains_its_master()
+    {
+        using var scope = NewDisposeScope();
+        using var kernels = PolicyOverride.HalfMatmul(HalfMatmulKernel.Widened);
+        var model = new PairModel(Bilinear(6, 5, 3));
+        var (a, b) = (randn(4, 6), randn(4, 5));
+
+        var output = model.call(a, b);
+
+        var layer = model.Layer;
+        var expected = functional.bilinear(RoundToBf16(a), RoundToBf16(b), RoundToBf16(layer.weight), RoundToBf16(layer.bias!)).to(ScalarType.BFloat16);
+        Assert.Equal(ScalarType.BFloat16, output.dtype);
+        Assert.Equal(Snapshots.Values(expected), Snapshots.Values(output));
+        output.to(ScalarType.Float32).sum().backward();
+        model.State.MoveGradientsToMasters();
+        Assert.True(layer.weight.grad!.abs().sum().item<float>() > 0);
+        Assert.Equal(ScalarType.Float32, layer.weight.dtype);
+    }
+
+    [Fact]
     public void Replaced_parameters_get_new_widened_copies_and_the_old_hooks_are_removed()
     {
         using var scope = NewDisposeScope();
@@ -140,6 +160,30 @@ public sealed class WidenedLayerTests
     }
 
     private static Tensor RoundToBf16(Tensor tensor) => tensor.detach().to(ScalarType.BFloat16).to(ScalarType.Float32);
+
+    /// <summary>One bf16 two-input layer in the generated shape; its forward returns the layer's output unchanged.</summary>
+    private sealed class PairModel : Module<Tensor, Tensor, Tensor>
+    {
+        private readonly TorchSharp.Modules.Bilinear layer;
+        private MixedPrecisionState? __pdslState;
+
+        public PairModel(TorchSharp.Modules.Bilinear layer) : base(nameof(PairModel))
+        {
+            this.layer = layer;
+            RegisterComponents();
+        }
+
+        public TorchSharp.Modules.Bilinear Layer => layer;
+
+        internal MixedPrecisionState State => __pdslState ??= new(this, new PrecisionLayer[] { new("layer", layer, PrecisionKind.Bf16) }, null);
+
+        public override Tensor forward(Tensor first, Tensor second)
+        {
+            using var scope = NewDisposeScope();
+            using var weights = State.EnterForward();
+            return scope.MoveToOuter(layer.call(Precision.Cast(first, weights.Bf16), Precision.Cast(second, weights.Bf16)));
+        }
+    }
 
     /// <summary>One bf16 layer in the generated shape; its forward returns the layer's output unchanged.</summary>
     private sealed class SingleLayer : Module<Tensor, Tensor>
