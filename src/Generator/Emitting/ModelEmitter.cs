@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Linq;
 using System.Text;
 using PrecisionDsl.Generator.Model;
+using PrecisionDsl.Generator.Policy;
 using PrecisionDsl.Generator.Parsing;
 using PrecisionDsl.Generator.Planning;
 
@@ -144,7 +145,7 @@ namespace PrecisionDsl.Generator.Emitting
             var notPartial = model.ContainingTypes.Where(c => !c.IsPartial).Select(c => c.Name)
                 .Concat(model.IsPartial ? Enumerable.Empty<string>() : new[] { model.Name })
                 .ToArray();
-            var message = $"PDSL001: precision model '{model.FullName.Replace("global::", "")}' must be declared partial to receive its generated forward: "
+            var message = $"{RuleIds.NotPartial}: precision model '{model.FullName.Replace("global::", "")}' must be declared partial to receive its generated forward: "
                 + $"add the 'partial' modifier to the declaration of {string.Join(" and ", notPartial)}";
             var suffix = HintName(model).Replace(SymbolFacts.GeneratedFileSuffix, "").Replace('.', '_');
             var writer = new SourceWriter();

@@ -1,6 +1,6 @@
 using System.Linq;
 using Microsoft.CodeAnalysis.Text;
-using PrecisionDsl.Generator.Planning;
+using PrecisionDsl.Generator.Policy;
 
 namespace PrecisionDsl.Generator.Model
 {
@@ -15,6 +15,17 @@ namespace PrecisionDsl.Generator.Model
         Fp32,
         Fp16,
         Bf16,
+    }
+
+    internal static class StaticDtypes
+    {
+        /// <summary>The static dtype a layer or region of <paramref name="kind"/> computes in.</summary>
+        public static StaticDtype ToStatic(this PrecisionKind kind) => kind switch
+        {
+            PrecisionKind.Fp16 => StaticDtype.Fp16,
+            PrecisionKind.Bf16 => StaticDtype.Bf16,
+            _ => StaticDtype.Fp32,
+        };
     }
 
     /// <summary>Everything the planner decided about one precision model.</summary>
@@ -86,7 +97,7 @@ namespace PrecisionDsl.Generator.Model
     /// </summary>
     internal sealed record PlanProblem(string RuleId, LocationInfo Location, string Subject, string Detail)
     {
-        public bool IsError => RuleIds.IsError(RuleId);
+        public bool IsError => RuleCatalog.IsError(RuleId);
     }
 
     /// <summary>The dtype an expression runs in (PDSL005 asks this about literals).</summary>
@@ -128,7 +139,7 @@ namespace PrecisionDsl.Generator.Model
                 if (layer.Member.Declaration.Contains(filePath, span))
                 {
                     var runsIn = layer.Category is LayerCategory.Compute or LayerCategory.Sensitive or LayerCategory.Container
-                        ? PrecisionPlanner.ToStatic(layer.Kind)
+                        ? layer.Kind.ToStatic()
                         : StaticDtype.Fp32;
                     return new ExpressionPrecision(runsIn, ClassDefault, layer.Name, layer.Reason);
                 }

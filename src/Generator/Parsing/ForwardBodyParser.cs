@@ -6,6 +6,7 @@ using Microsoft.CodeAnalysis.CSharp;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
 using Microsoft.CodeAnalysis.Text;
 using PrecisionDsl.Generator.Model;
+using PrecisionDsl.Generator.Policy;
 
 namespace PrecisionDsl.Generator.Parsing
 {
@@ -117,7 +118,7 @@ namespace PrecisionDsl.Generator.Parsing
         /// <summary>Whether the body does anything the planner acts on (a layer call, a policy op, a rewritten helper).</summary>
         private bool NeedsRewrite => helperCalls.Count > 0 || nodes.Any(n =>
             n.Kind is ExprKind.LayerCall or ExprKind.UnknownModuleCall
-            || (n.Kind == ExprKind.Op && Planning.OpPolicy.CategoryOf(n.Name) is Planning.OpCategory.Half or Planning.OpCategory.Fp32 or Planning.OpCategory.Promote));
+            || (n.Kind == ExprKind.Op && OpPolicy.CategoryOf(n.Name) is OpCategory.Half or OpCategory.Fp32 or OpCategory.Promote));
 
         private ForwardBody ToHelperBody(MethodDeclarationSyntax method, SyntaxNode body) => new(
             method.SyntaxTree.FilePath,

@@ -2,6 +2,7 @@ using System.Collections.Generic;
 using System.Linq;
 using System.Threading;
 using PrecisionDsl.Generator.Model;
+using PrecisionDsl.Generator.Policy;
 
 namespace PrecisionDsl.Generator.Planning
 {
@@ -143,7 +144,7 @@ namespace PrecisionDsl.Generator.Planning
 
         private Decision DecideModuleCall(ExprNode node, LayerCategory category, PrecisionKind kind, string subject, string reason)
         {
-            var dtype = PrecisionPlanner.ToStatic(kind);
+            var dtype = kind.ToStatic();
             var why = $"{subject}: {kind} ({reason})";
             switch (category)
             {
@@ -169,7 +170,7 @@ namespace PrecisionDsl.Generator.Planning
             switch (category)
             {
                 case OpCategory.Half:
-                    var half = PrecisionPlanner.ToStatic(region);
+                    var half = region.ToStatic();
                     return new Decision(explicitResult ?? half, half, category, $"{node.Name}: half list, runs in the model's {region}");
                 case OpCategory.Fp32:
                     return new Decision(explicitResult ?? StaticDtype.Fp32, StaticDtype.Fp32, category, $"{node.Name}: fp32 list");

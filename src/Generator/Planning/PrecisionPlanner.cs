@@ -32,6 +32,7 @@ using System.Threading;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.Text;
 using PrecisionDsl.Generator.Model;
+using PrecisionDsl.Generator.Policy;
 using PrecisionDsl.Generator.Parsing;
 
 namespace PrecisionDsl.Generator.Planning
@@ -75,13 +76,6 @@ namespace PrecisionDsl.Generator.Planning
 
             return new ModelPlan(model, classDefault, layers, forward, ops.ToEquatableArray(), problems.ToEquatableArray(), loss);
         }
-
-        public static StaticDtype ToStatic(PrecisionKind kind) => kind switch
-        {
-            PrecisionKind.Fp16 => StaticDtype.Fp16,
-            PrecisionKind.Bf16 => StaticDtype.Bf16,
-            _ => StaticDtype.Fp32,
-        };
 
         private static PrecisionKind ResolveClassDefault(ModelSpec model, List<PlanProblem> problems)
         {

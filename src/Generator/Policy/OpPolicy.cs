@@ -1,7 +1,7 @@
 using System;
 using System.Collections.Generic;
 
-namespace PrecisionDsl.Generator.Planning
+namespace PrecisionDsl.Generator.Policy
 {
     /// <summary>What an op does with the dtype of its inputs (SPEC section 4).</summary>
     internal enum OpCategory
