@@ -61,6 +61,10 @@ namespace PrecisionDsl.Generator
         public const string GlobalPrecisionCast = "global::PrecisionDsl.Precision.Cast";
         public const string GlobalPrecisionWidest = "global::PrecisionDsl.Precision.Widest";
         public const string GlobalCheckedOps = "global::PrecisionDsl.CheckedOps";
+
+        // Parameters of CheckedOps.Matmul/Mm/Bmm: the two operands, then the names the shape error gives them.
+        public static readonly string[] CheckedProductOperands = { "left", "right" };
+        public static readonly string[] CheckedProductOperandNames = { "leftName", "rightName" };
         public const string GlobalMixedPrecisionState = "global::PrecisionDsl.MixedPrecisionState";
         public const string GlobalPrecisionLayer = "global::PrecisionDsl.PrecisionLayer";
         public const string GlobalPrecisionKind = "global::PrecisionDsl.PrecisionKind";
