@@ -1,3 +1,4 @@
+using System.Collections.Generic;
 using System.Linq;
 using Microsoft.CodeAnalysis.Text;
 using PrecisionDsl.Generator.Policy;
@@ -28,6 +29,22 @@ namespace PrecisionDsl.Generator.Model
         };
     }
 
+    /// <summary>What the generator writes for a model.</summary>
+    internal enum GeneratedOutput
+    {
+        /// <summary>Nothing: no partial can extend it (not a plain class, no Module base, its own forward, declarations that do not parse).</summary>
+        None,
+
+        /// <summary>The mixed-precision forward, its state, plan and helpers, and the training members.</summary>
+        Model,
+
+        /// <summary>Only a forward that throws naming the rule: the analyzers reject the model, or its [Forward] body does not compile.</summary>
+        ThrowingForward,
+
+        /// <summary>Only a compile error naming PDSL001: a class that is not partial would otherwise fail with CS0534 alone.</summary>
+        NotPartialError,
+    }
+
     /// <summary>Everything the planner decided about one precision model.</summary>
     /// <param name="ClassDefault">The model default from the class attribute (Fp32 without one): the half dtype of half-list ops.</param>
     /// <param name="Forward">The rewrite plan of the <c>[Forward]</c> body; null when the model is rejected or has no body.</param>
@@ -35,6 +52,7 @@ namespace PrecisionDsl.Generator.Model
     /// <param name="Loss">The <c>[LossScaled]</c> method the training step uses, when it can.</param>
     internal sealed partial record ModelPlan(
         ModelSpec Model,
+        GeneratedOutput Output,
         PrecisionKind ClassDefault,
         EquatableArray<LayerPlan> Layers,
         ForwardPlan? Forward,
@@ -51,7 +69,11 @@ namespace PrecisionDsl.Generator.Model
         PrecisionKind Kind,
         string Reason,
         MemberSpec Member,
-        EquatableArray<ContainedLayerPlan> Contents);
+        EquatableArray<ContainedLayerPlan> Contents)
+    {
+        /// <summary>Runs in its own resolved precision (the runtime keeps half shadows of it when that is half); other layers run in fp32 or in what they receive.</summary>
+        public bool HasOwnPrecision => Category is LayerCategory.Compute or LayerCategory.Sensitive or LayerCategory.Container;
+    }
 
     /// <summary>
     /// A layer inside a container, for the plan table: the run time applies the container's precision to it by its
@@ -60,7 +82,10 @@ namespace PrecisionDsl.Generator.Model
     internal sealed record ContainedLayerPlan(string Subject, string TypeName, string Precision, string Reason);
 
     /// <summary>An op (or module call) site in the forward body and the dtype it runs in.</summary>
-    internal sealed record OpPlan(string Name, OpCategory Category, StaticDtype RunsIn, string Reason, LocationInfo Location);
+    /// <param name="Subject">How the plan table names it: the op, its place among ops of that name when there are several
+    /// ("matmul #2"), and the helper it is in ("softmax in Block"); never a line number, so an edit above the model
+    /// leaves the generated file as it is.</param>
+    internal sealed record OpPlan(string Name, string Subject, OpCategory Category, StaticDtype RunsIn, string Reason, LocationInfo Location);
 
     /// <summary>
     /// What the planner decided for one node of the forward body.
@@ -89,7 +114,8 @@ namespace PrecisionDsl.Generator.Model
     internal sealed record ForwardPlan(ForwardMethodSpec Method, ForwardBody Body, EquatableArray<NodePlan> Nodes, EquatableArray<HelperPlan> Helpers);
 
     /// <summary>The rewrite of one helper method called from the forward body.</summary>
-    internal sealed record HelperPlan(HelperSpec Helper, EquatableArray<NodePlan> Nodes);
+    /// <param name="UsesHalfDtypes">Some input is cast to a half dtype, which the copy reads from the forward scope.</param>
+    internal sealed record HelperPlan(HelperSpec Helper, EquatableArray<NodePlan> Nodes, bool UsesHalfDtypes);
 
     /// <summary>
     /// A model-level problem the analyzers report. <see cref="Subject"/> names the class, member, method or op;
@@ -117,6 +143,9 @@ namespace PrecisionDsl.Generator.Model
 
         public LayerPlan? Layer(string name) => Layers.FirstOrDefault(l => l.Name == name);
 
+        /// <summary>The layers the runtime is told about: those with a precision of their own that a field or auto-property holds.</summary>
+        public IEnumerable<LayerPlan> RuntimeLayers => Layers.Where(l => l.HasOwnPrecision && !l.Member.IsComputed);
+
         /// <summary>The dtype the expression at <paramref name="span"/> of <paramref name="filePath"/> runs in, or null when it is outside the forward body and the layer initializers.</summary>
         public ExpressionPrecision? PrecisionAt(string filePath, TextSpan span)
         {
@@ -138,9 +167,7 @@ namespace PrecisionDsl.Generator.Model
             {
                 if (layer.Member.Declaration.Contains(filePath, span))
                 {
-                    var runsIn = layer.Category is LayerCategory.Compute or LayerCategory.Sensitive or LayerCategory.Container
-                        ? layer.Kind.ToStatic()
-                        : StaticDtype.Fp32;
+                    var runsIn = layer.HasOwnPrecision ? layer.Kind.ToStatic() : StaticDtype.Fp32;
                     return new ExpressionPrecision(runsIn, ClassDefault, layer.Name, layer.Reason);
                 }
             }
