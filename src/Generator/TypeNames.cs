@@ -75,5 +75,12 @@ namespace PrecisionDsl.Generator
         public const string GlobalTrainStepResult = "global::PrecisionDsl.TrainStepResult";
         public const string GlobalGradScaler = "global::PrecisionDsl.GradScaler";
         public const string GlobalInvalidOperationException = "global::System.InvalidOperationException";
+
+        /// <summary>The generator's version as generated code states it; bump it with any change to the emitted code.</summary>
+        public const string GeneratorVersion = "0.1.0";
+        public const string GeneratedCodeAttribute = "[global::System.CodeDom.Compiler.GeneratedCode(\"PrecisionDsl\", \"" + GeneratorVersion + "\")]";
+
+        // Not valid on fields, which get only GeneratedCode.
+        public const string ExcludeFromCodeCoverageAttribute = "[global::System.Diagnostics.CodeAnalysis.ExcludeFromCodeCoverage]";
     }
 }

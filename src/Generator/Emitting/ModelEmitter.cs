@@ -136,9 +136,11 @@ namespace PrecisionDsl.Generator.Emitting
             writer.WriteLine($"// PrecisionDsl: {model.Name} is a precision model but not partial, so it gets no generated forward.");
             writer.WriteLine("#nullable disable");
             writer.WriteLine();
+            writer.WriteLine(TypeNames.GeneratedCodeAttribute);
             writer.WriteLine($"[global::System.Obsolete({Literal(message)}, true)]");
             writer.WriteLine($"internal sealed class __PdslNotPartial_{suffix} {{ }}");
             writer.WriteLine();
+            WriteGeneratedAttributes(writer);
             writer.OpenBlock($"internal static class __PdslNotPartialError_{suffix}");
             writer.WriteLine($"internal static readonly __PdslNotPartial_{suffix} Error = null;");
             writer.CloseBlock();
@@ -165,6 +167,7 @@ namespace PrecisionDsl.Generator.Emitting
             writer.WriteLine("/// Not generated: the PrecisionDsl analyzers reject this model (see the PDSL diagnostic in the build).");
             writer.WriteLine("/// This stub only keeps the project compiling so that the diagnostic is shown.");
             writer.WriteLine("/// </summary>");
+            WriteGeneratedAttributes(writer);
             writer.WriteLine($"public override {model.ResultType} forward({string.Join(", ", parameters)}) =>");
             writer.WriteLine($"    throw new {TypeNames.GlobalInvalidOperationException}({Literal(message)});");
         }
@@ -179,9 +182,11 @@ namespace PrecisionDsl.Generator.Emitting
 
         private static void WriteState(SourceWriter writer, ModelPlan plan)
         {
+            writer.WriteLine(TypeNames.GeneratedCodeAttribute);
             writer.WriteLine($"private {TypeNames.GlobalMixedPrecisionState}? __pdslState;");
             writer.WriteLine();
             writer.WriteLine("/// <summary>Master weights, half shadows and loss-scaling options of this model's precision plan.</summary>");
+            WriteGeneratedAttributes(writer);
             writer.WriteLine($"private {TypeNames.GlobalMixedPrecisionState} __PdslState => __pdslState ??= new {TypeNames.GlobalMixedPrecisionState}(");
             writer.WriteLine("    this,");
             var layers = plan.RuntimeLayers.ToArray();
@@ -230,6 +235,7 @@ namespace PrecisionDsl.Generator.Emitting
         private static void WritePlan(SourceWriter writer, ModelPlan plan)
         {
             writer.WriteLine($"/// <summary>Which dtype every layer and op of {plan.Model.Name} runs in, and why (print it with ToTable()).</summary>");
+            WriteGeneratedAttributes(writer);
             writer.WriteLine($"public static {TypeNames.GlobalPrecisionPlan} PrecisionPlan {{ get; }} = new {TypeNames.GlobalPrecisionPlan}(");
             writer.WriteLine($"    {Literal(plan.Model.Name)},");
             var entries = plan.Layers.SelectMany(l => new[] { (Subject: $"{l.Name} ({l.TypeName})", Kind: "Layer", Precision: l.Category == LayerCategory.PassThrough ? "input dtype" : l.Kind.ToString(), l.Reason) }
@@ -265,6 +271,7 @@ namespace PrecisionDsl.Generator.Emitting
             writer.WriteLine("/// policy op runs in its planned dtype, temporaries are released by a dispose scope"
                 + (shape.HoldsTensors ? (method.CastResultToFp32 ? ", the result is returned in fp32." : ", the result keeps the dtype it was computed in.") : "."));
             writer.WriteLine("/// </summary>");
+            WriteGeneratedAttributes(writer);
             writer.OpenBlock($"public override {model.ResultType} forward({string.Join(", ", parameters.Select(p => p.Type + " " + p.Name))})");
             if (shape.HoldsTensors)
             {
@@ -290,6 +297,7 @@ namespace PrecisionDsl.Generator.Emitting
         {
             var helper = plan.Helper;
             writer.WriteLine($"/// <summary>Mixed-precision copy of <c>{helper.Name}</c> for the generated forward (the original stays fp32).</summary>");
+            WriteGeneratedAttributes(writer);
             writer.OpenBlock("private " + helper.Signature);
             var statements = ForwardRewriter.RewriteStatements(helper.Body, plan.Nodes, wrapReturns: false, returnsValue: !helper.ReturnsVoid);
             if (plan.UsesHalfDtypes)
@@ -305,6 +313,7 @@ namespace PrecisionDsl.Generator.Emitting
         private static void WritePromote(SourceWriter writer)
         {
             writer.WriteLine("/// <summary>Casts the tensors of a promote-list op (cat, stack...) to the widest of their dtypes.</summary>");
+            WriteGeneratedAttributes(writer);
             writer.OpenBlock($"private static {TypeNames.GlobalTensor}[] {ForwardRewriter.PromoteName}({TypeNames.GlobalTensor}[] tensors)");
             writer.WriteLine($"var dtype = {TypeNames.GlobalPrecisionWidest}(tensors);");
             writer.WriteLine($"return global::System.Array.ConvertAll(tensors, tensor => {TypeNames.GlobalPrecisionCast}(tensor, dtype));");
@@ -370,6 +379,8 @@ namespace PrecisionDsl.Generator.Emitting
                     $"/// One training step: forward, fp32 <c>{loss.Name}</c>, scaled backward, unscale, optional clipping of the unscaled",
                     "/// gradients, skip on inf/NaN, scaler update. Returns the loss, whether the step was taken and the scale.",
                     "/// </summary>",
+                    TypeNames.GeneratedCodeAttribute,
+                    TypeNames.ExcludeFromCodeCoverageAttribute,
                     $"public {TypeNames.GlobalTrainStepResult} {TypeNames.TrainStepMember}({stepParameters}, {TypeNames.GlobalOptimizer} optimizer, {TypeNames.GlobalGradScaler} scaler, double? maxGradNorm = null) =>",
                     $"    __PdslState.TrainStep({computeLoss}, optimizer, scaler, maxGradNorm);",
                 });
@@ -380,6 +391,8 @@ namespace PrecisionDsl.Generator.Emitting
                 members.Add(new[]
                 {
                     $"/// <summary>Gradient accumulation: forward, fp32 <c>{loss.Name}</c> weighted by <paramref name=\"lossWeight\"/>, scaled backward; returns the loss.</summary>",
+                    TypeNames.GeneratedCodeAttribute,
+                    TypeNames.ExcludeFromCodeCoverageAttribute,
                     $"public double {TypeNames.AccumulateGradientsMember}({stepParameters}, {TypeNames.GlobalGradScaler} scaler, double lossWeight = 1.0) =>",
                     $"    __PdslState.AccumulateGradients({computeLoss}, scaler, lossWeight);",
                 });
@@ -390,6 +403,8 @@ namespace PrecisionDsl.Generator.Emitting
                 members.Add(new[]
                 {
                     "/// <summary>Applies accumulated gradients: unscale, optional clipping, skip on inf/NaN, scaler update.</summary>",
+                    TypeNames.GeneratedCodeAttribute,
+                    TypeNames.ExcludeFromCodeCoverageAttribute,
                     $"public {TypeNames.GlobalTrainStepResult} {TypeNames.ApplyGradientsMember}({TypeNames.GlobalOptimizer} optimizer, {TypeNames.GlobalGradScaler} scaler, double? maxGradNorm = null) =>",
                     "    __PdslState.ApplyGradients(optimizer, scaler, maxGradNorm);",
                 });
@@ -400,6 +415,8 @@ namespace PrecisionDsl.Generator.Emitting
                 members.Add(new[]
                 {
                     "/// <summary>A loss scaler with this model's [LossScaled] options; a pass-through scaler when no layer runs in real fp16.</summary>",
+                    TypeNames.GeneratedCodeAttribute,
+                    TypeNames.ExcludeFromCodeCoverageAttribute,
                     $"public {TypeNames.GlobalGradScaler} {TypeNames.CreateGradScalerMember}() => __PdslState.CreateGradScaler();",
                 });
             }
@@ -416,6 +433,13 @@ namespace PrecisionDsl.Generator.Emitting
                     writer.WriteLine(line);
                 }
             }
+        }
+
+        /// <summary>Marks a generated method or property for tools: code metrics, analyzers and coverage skip it.</summary>
+        private static void WriteGeneratedAttributes(SourceWriter writer)
+        {
+            writer.WriteLine(TypeNames.GeneratedCodeAttribute);
+            writer.WriteLine(TypeNames.ExcludeFromCodeCoverageAttribute);
         }
 
         private static (string Type, string Name)[] ForwardParameters(ModelSpec model, ForwardMethodSpec method) =>

@@ -130,8 +130,12 @@ namespace PrecisionDsl.Generator.Model
     /// <param name="RunsIn">The dtype the enclosing operation computes in; Unknown when only the run time knows.</param>
     /// <param name="Region">The model's default precision: the half dtype an Unknown expression may still run in.</param>
     /// <param name="Subject">The op, layer or member the expression belongs to.</param>
-    internal sealed record ExpressionPrecision(StaticDtype RunsIn, PrecisionKind Region, string Subject, string Reason)
+    /// <param name="HalfInput">When only the run time knows <see cref="RunsIn"/>: the half dtype an input of the enclosing operation has for certain (fp16 before bf16); Unknown otherwise.</param>
+    internal sealed record ExpressionPrecision(StaticDtype RunsIn, PrecisionKind Region, string Subject, string Reason, StaticDtype HalfInput = StaticDtype.Unknown)
     {
+        /// <summary>The dtype a scalar in the expression is computed in: combined with a tensor that is half for certain, it is half too.</summary>
+        public StaticDtype ComputedIn => RunsIn == StaticDtype.Unknown ? HalfInput : RunsIn;
+
         /// <summary>Runs in half for certain (fp16 or bf16).</summary>
         public bool IsHalf => RunsIn is StaticDtype.Fp16 or StaticDtype.Bf16;
     }
@@ -192,9 +196,22 @@ namespace PrecisionDsl.Generator.Model
                 }
             }
 
-            return innermost < 0
-                ? new ExpressionPrecision(StaticDtype.Unknown, ClassDefault, method, "outside any tensor operation")
-                : new ExpressionPrecision(plans[innermost].RunsIn, ClassDefault, body.Nodes[innermost].Name, plans[innermost].Why);
+            if (innermost < 0)
+            {
+                return new ExpressionPrecision(StaticDtype.Unknown, ClassDefault, method, "outside any tensor operation");
+            }
+
+            var halfInput = StaticDtype.Unknown;
+            foreach (var input in body.Nodes[innermost].Inputs)
+            {
+                var dtype = plans[input].Result;
+                if (dtype == StaticDtype.Fp16 || (dtype == StaticDtype.Bf16 && halfInput == StaticDtype.Unknown))
+                {
+                    halfInput = dtype;
+                }
+            }
+
+            return new ExpressionPrecision(plans[innermost].RunsIn, ClassDefault, body.Nodes[innermost].Name, plans[innermost].Why, halfInput);
         }
     }
 }

@@ -4,7 +4,7 @@
 //
 //   ModelPlan? PrecisionAnalysis.Analyze(INamedTypeSymbol type, Compilation compilation, CancellationToken ct)
 //       Parses and plans a class; null when it is not a class declared in source. Call it for any class
-//       for which SymbolFacts.HasPrecisionAttributes(type) is true (a "precision model candidate").
+//       for which SymbolFacts.IsPrecisionModel(type) is true (a "precision model candidate").
 //   ModelPlan PrecisionPlanner.Plan(ModelSpec model, CancellationToken ct)
 //       The same from an already parsed ModelSpec (what the generator does).
 //
