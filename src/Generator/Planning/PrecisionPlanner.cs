@@ -4,20 +4,20 @@
 //
 //   ModelPlan? PrecisionAnalysis.Analyze(INamedTypeSymbol type, Compilation compilation, CancellationToken ct)
 //       Parses and plans a class; null when it is not a class declared in source. Call it for any class
-//       for which SymbolFacts.IsPrecisionModel(type) is true (a "precision model candidate").
+//       for which SymbolFacts.IsPrecisionModel(type) is true.
 //   ModelPlan PrecisionPlanner.Plan(ModelSpec model, CancellationToken ct)
 //       The same from an already parsed ModelSpec (what the generator does).
 //
 //   ModelPlan.Problems           model-level problems as data: PlanProblem(RuleId, Location, Subject, Detail),
-//                                RuleId one of RuleIds (PDSL001-004, 006-010, 012, 013).
+//                                RuleId one of RuleIds (PDSL001-004, 006-010, 012, 013); RuleCatalog has the rest.
 //                                Location is a LocationInfo; LocationInfo.ToLocation() makes a Roslyn Location.
 //                                PlanProblem.IsError marks the rules for which the generator emits only a
 //                                throwing forward.
 //   ModelPlan.Layers             every layer member: its PrecisionKind, category and reason.
 //   ModelPlan.Ops                every op/module call site in [Forward] the op policy acts on, with the dtype it runs in.
 //   ModelPlan.PrecisionAt(path, span)
-//                                the dtype the expression at `span` runs in (ExpressionPrecision.RunsIn, the model's
-//                                Region, IsHalf): for a literal inside [Forward] or a rewritten helper, the
+//                                the dtype the expression at `span` runs in (ExpressionPrecision.RunsIn, ComputedIn,
+//                                the model's Region, IsHalf): for a literal inside [Forward] or a rewritten helper, the
 //                                innermost tensor operation containing it; for a literal in a layer member's
 //                                initializer (e.g. LayerNorm(256, eps: 1e-8)), that layer's precision. Null when
 //                                the span is in neither.
