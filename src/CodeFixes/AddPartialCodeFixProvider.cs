@@ -9,6 +9,7 @@ using Microsoft.CodeAnalysis.CodeActions;
 using Microsoft.CodeAnalysis.CodeFixes;
 using Microsoft.CodeAnalysis.CSharp;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
+using PrecisionDsl.Generator.Policy;
 
 namespace PrecisionDsl.CodeFixes
 {
@@ -17,7 +18,7 @@ namespace PrecisionDsl.CodeFixes
     public sealed class AddPartialCodeFixProvider : CodeFixProvider
     {
         /// <inheritdoc/>
-        public override ImmutableArray<string> FixableDiagnosticIds { get; } = ImmutableArray.Create("PDSL001");
+        public override ImmutableArray<string> FixableDiagnosticIds { get; } = ImmutableArray.Create(RuleIds.NotPartial);
 
         /// <inheritdoc/>
         public override FixAllProvider GetFixAllProvider() => WellKnownFixAllProviders.BatchFixer;
@@ -45,7 +46,7 @@ namespace PrecisionDsl.CodeFixes
             foreach (var diagnostic in context.Diagnostics)
             {
                 context.RegisterCodeFix(
-                    CodeAction.Create(title, token => AddPartialAsync(context.Document, missing, token), equivalenceKey: "PDSL001"),
+                    CodeAction.Create(title, token => AddPartialAsync(context.Document, missing, token), equivalenceKey: RuleIds.NotPartial),
                     diagnostic);
             }
         }

@@ -8,6 +8,7 @@ using Microsoft.CodeAnalysis.CodeActions;
 using Microsoft.CodeAnalysis.CodeFixes;
 using Microsoft.CodeAnalysis.CSharp;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
+using PrecisionDsl.Generator.Policy;
 
 namespace PrecisionDsl.CodeFixes
 {
@@ -22,7 +23,7 @@ namespace PrecisionDsl.CodeFixes
         private const string LayerNamespace = "TorchSharp.Modules";
 
         /// <inheritdoc/>
-        public override ImmutableArray<string> FixableDiagnosticIds { get; } = ImmutableArray.Create("PDSL013");
+        public override ImmutableArray<string> FixableDiagnosticIds { get; } = ImmutableArray.Create(RuleIds.LayerTypeNotVisible);
 
         /// <inheritdoc/>
         public override FixAllProvider GetFixAllProvider() => WellKnownFixAllProviders.BatchFixer;
@@ -61,7 +62,7 @@ namespace PrecisionDsl.CodeFixes
                     CodeAction.Create(
                         $"Declare '{member.Name}' as {shown}",
                         token => DocumentEdits.ReplaceNodeAsync(context.Document, declaredType, replacement.WithTriviaFrom(declaredType), token),
-                        equivalenceKey: "PDSL013"),
+                        equivalenceKey: RuleIds.LayerTypeNotVisible),
                     diagnostic);
             }
         }

@@ -9,6 +9,7 @@ using Microsoft.CodeAnalysis.CodeFixes;
 using Microsoft.CodeAnalysis.CSharp;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
 using PrecisionDsl.Generator.Diagnostics;
+using PrecisionDsl.Generator.Policy;
 
 namespace PrecisionDsl.CodeFixes
 {
@@ -20,13 +21,13 @@ namespace PrecisionDsl.CodeFixes
     public sealed class HalfSafeConstantCodeFixProvider : CodeFixProvider
     {
         /// <summary>Equivalence key of the "use the half-safe value" fix.</summary>
-        public const string SafeValueKey = "PDSL005.SafeValue";
+        public const string SafeValueKey = RuleIds.HalfConstant + ".SafeValue";
 
         /// <summary>Equivalence key of the "keep the layer in fp32" fix.</summary>
-        public const string KeepFp32Key = "PDSL005.KeepFp32";
+        public const string KeepFp32Key = RuleIds.HalfConstant + ".KeepFp32";
 
         /// <inheritdoc/>
-        public override ImmutableArray<string> FixableDiagnosticIds { get; } = ImmutableArray.Create("PDSL005");
+        public override ImmutableArray<string> FixableDiagnosticIds { get; } = ImmutableArray.Create(RuleIds.HalfConstant);
 
         /// <inheritdoc/>
         public override FixAllProvider GetFixAllProvider() => WellKnownFixAllProviders.BatchFixer;

@@ -7,6 +7,7 @@ using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CodeActions;
 using Microsoft.CodeAnalysis.CodeFixes;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
+using PrecisionDsl.Generator.Policy;
 
 namespace PrecisionDsl.CodeFixes
 {
@@ -15,7 +16,7 @@ namespace PrecisionDsl.CodeFixes
     public sealed class KeepOneAttributeCodeFixProvider : CodeFixProvider
     {
         /// <inheritdoc/>
-        public override ImmutableArray<string> FixableDiagnosticIds { get; } = ImmutableArray.Create("PDSL003");
+        public override ImmutableArray<string> FixableDiagnosticIds { get; } = ImmutableArray.Create(RuleIds.ConflictingAttributes);
 
         /// <inheritdoc/>
         public override FixAllProvider? GetFixAllProvider() => null;
@@ -43,7 +44,7 @@ namespace PrecisionDsl.CodeFixes
                 {
                     context.RegisterCodeFix(
                         CodeAction.Create("Keep [" + shortName + "]", token => DocumentEdits.ReplaceNodeAsync(
-                            context.Document, declaration, PrecisionAttributeSyntax.RemoveAttributes(declaration, doomed), token), equivalenceKey: "PDSL003." + shortName),
+                            context.Document, declaration, PrecisionAttributeSyntax.RemoveAttributes(declaration, doomed), token), equivalenceKey: RuleIds.ConflictingAttributes + "." + shortName),
                         diagnostic);
                 }
             }

@@ -5,6 +5,7 @@ using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CodeActions;
 using Microsoft.CodeAnalysis.CodeFixes;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
+using PrecisionDsl.Generator.Policy;
 
 namespace PrecisionDsl.CodeFixes
 {
@@ -13,7 +14,7 @@ namespace PrecisionDsl.CodeFixes
     public sealed class RemoveAttributeCodeFixProvider : CodeFixProvider
     {
         /// <inheritdoc/>
-        public override ImmutableArray<string> FixableDiagnosticIds { get; } = ImmutableArray.Create("PDSL009");
+        public override ImmutableArray<string> FixableDiagnosticIds { get; } = ImmutableArray.Create(RuleIds.UnknownLayerAnnotated);
 
         /// <inheritdoc/>
         public override FixAllProvider GetFixAllProvider() => WellKnownFixAllProviders.BatchFixer;
@@ -33,7 +34,7 @@ namespace PrecisionDsl.CodeFixes
             {
                 context.RegisterCodeFix(
                     CodeAction.Create("Remove [" + attribute.Name + "]", token => DocumentEdits.ReplaceNodeAsync(
-                        context.Document, declaration, PrecisionAttributeSyntax.RemoveAttributes(declaration, new[] { attribute }), token), equivalenceKey: "PDSL009"),
+                        context.Document, declaration, PrecisionAttributeSyntax.RemoveAttributes(declaration, new[] { attribute }), token), equivalenceKey: RuleIds.UnknownLayerAnnotated),
                     diagnostic);
             }
         }

@@ -6,6 +6,7 @@ using Microsoft.CodeAnalysis.CodeActions;
 using Microsoft.CodeAnalysis.CodeFixes;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
 using PrecisionDsl.Generator.Diagnostics;
+using PrecisionDsl.Generator.Policy;
 
 namespace PrecisionDsl.CodeFixes
 {
@@ -14,7 +15,7 @@ namespace PrecisionDsl.CodeFixes
     public sealed class RemoveManualCastCodeFixProvider : CodeFixProvider
     {
         /// <inheritdoc/>
-        public override ImmutableArray<string> FixableDiagnosticIds { get; } = ImmutableArray.Create("PDSL011");
+        public override ImmutableArray<string> FixableDiagnosticIds { get; } = ImmutableArray.Create(RuleIds.ManualCast);
 
         /// <inheritdoc/>
         public override FixAllProvider GetFixAllProvider() => WellKnownFixAllProviders.BatchFixer;
@@ -41,7 +42,7 @@ namespace PrecisionDsl.CodeFixes
                 var title = "Remove the manual cast '" + memberAccess.Name.Identifier.ValueText + "'";
                 context.RegisterCodeFix(
                     CodeAction.Create(title, token => DocumentEdits.ReplaceNodeAsync(
-                        context.Document, invocation, memberAccess.Expression.WithTriviaFrom(invocation), token), equivalenceKey: "PDSL011"),
+                        context.Document, invocation, memberAccess.Expression.WithTriviaFrom(invocation), token), equivalenceKey: RuleIds.ManualCast),
                     diagnostic);
             }
         }

@@ -5,6 +5,7 @@ using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CodeActions;
 using Microsoft.CodeAnalysis.CodeFixes;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
+using PrecisionDsl.Generator.Policy;
 
 namespace PrecisionDsl.CodeFixes
 {
@@ -13,7 +14,7 @@ namespace PrecisionDsl.CodeFixes
     public sealed class UseKeepFp32CodeFixProvider : CodeFixProvider
     {
         /// <inheritdoc/>
-        public override ImmutableArray<string> FixableDiagnosticIds { get; } = ImmutableArray.Create("PDSL004");
+        public override ImmutableArray<string> FixableDiagnosticIds { get; } = ImmutableArray.Create(RuleIds.SensitiveLayerInHalf);
 
         /// <inheritdoc/>
         public override FixAllProvider GetFixAllProvider() => WellKnownFixAllProviders.BatchFixer;
@@ -31,7 +32,7 @@ namespace PrecisionDsl.CodeFixes
             foreach (var diagnostic in context.Diagnostics)
             {
                 context.RegisterCodeFix(
-                    CodeAction.Create("Use [KeepFp32]", token => DocumentEdits.ReplaceNodeAsync(context.Document, attribute, PrecisionAttributeSyntax.ToKeepFp32(attribute), token), equivalenceKey: "PDSL004"),
+                    CodeAction.Create("Use [KeepFp32]", token => DocumentEdits.ReplaceNodeAsync(context.Document, attribute, PrecisionAttributeSyntax.ToKeepFp32(attribute), token), equivalenceKey: RuleIds.SensitiveLayerInHalf),
                     diagnostic);
             }
         }

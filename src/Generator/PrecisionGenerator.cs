@@ -42,7 +42,7 @@ namespace PrecisionDsl.Generator
 
             context.RegisterSourceOutput(plans, static (output, plan) =>
             {
-                if ((ModelEmitter.Emit(plan) ?? ModelEmitter.EmitNotPartialError(plan)) is { } source)
+                if (ModelEmitter.Emit(plan) is { } source)
                 {
                     output.AddSource(ModelEmitter.HintName(plan.Model), source);
                 }

@@ -61,6 +61,10 @@ namespace PrecisionDsl.Generator
         public const string GlobalPrecisionCast = "global::PrecisionDsl.Precision.Cast";
         public const string GlobalPrecisionWidest = "global::PrecisionDsl.Precision.Widest";
         public const string GlobalCheckedOps = "global::PrecisionDsl.CheckedOps";
+
+        // Parameters of CheckedOps.Matmul/Mm/Bmm: the two operands, then the names the shape error gives them.
+        public static readonly string[] CheckedProductOperands = { "left", "right" };
+        public static readonly string[] CheckedProductOperandNames = { "leftName", "rightName" };
         public const string GlobalMixedPrecisionState = "global::PrecisionDsl.MixedPrecisionState";
         public const string GlobalPrecisionLayer = "global::PrecisionDsl.PrecisionLayer";
         public const string GlobalPrecisionKind = "global::PrecisionDsl.PrecisionKind";
@@ -71,5 +75,12 @@ namespace PrecisionDsl.Generator
         public const string GlobalTrainStepResult = "global::PrecisionDsl.TrainStepResult";
         public const string GlobalGradScaler = "global::PrecisionDsl.GradScaler";
         public const string GlobalInvalidOperationException = "global::System.InvalidOperationException";
+
+        /// <summary>The generator's version as generated code states it; bump it with any change to the emitted code.</summary>
+        public const string GeneratorVersion = "0.1.0";
+        public const string GeneratedCodeAttribute = "[global::System.CodeDom.Compiler.GeneratedCode(\"PrecisionDsl\", \"" + GeneratorVersion + "\")]";
+
+        // Not valid on fields, which get only GeneratedCode.
+        public const string ExcludeFromCodeCoverageAttribute = "[global::System.Diagnostics.CodeAnalysis.ExcludeFromCodeCoverage]";
     }
 }

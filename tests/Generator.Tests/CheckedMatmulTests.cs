@@ -206,6 +206,65 @@ namespace PrecisionDsl.Generator.Tests
             Assert.Equal(new long[] { 2, 5, 17, 17 }, model.call(randn(2, 3, 8, 8), randn(4, 5, 3, 3)).shape);
         }
 
+        private const string WrittenFreely = SnapshotTests.Usings + """
+            namespace Probe
+            {
+                [Bf16]
+                public partial class WrittenFreely : Module<Tensor, Tensor, Tensor>
+                {
+                    private readonly Linear proj = Linear(4, 4);
+
+                    public WrittenFreely() : base(nameof(WrittenFreely)) => RegisterComponents();
+
+                    [Forward]
+                    private Tensor Compute(Tensor x, Tensor w)
+                    {
+                        var h = proj.call(x);
+                        var named = torch.matmul(target: w, input: h);
+                        var commented = h.matmul(/* right operand */ w);
+                        var broken = torch.mm(
+                            h, // rows
+                            w);
+                        var batched = torch /* static */ .bmm(input: h.unsqueeze(0), batch2: w.unsqueeze(0)).squeeze(0);
+                        var summed = torch.einsum(
+                            "ij,jk->ik", // equation
+                            h, w);
+                        var projected = functional.linear(input: named, weights: w.t());
+                        return named + commented + broken + batched + summed + projected;
+                    }
+                }
+            }
+            """;
+
+        [Fact]
+        public void Products_written_with_named_arguments_comments_or_line_breaks_are_routed_too()
+        {
+            var (generated, output, result) = GeneratorHarness.Run(GeneratorHarness.Compile(("WrittenFreely.cs", WrittenFreely)));
+            var forward = ForwardText(generated.Single().Value);
+
+            Assert.Contains("var named = global::PrecisionDsl.CheckedOps.Matmul(right: ", forward);
+            Assert.Contains("leftName: \"h\", rightName: \"w\")", forward);
+            Assert.Contains("var commented = global::PrecisionDsl.CheckedOps.Matmul(h, /* right operand */ ", forward);
+            Assert.Contains("var broken = global::PrecisionDsl.CheckedOps.Mm(", forward);
+            Assert.Contains("var batched = global::PrecisionDsl.CheckedOps.Bmm(left: h.unsqueeze(0), right: ", forward);
+            Assert.Contains("var summed = global::PrecisionDsl.CheckedOps.Einsum(", forward);
+            Assert.Contains("var projected = global::PrecisionDsl.CheckedOps.Linear(input: ", forward);
+            Assert.Empty(Regex.Matches(Regex.Replace(forward, "\"[^\"]*\"", "\"\""), @"(matmul|\.b?mm|einsum|functional\.linear)\("));
+            Assert.Empty(result.Diagnostics);
+            Assert.Empty(output.GetDiagnostics().Where(d => d.Severity >= DiagnosticSeverity.Warning));
+        }
+
+        [Fact]
+        public void A_named_argument_matmul_with_bad_shapes_throws_instead_of_aborting()
+        {
+            using var scope = NewDisposeScope();
+            var model = (nn.Module<Tensor, Tensor, Tensor>)Activator.CreateInstance(LoadGenerated(WrittenFreely).GetType("Probe.WrittenFreely")!)!;
+
+            Assert.Equal(new long[] { 2, 4 }, model.call(randn(2, 4), randn(4, 4)).shape);
+            var error = Assert.Throws<ArgumentException>(() => model.call(randn(2, 4), randn(5, 3)));
+            Assert.Contains("'h' has shape [2, 4] and 'w' has shape [5, 3]", error.Message);
+        }
+
         private static Assembly LoadGenerated(string source)
         {
             var (_, output, _) = GeneratorHarness.Run(GeneratorHarness.Compile(("Model.cs", source)));

@@ -58,6 +58,28 @@ namespace PrecisionDsl.Generator.Tests
         }
 
         [Fact]
+        public void An_edit_above_a_model_leaves_its_generated_source_unchanged()
+        {
+            var compilation = ModelCompilation();
+            var driver = GeneratorHarness.CreateDriver(trackSteps: true).RunGenerators(compilation);
+            var before = driver.GetRunResult().Results.Single().GeneratedSources.ToDictionary(s => s.HintName, s => s.SourceText.ToString());
+
+            // Lines inserted above the first declaration of every model file move every model down.
+            var edited = compilation;
+            foreach (var tree in compilation.SyntaxTrees)
+            {
+                var text = tree.ToString();
+                var first = text.IndexOf("namespace", StringComparison.Ordinal);
+                var moved = text.Insert(Math.Max(first, 0), "// A comment and blank lines above the model.\n\n\n");
+                edited = edited.ReplaceSyntaxTree(tree, tree.WithChangedText(Microsoft.CodeAnalysis.Text.SourceText.From(moved)));
+            }
+
+            var after = driver.RunGenerators(edited).GetRunResult().Results.Single().GeneratedSources.ToDictionary(s => s.HintName, s => s.SourceText.ToString());
+            Assert.Equal(before.Keys.OrderBy(k => k, StringComparer.Ordinal), after.Keys.OrderBy(k => k, StringComparer.Ordinal));
+            Assert.All(before, kv => Assert.Equal(kv.Value, after[kv.Key]));
+        }
+
+        [Fact]
         public void Step_outputs_hold_no_symbols_syntax_or_compilations()
         {
             var driver = GeneratorHarness.CreateDriver(trackSteps: true).RunGenerators(ModelCompilation());

@@ -2,6 +2,7 @@ using System.Linq;
 using Microsoft.CodeAnalysis;
 using PrecisionDsl.Generator.Model;
 using PrecisionDsl.Generator.Planning;
+using PrecisionDsl.Generator.Policy;
 using PrecisionDsl.Generator.Tests.Support;
 using Xunit;
 

@@ -3,6 +3,7 @@ using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.Text;
 using PrecisionDsl.Generator.Model;
 using PrecisionDsl.Generator.Planning;
+using PrecisionDsl.Generator.Policy;
 using PrecisionDsl.Generator.Tests.Support;
 using Xunit;
 

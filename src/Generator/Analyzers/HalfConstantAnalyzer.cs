@@ -9,6 +9,7 @@ using Microsoft.CodeAnalysis.Diagnostics;
 using Microsoft.CodeAnalysis.Operations;
 using Microsoft.CodeAnalysis.Text;
 using PrecisionDsl.Generator.Diagnostics;
+using PrecisionDsl.Generator.Parsing;
 using PrecisionDsl.Generator.Model;
 using PrecisionDsl.Generator.Planning;
 
@@ -82,7 +83,7 @@ namespace PrecisionDsl.Generator.Analyzers
 
             try
             {
-                var plan = plans.GetOrAdd(type, t => PrecisionModelCandidates.IsCandidate(t) ? PrecisionAnalysis.Analyze(t, context.Compilation, context.CancellationToken) : null);
+                var plan = plans.GetOrAdd(type, t => SymbolFacts.IsPrecisionModel(t) ? PrecisionAnalysis.Analyze(t, context.Compilation, context.CancellationToken) : null);
                 var format = plan is null ? null : FormatAt(plan, tree.FilePath, constant.Syntax.Span);
                 if (format is null || !format.CannotHold(value))
                 {
@@ -121,84 +122,13 @@ namespace PrecisionDsl.Generator.Analyzers
             }
         }
 
-        /// <summary>
-        /// The half format the constant is computed in, or null for fp32 (or unknown) code. The planner says what
-        /// the enclosing op runs in; when only the run time knows (a pass-through op with a mask parameter, say),
-        /// a scalar combined with an input the plan has in half for certain is half too.
-        /// </summary>
-        private static HalfFormat? FormatAt(ModelPlan plan, string filePath, TextSpan span)
+        /// <summary>The half format the constant is computed in (the planner's <see cref="ExpressionPrecision.ComputedIn"/>), or null for fp32 or unknown code.</summary>
+        private static HalfFormat? FormatAt(ModelPlan plan, string filePath, TextSpan span) => plan.PrecisionAt(filePath, span)?.ComputedIn switch
         {
-            var precision = plan.PrecisionAt(filePath, span);
-            if (precision is null)
-            {
-                return null;
-            }
-
-            var runsIn = precision.RunsIn == StaticDtype.Unknown ? HalfInputDtype(plan, filePath, span) : precision.RunsIn;
-            return runsIn switch
-            {
-                StaticDtype.Fp16 => HalfFormat.Float16,
-                StaticDtype.Bf16 => HalfFormat.BFloat16,
-                _ => null,
-            };
-        }
-
-        // The innermost node containing the span (as PrecisionAt finds it) in [Forward] or a helper it calls,
-        // and the half dtype of that node's inputs.
-        private static StaticDtype HalfInputDtype(ModelPlan plan, string filePath, TextSpan span)
-        {
-            if (plan.Forward is not { } forward)
-            {
-                return StaticDtype.Unknown;
-            }
-
-            var dtype = HalfInputDtype(forward.Body, forward.Nodes, filePath, span);
-            foreach (var helper in forward.Helpers)
-            {
-                if (dtype == StaticDtype.Unknown)
-                {
-                    dtype = HalfInputDtype(helper.Helper.Body, helper.Nodes, filePath, span);
-                }
-            }
-
-            return dtype;
-        }
-
-        private static StaticDtype HalfInputDtype(ForwardBody body, EquatableArray<NodePlan> plans, string filePath, TextSpan span)
-        {
-            if (body.FilePath != filePath || !new TextSpan(body.TextStart, body.Text.Length).Contains(span))
-            {
-                return StaticDtype.Unknown;
-            }
-
-            var nodes = body.Nodes;
-            var relative = new TextSpan(span.Start - body.TextStart, span.Length);
-            var innermost = -1;
-            for (var i = 0; i < nodes.Count; i++)
-            {
-                if (nodes[i].Span.Contains(relative) && (innermost < 0 || nodes[innermost].Span.Contains(nodes[i].Span)))
-                {
-                    innermost = i;
-                }
-            }
-
-            var result = StaticDtype.Unknown;
-            if (innermost < 0)
-            {
-                return result;
-            }
-
-            foreach (var input in nodes[innermost].Inputs)
-            {
-                var dtype = plans[input].Result;
-                if (dtype == StaticDtype.Fp16 || (dtype == StaticDtype.Bf16 && result == StaticDtype.Unknown))
-                {
-                    result = dtype;
-                }
-            }
-
-            return result;
-        }
+            StaticDtype.Fp16 => HalfFormat.Float16,
+            StaticDtype.Bf16 => HalfFormat.BFloat16,
+            _ => null,
+        };
 
         /// <summary>Parameters whose argument becomes a tensor value: floating types and TorchSharp's <c>Scalar</c>.</summary>
         private static bool IsTensorValueParameter(ITypeSymbol? type, KnownSymbols symbols)

@@ -3,6 +3,7 @@ using System.Collections.Immutable;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.Diagnostics;
 using PrecisionDsl.Generator.Diagnostics;
+using PrecisionDsl.Generator.Parsing;
 using PrecisionDsl.Generator.Planning;
 
 namespace PrecisionDsl.Generator.Analyzers
@@ -50,7 +51,7 @@ namespace PrecisionDsl.Generator.Analyzers
 
         private void AnalyzeType(SymbolAnalysisContext context, SourceLocations locations)
         {
-            if (context.Symbol is not INamedTypeSymbol type || !PrecisionModelCandidates.IsCandidate(type))
+            if (context.Symbol is not INamedTypeSymbol type || !SymbolFacts.IsPrecisionModel(type))
             {
                 return;
             }

@@ -9,10 +9,10 @@ namespace PrecisionDsl.Generator.Emitting
 {
     /// <summary>
     /// Rewrites the <c>[Forward]</c> body text by insertion: casts around the inputs the planner chose and
-    /// <c>__Finish(...)</c> around the method's own return values. The only text replaced is the callee of each
-    /// matrix product (<c>matmul</c>, <c>mm</c>, <c>bmm</c>, <c>einsum</c>, functional <c>linear</c>), which goes
-    /// to its counterpart in <c>CheckedOps</c> (shape-checked, on the fast kernel for the dtype). The user's
-    /// statements, names and layout are kept, so every statement shape keeps its meaning.
+    /// <c>__Finish(...)</c> around the method's own return values. The only text replaced is the spans the parser
+    /// recorded for each routed call (<see cref="RoutedCall"/>: matmul, mm, bmm, einsum, functional linear and
+    /// convolutions), which go to their counterpart in <c>CheckedOps</c> (shape-checked, on the fast kernel for the
+    /// dtype). The user's statements, names and layout are kept, so every statement shape keeps its meaning.
     /// </summary>
     internal static class ForwardRewriter
     {
@@ -89,16 +89,9 @@ namespace PrecisionDsl.Generator.Emitting
                 }
             }
 
-            for (var i = 0; i < nodes.Count; i++)
+            foreach (var call in body.RoutedCalls)
             {
-                if (nodes[i] is { Kind: ExprKind.Op, Inputs.Count: 2 } product && CheckedProducts.TryGetValue(product.Name, out var checkedName))
-                {
-                    AddCheckedProduct(body.Text, product, checkedName, nodes[product.Inputs[0]].Span, nodes[product.Inputs[1]].Span, insertions);
-                }
-                else if (nodes[i] is { Kind: ExprKind.Op } function && RoutedFunctions.TryGetValue(function.Name, out var routedName))
-                {
-                    AddRoutedFunction(body.Text, function, routedName, insertions);
-                }
+                AddRoutedCall(call, insertions);
             }
 
             // A call to a rewritten helper goes to its copy: "Block(h)" becomes "__PdslBlock(h)".
@@ -119,101 +112,36 @@ namespace PrecisionDsl.Generator.Emitting
             return insertions;
         }
 
-        /// <summary>The products routed through <c>CheckedOps</c>, by TorchSharp name.</summary>
-        private static readonly Dictionary<string, string> CheckedProducts = new(StringComparer.Ordinal)
-        {
-            ["matmul"] = TypeNames.GlobalCheckedOps + ".Matmul",
-            ["mm"] = TypeNames.GlobalCheckedOps + ".Mm",
-            ["bmm"] = TypeNames.GlobalCheckedOps + ".Bmm",
-        };
-
-        /// <summary>Static products routed through <c>CheckedOps</c> by their callee alone: same parameters, same names.</summary>
-        private static readonly Dictionary<string, string> RoutedFunctions = new(StringComparer.Ordinal)
-        {
-            ["einsum"] = TypeNames.GlobalCheckedOps + ".Einsum",
-            ["linear"] = TypeNames.GlobalCheckedOps + ".Linear",
-            ["conv1d"] = TypeNames.GlobalCheckedOps + ".Conv1d",
-            ["conv2d"] = TypeNames.GlobalCheckedOps + ".Conv2d",
-            ["conv3d"] = TypeNames.GlobalCheckedOps + ".Conv3d",
-            ["conv_transpose1d"] = TypeNames.GlobalCheckedOps + ".ConvTranspose1d",
-            ["conv_transpose2d"] = TypeNames.GlobalCheckedOps + ".ConvTranspose2d",
-            ["conv_transpose3d"] = TypeNames.GlobalCheckedOps + ".ConvTranspose3d",
-        };
-
         /// <summary>
-        /// <c>torch.einsum(...)</c>, <c>functional.linear(...)</c> and <c>functional.conv*</c>/<c>conv_transpose*(...)</c>
-        /// become <c>CheckedOps.Einsum(...)</c>, <c>CheckedOps.Linear(...)</c>, <c>CheckedOps.Conv2d(...)</c>, ..., which
-        /// take the same parameters under the same names and run on the device's correct, fast kernel for the
-        /// dtype: only the callee text up to its '(' changes.
+        /// Sends a call to its <c>CheckedOps</c> counterpart by replacing the spans the parser recorded:
+        /// <c>torch.matmul(a, b)</c> and <c>a.matmul(b)</c> become <c>CheckedOps.Matmul(a, b, "a", "b")</c> (the operands as
+        /// written name them in the shape error), <c>functional.linear(...)</c> becomes <c>CheckedOps.Linear(...)</c>. The
+        /// operands, with their casts, stay where they are.
         /// </summary>
-        private static void AddRoutedFunction(string text, ExprNode call, string routedName, List<Insertion> insertions)
+        private static void AddRoutedCall(RoutedCall call, List<Insertion> insertions)
         {
-            var span = call.Span;
-            var open = text.IndexOf('(', span.Start, span.Length) - span.Start;
-            if (open < 0 || Squeezed(text.Substring(span.Start, open)) is not { } callee
-                || !(callee == call.Name || callee.EndsWith("." + call.Name, StringComparison.Ordinal))
-                || !callee.All(c => char.IsLetterOrDigit(c) || c is '.' or '_' or '@' or ':'))
+            var outer = call.Span.Length;
+            insertions.Add(new Insertion(call.Callee.Start, false, outer, -1, TypeNames.GlobalCheckedOps + "." + call.Target + "(", Removed: call.Callee.Length));
+            if (call.ReceiverToArguments is { } separator)
             {
-                return;
+                insertions.Add(new Insertion(separator.Start, true, outer, -1, ", ", Removed: separator.Length));
             }
 
-            insertions.Add(new Insertion(span.Start, false, span.Length, -1, routedName + "(", Removed: open + 1));
+            foreach (var renamed in call.RenamedArguments)
+            {
+                insertions.Add(new Insertion(renamed.NameColon.Start, false, renamed.NameColon.Length, -1, TypeNames.CheckedProductOperands[renamed.Operand] + ":", Removed: renamed.NameColon.Length));
+            }
+
+            if (call.OperandNames.Count > 0)
+            {
+                // After a named argument only named ones may follow.
+                var names = call.OperandNames.Select((name, operand) =>
+                    (call.RenamedArguments.Count > 0 ? TypeNames.CheckedProductOperandNames[operand] + ": " : "") + Literal(name));
+                insertions.Add(new Insertion(call.CloseParen, true, outer, -1, ", " + string.Join(", ", names)));
+            }
         }
 
-        /// <summary>
-        /// <c>torch.matmul(a, b)</c> and <c>a.matmul(b)</c> (likewise <c>mm</c>, <c>bmm</c>) become
-        /// <c>CheckedOps.Matmul(a, b, "a", "b")</c>: the same product after a shape check whose exception names the
-        /// operands as written (TorchSharp 0.107's native matmul terminates the process on a mismatch), on the
-        /// device's fast kernel for the dtype. Only the call's own text changes (the operands, with their casts,
-        /// stay); a call written any other way (named arguments, comments inside) is left as it is.
-        /// </summary>
-        private static void AddCheckedProduct(string text, ExprNode call, string checkedName, TextSpan left, TextSpan right, List<Insertion> insertions)
-        {
-            var op = call.Name;
-            var span = call.Span;
-            if (!(span.Start <= left.Start && left.End <= right.Start && right.End < span.End && text[span.End - 1] == ')'))
-            {
-                return;
-            }
-
-            var before = text.Substring(span.Start, left.Start - span.Start);
-            var between = text.Substring(left.End, right.Start - left.End);
-            var after = text.Substring(right.End, span.End - right.End);
-            var names = ", \"" + OperandName(text, left) + "\", \"" + OperandName(text, right) + "\"";
-            var outer = span.Length;
-            var open = before.IndexOf('(');
-            if (open >= 0 && Squeezed(before.Substring(0, open + 1)) is var callee && callee.EndsWith(op + "(", StringComparison.Ordinal)
-                && (callee.Length == op.Length + 1 || callee[callee.Length - op.Length - 2] == '.')
-                && IsOnly(before.Substring(open + 1), '(') && Squeezed(between).Trim(')', '(') == "," && IsOnly(after, ')'))
-            {
-                // torch.matmul(a, b): the callee up to its '(' is replaced.
-                insertions.Add(new Insertion(span.Start, false, outer, -1, checkedName + "(", Removed: open + 1));
-            }
-            else if (IsOnly(before, '(') && Squeezed(between).TrimStart(')') is var member
-                && member.StartsWith("." + op + "(", StringComparison.Ordinal) && member.TrimEnd('(') == "." + op && IsOnly(after, ')'))
-            {
-                // a.matmul(b): "Matmul(" goes in front, ".matmul(" becomes ", ".
-                var dot = between.IndexOf('.');
-                var argumentsOpen = between.IndexOf('(', dot);
-                insertions.Add(new Insertion(span.Start, false, outer, -1, checkedName + "("));
-                insertions.Add(new Insertion(left.End + dot, true, outer, -1, ", ", Removed: argumentsOpen + 1 - dot));
-            }
-            else
-            {
-                return;
-            }
-
-            insertions.Add(new Insertion(span.End - 1, true, outer, -1, names));
-        }
-
-        /// <summary>The operand as the user wrote it, on one line, escaped for a C# string literal.</summary>
-        private static string OperandName(string text, TextSpan operand) =>
-            string.Join(" ", text.Substring(operand.Start, operand.Length).Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries))
-                .Replace("\\", "\\\\").Replace("\"", "\\\"");
-
-        private static string Squeezed(string text) => new string(text.Where(c => !char.IsWhiteSpace(c)).ToArray());
-
-        private static bool IsOnly(string text, params char[] allowed) => Squeezed(text).All(allowed.Contains);
+        private static string Literal(string value) => Microsoft.CodeAnalysis.CSharp.SymbolDisplay.FormatLiteral(value, quote: true);
 
         private static string Apply(string text, List<Insertion> insertions)
         {

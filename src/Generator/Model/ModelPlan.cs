@@ -1,6 +1,7 @@
+using System.Collections.Generic;
 using System.Linq;
 using Microsoft.CodeAnalysis.Text;
-using PrecisionDsl.Generator.Planning;
+using PrecisionDsl.Generator.Policy;
 
 namespace PrecisionDsl.Generator.Model
 {
@@ -17,6 +18,33 @@ namespace PrecisionDsl.Generator.Model
         Bf16,
     }
 
+    internal static class StaticDtypes
+    {
+        /// <summary>The static dtype a layer or region of <paramref name="kind"/> computes in.</summary>
+        public static StaticDtype ToStatic(this PrecisionKind kind) => kind switch
+        {
+            PrecisionKind.Fp16 => StaticDtype.Fp16,
+            PrecisionKind.Bf16 => StaticDtype.Bf16,
+            _ => StaticDtype.Fp32,
+        };
+    }
+
+    /// <summary>What the generator writes for a model.</summary>
+    internal enum GeneratedOutput
+    {
+        /// <summary>Nothing: no partial can extend it (not a plain class, no Module base, its own forward, declarations that do not parse).</summary>
+        None,
+
+        /// <summary>The mixed-precision forward, its state, plan and helpers, and the training members.</summary>
+        Model,
+
+        /// <summary>Only a forward that throws naming the rule: the analyzers reject the model, or its [Forward] body does not compile.</summary>
+        ThrowingForward,
+
+        /// <summary>Only a compile error naming PDSL001: a class that is not partial would otherwise fail with CS0534 alone.</summary>
+        NotPartialError,
+    }
+
     /// <summary>Everything the planner decided about one precision model.</summary>
     /// <param name="ClassDefault">The model default from the class attribute (Fp32 without one): the half dtype of half-list ops.</param>
     /// <param name="Forward">The rewrite plan of the <c>[Forward]</c> body; null when the model is rejected or has no body.</param>
@@ -24,6 +52,7 @@ namespace PrecisionDsl.Generator.Model
     /// <param name="Loss">The <c>[LossScaled]</c> method the training step uses, when it can.</param>
     internal sealed partial record ModelPlan(
         ModelSpec Model,
+        GeneratedOutput Output,
         PrecisionKind ClassDefault,
         EquatableArray<LayerPlan> Layers,
         ForwardPlan? Forward,
@@ -40,7 +69,11 @@ namespace PrecisionDsl.Generator.Model
         PrecisionKind Kind,
         string Reason,
         MemberSpec Member,
-        EquatableArray<ContainedLayerPlan> Contents);
+        EquatableArray<ContainedLayerPlan> Contents)
+    {
+        /// <summary>Runs in its own resolved precision (the runtime keeps half shadows of it when that is half); other layers run in fp32 or in what they receive.</summary>
+        public bool HasOwnPrecision => Category is LayerCategory.Compute or LayerCategory.Sensitive or LayerCategory.Container;
+    }
 
     /// <summary>
     /// A layer inside a container, for the plan table: the run time applies the container's precision to it by its
@@ -49,7 +82,10 @@ namespace PrecisionDsl.Generator.Model
     internal sealed record ContainedLayerPlan(string Subject, string TypeName, string Precision, string Reason);
 
     /// <summary>An op (or module call) site in the forward body and the dtype it runs in.</summary>
-    internal sealed record OpPlan(string Name, OpCategory Category, StaticDtype RunsIn, string Reason, LocationInfo Location);
+    /// <param name="Subject">How the plan table names it: the op, its place among ops of that name when there are several
+    /// ("matmul #2"), and the helper it is in ("softmax in Block"); never a line number, so an edit above the model
+    /// leaves the generated file as it is.</param>
+    internal sealed record OpPlan(string Name, string Subject, OpCategory Category, StaticDtype RunsIn, string Reason, LocationInfo Location);
 
     /// <summary>
     /// What the planner decided for one node of the forward body.
@@ -78,7 +114,8 @@ namespace PrecisionDsl.Generator.Model
     internal sealed record ForwardPlan(ForwardMethodSpec Method, ForwardBody Body, EquatableArray<NodePlan> Nodes, EquatableArray<HelperPlan> Helpers);
 
     /// <summary>The rewrite of one helper method called from the forward body.</summary>
-    internal sealed record HelperPlan(HelperSpec Helper, EquatableArray<NodePlan> Nodes);
+    /// <param name="UsesHalfDtypes">Some input is cast to a half dtype, which the copy reads from the forward scope.</param>
+    internal sealed record HelperPlan(HelperSpec Helper, EquatableArray<NodePlan> Nodes, bool UsesHalfDtypes);
 
     /// <summary>
     /// A model-level problem the analyzers report. <see cref="Subject"/> names the class, member, method or op;
@@ -86,15 +123,19 @@ namespace PrecisionDsl.Generator.Model
     /// </summary>
     internal sealed record PlanProblem(string RuleId, LocationInfo Location, string Subject, string Detail)
     {
-        public bool IsError => RuleIds.IsError(RuleId);
+        public bool IsError => RuleCatalog.IsError(RuleId);
     }
 
     /// <summary>The dtype an expression runs in (PDSL005 asks this about literals).</summary>
     /// <param name="RunsIn">The dtype the enclosing operation computes in; Unknown when only the run time knows.</param>
     /// <param name="Region">The model's default precision: the half dtype an Unknown expression may still run in.</param>
     /// <param name="Subject">The op, layer or member the expression belongs to.</param>
-    internal sealed record ExpressionPrecision(StaticDtype RunsIn, PrecisionKind Region, string Subject, string Reason)
+    /// <param name="HalfInput">When only the run time knows <see cref="RunsIn"/>: the half dtype an input of the enclosing operation has for certain (fp16 before bf16); Unknown otherwise.</param>
+    internal sealed record ExpressionPrecision(StaticDtype RunsIn, PrecisionKind Region, string Subject, string Reason, StaticDtype HalfInput = StaticDtype.Unknown)
     {
+        /// <summary>The dtype a scalar in the expression is computed in: combined with a tensor that is half for certain, it is half too.</summary>
+        public StaticDtype ComputedIn => RunsIn == StaticDtype.Unknown ? HalfInput : RunsIn;
+
         /// <summary>Runs in half for certain (fp16 or bf16).</summary>
         public bool IsHalf => RunsIn is StaticDtype.Fp16 or StaticDtype.Bf16;
     }
@@ -105,6 +146,9 @@ namespace PrecisionDsl.Generator.Model
         public bool IsRejected => Problems.Any(p => p.IsError);
 
         public LayerPlan? Layer(string name) => Layers.FirstOrDefault(l => l.Name == name);
+
+        /// <summary>The layers the runtime is told about: those with a precision of their own that a field or auto-property holds.</summary>
+        public IEnumerable<LayerPlan> RuntimeLayers => Layers.Where(l => l.HasOwnPrecision && !l.Member.IsComputed);
 
         /// <summary>The dtype the expression at <paramref name="span"/> of <paramref name="filePath"/> runs in, or null when it is outside the forward body and the layer initializers.</summary>
         public ExpressionPrecision? PrecisionAt(string filePath, TextSpan span)
@@ -127,9 +171,7 @@ namespace PrecisionDsl.Generator.Model
             {
                 if (layer.Member.Declaration.Contains(filePath, span))
                 {
-                    var runsIn = layer.Category is LayerCategory.Compute or LayerCategory.Sensitive or LayerCategory.Container
-                        ? PrecisionPlanner.ToStatic(layer.Kind)
-                        : StaticDtype.Fp32;
+                    var runsIn = layer.HasOwnPrecision ? layer.Kind.ToStatic() : StaticDtype.Fp32;
                     return new ExpressionPrecision(runsIn, ClassDefault, layer.Name, layer.Reason);
                 }
             }
@@ -154,9 +196,22 @@ namespace PrecisionDsl.Generator.Model
                 }
             }
 
-            return innermost < 0
-                ? new ExpressionPrecision(StaticDtype.Unknown, ClassDefault, method, "outside any tensor operation")
-                : new ExpressionPrecision(plans[innermost].RunsIn, ClassDefault, body.Nodes[innermost].Name, plans[innermost].Why);
+            if (innermost < 0)
+            {
+                return new ExpressionPrecision(StaticDtype.Unknown, ClassDefault, method, "outside any tensor operation");
+            }
+
+            var halfInput = StaticDtype.Unknown;
+            foreach (var input in body.Nodes[innermost].Inputs)
+            {
+                var dtype = plans[input].Result;
+                if (dtype == StaticDtype.Fp16 || (dtype == StaticDtype.Bf16 && halfInput == StaticDtype.Unknown))
+                {
+                    halfInput = dtype;
+                }
+            }
+
+            return new ExpressionPrecision(plans[innermost].RunsIn, ClassDefault, body.Nodes[innermost].Name, plans[innermost].Why, halfInput);
         }
     }
 }

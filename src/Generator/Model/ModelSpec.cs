@@ -147,6 +147,7 @@ namespace PrecisionDsl.Generator.Model
     /// <param name="NullableContext">The <c>#nullable</c> setting the body was written under ("enable", "disable", "enable warnings"...).</param>
     /// <param name="Returns">Expressions of the method's own <c>return</c> statements (not those of lambdas or local functions).</param>
     /// <param name="HelperCalls">Where a call to a rewritten helper names it (empty spans: "__Pdsl" is inserted there).</param>
+    /// <param name="RoutedCalls">Calls the generated code sends to their <c>CheckedOps</c> counterpart.</param>
     /// <param name="Helpers">Methods of the model the body calls that call layers or policy ops themselves; they get a
     /// rewritten copy too (filled on the [Forward] body only, for every helper reachable from it).</param>
     internal sealed record ForwardBody(
@@ -161,7 +162,34 @@ namespace PrecisionDsl.Generator.Model
         EquatableArray<LocalSpec> Locals,
         EquatableArray<TextSpan> Returns,
         EquatableArray<TextSpan> HelperCalls,
+        EquatableArray<RoutedCall> RoutedCalls,
         EquatableArray<HelperSpec> Helpers);
+
+    /// <summary>
+    /// A call the generated code sends to its <c>CheckedOps</c> counterpart, as the spans to replace (relative to
+    /// the body text): the parser read the syntax, so named arguments, comments and line breaks inside the call
+    /// change nothing, and the emitter only replaces these spans.
+    /// </summary>
+    /// <param name="Target">The <c>CheckedOps</c> member ("Matmul", "Einsum", ...).</param>
+    /// <param name="Span">The whole call.</param>
+    /// <param name="Callee">Replaced by <c>CheckedOps.Target(</c>: the callee through its '(' (<c>torch.matmul(</c>), or an
+    /// empty span at the call's start for a product written on its left operand (<c>a.matmul(b)</c>).</param>
+    /// <param name="ReceiverToArguments">For <c>a.matmul(b)</c>: from the end of <c>a</c> through the '(' (<c>.matmul(</c>),
+    /// replaced by ", "; null otherwise.</param>
+    /// <param name="RenamedArguments">Named arguments of a product: each <c>name:</c> becomes the name of the CheckedOps parameter of its operand.</param>
+    /// <param name="OperandNames">For a product: its two operands as written (one line each), for the shape error message.</param>
+    /// <param name="CloseParen">Where the call's ')' starts: the operand names go before it.</param>
+    internal sealed record RoutedCall(
+        string Target,
+        TextSpan Span,
+        TextSpan Callee,
+        TextSpan? ReceiverToArguments,
+        EquatableArray<RenamedArgument> RenamedArguments,
+        EquatableArray<string> OperandNames,
+        int CloseParen);
+
+    /// <summary>The <c>name:</c> of a product's argument and which operand (0 left, 1 right) the argument is.</summary>
+    internal readonly record struct RenamedArgument(TextSpan NameColon, int Operand);
 
     /// <summary>
     /// A helper method of the model called from the forward body; its rewritten copy is named

@@ -4,8 +4,10 @@ using System.Threading;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
+using Microsoft.CodeAnalysis.Operations;
 using Microsoft.CodeAnalysis.Text;
 using PrecisionDsl.Generator.Model;
+using PrecisionDsl.Generator.Policy;
 
 namespace PrecisionDsl.Generator.Parsing
 {
@@ -27,6 +29,7 @@ namespace PrecisionDsl.Generator.Parsing
         private readonly List<(string Name, List<int> Assigned, bool Untracked)> locals = new();
         private readonly List<TextSpan> returns = new();
         private readonly List<TextSpan> helperCalls = new();
+        private readonly List<RoutedCall> routedCalls = new();
         private readonly HelperCollector helpers;
 
         private ForwardBodyParser(SemanticModel semanticModel, INamedTypeSymbol modelType, HashSet<string> memberNames, int textStart, HelperCollector helpers, CancellationToken cancellationToken)
@@ -83,6 +86,7 @@ namespace PrecisionDsl.Generator.Parsing
                 parser.locals.Select(l => new LocalSpec(l.Name, l.Assigned.ToEquatableArray(), l.Untracked)).ToEquatableArray(),
                 parser.returns.ToEquatableArray(),
                 parser.helperCalls.ToEquatableArray(),
+                parser.routedCalls.ToEquatableArray(),
                 helpers.Helpers.ToEquatableArray());
         }
 
@@ -117,7 +121,7 @@ namespace PrecisionDsl.Generator.Parsing
         /// <summary>Whether the body does anything the planner acts on (a layer call, a policy op, a rewritten helper).</summary>
         private bool NeedsRewrite => helperCalls.Count > 0 || nodes.Any(n =>
             n.Kind is ExprKind.LayerCall or ExprKind.UnknownModuleCall
-            || (n.Kind == ExprKind.Op && Planning.OpPolicy.CategoryOf(n.Name) is Planning.OpCategory.Half or Planning.OpCategory.Fp32 or Planning.OpCategory.Promote));
+            || (n.Kind == ExprKind.Op && OpPolicy.CategoryOf(n.Name) is OpCategory.Half or OpCategory.Fp32 or OpCategory.Promote));
 
         private ForwardBody ToHelperBody(MethodDeclarationSyntax method, SyntaxNode body) => new(
             method.SyntaxTree.FilePath,
@@ -131,6 +135,7 @@ namespace PrecisionDsl.Generator.Parsing
             locals.Select(l => new LocalSpec(l.Name, l.Assigned.ToEquatableArray(), l.Untracked)).ToEquatableArray(),
             EquatableArray<TextSpan>.Empty,
             helperCalls.ToEquatableArray(),
+            routedCalls.ToEquatableArray(),
             EquatableArray<HelperSpec>.Empty);
 
         /// <summary>
@@ -336,7 +341,75 @@ namespace PrecisionDsl.Generator.Parsing
 
             var explicitDtype = arguments.Any(a => SymbolFacts.IsScalarType(semanticModel.GetTypeInfo(a.Expression, cancellationToken).Type));
             Add(ExprKind.Op, invocation, method.Name, opInputs, explicitDtype: explicitDtype, collections: collections);
+            RecordRoute(invocation, method);
         }
+
+        /// <summary>
+        /// Records the spans that send a TorchSharp product or function to its <c>CheckedOps</c> counterpart
+        /// (<see cref="OpPolicy.CheckedProduct"/>, <see cref="OpPolicy.CheckedFunction"/>). Arguments are matched to
+        /// parameters by the compiler, so named or reordered arguments, comments and line breaks are all followed.
+        /// </summary>
+        private void RecordRoute(InvocationExpressionSyntax invocation, IMethodSymbol method)
+        {
+            var argumentList = invocation.ArgumentList;
+            if (argumentList.OpenParenToken.IsMissing || argumentList.CloseParenToken.IsMissing
+                || argumentList.Arguments.Any(a => !a.RefKindKeyword.IsKind(SyntaxKind.None))
+                || invocation.Expression is not (MemberAccessExpressionSyntax or SimpleNameSyntax))
+            {
+                return;
+            }
+
+            var callSpan = Relative(invocation.Span);
+            var closeParen = Relative(argumentList.CloseParenToken.Span).Start;
+            var calleeThroughParen = Relative(TextSpan.FromBounds(invocation.SpanStart, argumentList.OpenParenToken.Span.End));
+            if (OpPolicy.CheckedFunction(method.Name) is { } function)
+            {
+                if (method.IsStatic)
+                {
+                    routedCalls.Add(new RoutedCall(function, callSpan, calleeThroughParen, null, EquatableArray<RenamedArgument>.Empty, EquatableArray<string>.Empty, closeParen));
+                }
+
+                return;
+            }
+
+            if (OpPolicy.CheckedProduct(method.Name) is not { } product
+                || semanticModel.GetOperation(invocation, cancellationToken) is not IInvocationOperation operation
+                || operation.Arguments.Any(a => a.ArgumentKind != ArgumentKind.Explicit || a.Parameter is null || a.Syntax is not ArgumentSyntax))
+            {
+                return;
+            }
+
+            // In parameter order: the operands, whatever order they are written in.
+            var operands = operation.Arguments.OrderBy(a => a.Parameter!.Ordinal).Select(a => (ArgumentSyntax)a.Syntax)
+                .Select(a => (a.Expression, a.NameColon)).ToList();
+            TextSpan callee;
+            TextSpan? receiverToArguments = null;
+            if (invocation.Expression is MemberAccessExpressionSyntax access && !method.IsStatic && operands.Count == 1 && IsTensorExpression(access.Expression))
+            {
+                callee = new TextSpan(callSpan.Start, 0);
+                receiverToArguments = Relative(TextSpan.FromBounds(access.Expression.Span.End, argumentList.OpenParenToken.Span.End));
+                operands.Insert(0, (access.Expression, null));
+            }
+            else if (method.IsStatic && operands.Count == 2)
+            {
+                callee = calleeThroughParen;
+            }
+            else
+            {
+                return;
+            }
+
+            var renamed = operands
+                .Select((operand, index) => (operand.NameColon, index))
+                .Where(named => named.NameColon is not null)
+                .Select(named => new RenamedArgument(Relative(named.NameColon!.Span), named.index))
+                .ToEquatableArray();
+            var names = operands.Select(operand => OneLine(Strip(operand.Expression).ToString())).ToEquatableArray();
+            routedCalls.Add(new RoutedCall(product, callSpan, callee, receiverToArguments, renamed, names, closeParen));
+        }
+
+        private static string OneLine(string text) =>
+            string.Join(" ", text.Split((char[]?)null, System.StringSplitOptions.RemoveEmptyEntries));
 
         private void ClassifyIdentifier(IdentifierNameSyntax identifier)
         {

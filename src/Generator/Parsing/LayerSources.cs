@@ -273,7 +273,7 @@ namespace PrecisionDsl.Generator.Parsing
 
             private static ContainedLayerSpec Describe(ITypeSymbol type, string path, string block)
             {
-                var isPrecisionModel = type is INamedTypeSymbol named && SymbolFacts.HasPrecisionAttributes(named);
+                var isPrecisionModel = type is INamedTypeSymbol named && SymbolFacts.IsPrecisionModel(named);
                 return new ContainedLayerSpec(path, SymbolFacts.MetadataName(type), isPrecisionModel, !isPrecisionModel && !SymbolFacts.IsInTorchSharp(type), block);
             }
         }

@@ -247,7 +247,7 @@ namespace PrecisionDsl.Generator.Parsing
                 && SymbolFacts.IsElementContainer(named)
                 ? SymbolFacts.MetadataName(named.TypeArguments[0])
                 : "";
-            var isPrecisionModel = isModule && type is INamedTypeSymbol candidate && SymbolFacts.HasPrecisionAttributes(candidate);
+            var isPrecisionModel = isModule && type is INamedTypeSymbol candidate && SymbolFacts.IsPrecisionModel(candidate);
             members.Add(new MemberSpec(
                 Name: member.Name,
                 TypeDisplay: declared.ToDisplayString(SymbolFacts.FullyQualified),

@@ -93,11 +93,11 @@ namespace PrecisionDsl.Generator.Parsing
             symbol.DeclaringSyntaxReferences.Any(r => r.SyntaxTree.FilePath.EndsWith(GeneratedFileSuffix, System.StringComparison.Ordinal));
 
         /// <summary>
-        /// Whether a type is a precision model candidate: it, or one of its members, carries a PrecisionDsl attribute.
+        /// The one "is this a precision model?" check, shared by the generator's pipeline, the analyzers and the
+        /// parser (for layer members): a class that, or one of whose own fields, properties or methods, carries a
+        /// PrecisionDsl attribute. A class that merely contains a nested precision model is not one itself.
         /// </summary>
-        public static bool HasPrecisionAttributes(INamedTypeSymbol type) =>
-            type.GetAttributes().Any(a => IsAttribute(a, TypeNames.Fp16Attribute) || IsAttribute(a, TypeNames.Bf16Attribute))
-            || type.GetMembers().Any(m => m.GetAttributes().Any(IsPrecisionDslAttribute));
+        public static bool IsPrecisionModel(INamedTypeSymbol type) => type.TypeKind == TypeKind.Class && FirstAttributedSymbol(type) is not null;
 
         /// <summary>
         /// The class itself when it carries a PrecisionDsl attribute, else its first field, property or ordinary method

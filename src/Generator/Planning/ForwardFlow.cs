@@ -2,6 +2,7 @@ using System.Collections.Generic;
 using System.Linq;
 using System.Threading;
 using PrecisionDsl.Generator.Model;
+using PrecisionDsl.Generator.Policy;
 
 namespace PrecisionDsl.Generator.Planning
 {
@@ -17,15 +18,18 @@ namespace PrecisionDsl.Generator.Planning
         private const int MaxIterations = 16;
 
         private readonly ForwardBody body;
+        private readonly string? helper;
         private readonly PrecisionKind region;
         private readonly Dictionary<string, LayerPlan> layers;
         private readonly CancellationToken cancellationToken;
         private readonly StaticDtype?[] results;
         private readonly StaticDtype?[] locals;
 
-        public ForwardFlow(ForwardBody body, PrecisionKind region, EquatableArray<LayerPlan> layers, CancellationToken cancellationToken)
+        /// <param name="helper">The helper whose body this is; null for the [Forward] body.</param>
+        public ForwardFlow(ForwardBody body, string? helper, PrecisionKind region, EquatableArray<LayerPlan> layers, CancellationToken cancellationToken)
         {
             this.body = body;
+            this.helper = helper;
             this.region = region;
             // Two members of one name are a compile error of the user's; the first one is planned, nothing throws.
             this.layers = layers.GroupBy(l => l.Name).ToDictionary(g => g.Key, g => g.First());
@@ -87,7 +91,8 @@ namespace PrecisionDsl.Generator.Planning
                 return; // layers are in the plan's layer rows; pass-through ops have no precision of their own
             }
 
-            ops.Add(new OpPlan(node.Name, decision.Category, runsIn, decision.Why, node.Location));
+            var subject = helper is null ? node.Name : $"{node.Name} in {helper}";
+            ops.Add(new OpPlan(node.Name, subject, decision.Category, runsIn, decision.Why, node.Location));
             if (decision.Category == OpCategory.Fp32 && region != PrecisionKind.Fp32)
             {
                 problems.Add(new PlanProblem(RuleIds.Fp32OpPromoted, node.Location, node.Name, $"{node.Name} runs in fp32 inside a [{region}] model (op policy: fp32 list)"));
@@ -143,7 +148,7 @@ namespace PrecisionDsl.Generator.Planning
 
         private Decision DecideModuleCall(ExprNode node, LayerCategory category, PrecisionKind kind, string subject, string reason)
         {
-            var dtype = PrecisionPlanner.ToStatic(kind);
+            var dtype = kind.ToStatic();
             var why = $"{subject}: {kind} ({reason})";
             switch (category)
             {
@@ -169,7 +174,7 @@ namespace PrecisionDsl.Generator.Planning
             switch (category)
             {
                 case OpCategory.Half:
-                    var half = PrecisionPlanner.ToStatic(region);
+                    var half = region.ToStatic();
                     return new Decision(explicitResult ?? half, half, category, $"{node.Name}: half list, runs in the model's {region}");
                 case OpCategory.Fp32:
                     return new Decision(explicitResult ?? StaticDtype.Fp32, StaticDtype.Fp32, category, $"{node.Name}: fp32 list");

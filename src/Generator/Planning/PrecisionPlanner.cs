@@ -4,20 +4,20 @@
 //
 //   ModelPlan? PrecisionAnalysis.Analyze(INamedTypeSymbol type, Compilation compilation, CancellationToken ct)
 //       Parses and plans a class; null when it is not a class declared in source. Call it for any class
-//       for which SymbolFacts.HasPrecisionAttributes(type) is true (a "precision model candidate").
+//       for which SymbolFacts.IsPrecisionModel(type) is true.
 //   ModelPlan PrecisionPlanner.Plan(ModelSpec model, CancellationToken ct)
 //       The same from an already parsed ModelSpec (what the generator does).
 //
 //   ModelPlan.Problems           model-level problems as data: PlanProblem(RuleId, Location, Subject, Detail),
-//                                RuleId one of RuleIds (PDSL001-004, 006-010, 012, 013).
+//                                RuleId one of RuleIds (PDSL001-004, 006-010, 012, 013); RuleCatalog has the rest.
 //                                Location is a LocationInfo; LocationInfo.ToLocation() makes a Roslyn Location.
 //                                PlanProblem.IsError marks the rules for which the generator emits only a
 //                                throwing forward.
 //   ModelPlan.Layers             every layer member: its PrecisionKind, category and reason.
 //   ModelPlan.Ops                every op/module call site in [Forward] the op policy acts on, with the dtype it runs in.
 //   ModelPlan.PrecisionAt(path, span)
-//                                the dtype the expression at `span` runs in (ExpressionPrecision.RunsIn, the model's
-//                                Region, IsHalf): for a literal inside [Forward] or a rewritten helper, the
+//                                the dtype the expression at `span` runs in (ExpressionPrecision.RunsIn, ComputedIn,
+//                                the model's Region, IsHalf): for a literal inside [Forward] or a rewritten helper, the
 //                                innermost tensor operation containing it; for a literal in a layer member's
 //                                initializer (e.g. LayerNorm(256, eps: 1e-8)), that layer's precision. Null when
 //                                the span is in neither.
@@ -32,6 +32,7 @@ using System.Threading;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.Text;
 using PrecisionDsl.Generator.Model;
+using PrecisionDsl.Generator.Policy;
 using PrecisionDsl.Generator.Parsing;
 
 namespace PrecisionDsl.Generator.Planning
@@ -66,22 +67,52 @@ namespace PrecisionDsl.Generator.Planning
             var ops = new List<OpPlan>();
             if (!problems.Any(p => p.IsError) && model.ForwardMethods.Count == 1 && model.ForwardMethods[0].Body is { } body)
             {
-                var nodes = new ForwardFlow(body, classDefault, layers, cancellationToken).Plan(ops, problems);
+                var nodes = new ForwardFlow(body, null, classDefault, layers, cancellationToken).Plan(ops, problems);
                 var helpers = body.Helpers
-                    .Select(helper => new HelperPlan(helper, new ForwardFlow(helper.Body, classDefault, layers, cancellationToken).Plan(ops, problems)))
+                    .Select(helper =>
+                    {
+                        var plans = new ForwardFlow(helper.Body, helper.Name, classDefault, layers, cancellationToken).Plan(ops, problems);
+                        return new HelperPlan(helper, plans, plans.Any(CastsToHalf));
+                    })
                     .ToEquatableArray();
                 forward = new ForwardPlan(model.ForwardMethods[0], body, nodes, helpers);
             }
 
-            return new ModelPlan(model, classDefault, layers, forward, ops.ToEquatableArray(), problems.ToEquatableArray(), loss);
+            return new ModelPlan(model, OutputOf(model, forward), classDefault, layers, forward, Numbered(ops), problems.ToEquatableArray(), loss);
         }
 
-        public static StaticDtype ToStatic(PrecisionKind kind) => kind switch
+        private static GeneratedOutput OutputOf(ModelSpec model, ForwardPlan? forward)
         {
-            PrecisionKind.Fp16 => StaticDtype.Fp16,
-            PrecisionKind.Bf16 => StaticDtype.Bf16,
-            _ => StaticDtype.Fp32,
-        };
+            // A partial repeats the class header and overrides Module's forward: only a well-formed plain Module class without a forward of its own can take one.
+            if (!model.IsPlainClass || !model.IsWellFormed || !model.DerivesFromModule || model.DeclaresForward)
+            {
+                return GeneratedOutput.None;
+            }
+
+            if (!model.IsPartial || !model.ContainingTypesArePartial)
+            {
+                // An abstract class does not have to implement forward: no CS0534 hides the analyzers' PDSL001.
+                return model.IsAbstract ? GeneratedOutput.None : GeneratedOutput.NotPartialError;
+            }
+
+            return forward is null ? GeneratedOutput.ThrowingForward : GeneratedOutput.Model;
+        }
+
+        /// <summary>Whether a node casts an input to a half dtype (read from the forward scope in the generated code).</summary>
+        private static bool CastsToHalf(NodePlan node) =>
+            node.CastInputs.Count > 0 && node.Promote != RuntimePromote.WidestOfInputs && node.RunsIn is StaticDtype.Fp16 or StaticDtype.Bf16;
+
+        /// <summary>Numbers the subjects that occur more than once, in source order: "matmul #1", "matmul #2".</summary>
+        private static EquatableArray<OpPlan> Numbered(List<OpPlan> ops)
+        {
+            var totals = ops.GroupBy(op => op.Subject).ToDictionary(group => group.Key, group => group.Count());
+            var seen = new Dictionary<string, int>();
+            return ops.Select(op =>
+            {
+                seen[op.Subject] = seen.TryGetValue(op.Subject, out var count) ? count + 1 : 1;
+                return totals[op.Subject] == 1 ? op : op with { Subject = $"{op.Subject} #{seen[op.Subject]}" };
+            }).ToEquatableArray();
+        }
 
         private static PrecisionKind ResolveClassDefault(ModelSpec model, List<PlanProblem> problems)
         {

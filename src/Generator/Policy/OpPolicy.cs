@@ -1,7 +1,7 @@
 using System;
 using System.Collections.Generic;
 
-namespace PrecisionDsl.Generator.Planning
+namespace PrecisionDsl.Generator.Policy
 {
     /// <summary>What an op does with the dtype of its inputs (SPEC section 4).</summary>
     internal enum OpCategory
@@ -117,6 +117,29 @@ namespace PrecisionDsl.Generator.Planning
 
         private static readonly Dictionary<string, OpCategory> Ops = BuildOps();
 
+        // Ops the generated forward sends to the runtime's CheckedOps (TypeNames.GlobalCheckedOps), by TorchSharp name.
+        // Products get a shape check naming their operands (TorchSharp 0.107's native matmul aborts the process on a
+        // mismatch); all of them run on the device's correct, fast kernel for a half dtype.
+        private static readonly Dictionary<string, string> CheckedProducts = new(StringComparer.Ordinal)
+        {
+            ["matmul"] = "Matmul",
+            ["mm"] = "Mm",
+            ["bmm"] = "Bmm",
+        };
+
+        // Static functions whose CheckedOps counterpart takes the same parameters under the same names.
+        private static readonly Dictionary<string, string> CheckedFunctions = new(StringComparer.Ordinal)
+        {
+            ["einsum"] = "Einsum",
+            ["linear"] = "Linear",
+            ["conv1d"] = "Conv1d",
+            ["conv2d"] = "Conv2d",
+            ["conv3d"] = "Conv3d",
+            ["conv_transpose1d"] = "ConvTranspose1d",
+            ["conv_transpose2d"] = "ConvTranspose2d",
+            ["conv_transpose3d"] = "ConvTranspose3d",
+        };
+
         // Layer types by metadata name (all in TorchSharp.Modules).
         // Kept equal to the runtime's LayerCatalog.HalfCapable: the layers whose weights get half shadows.
         private static readonly string[] ComputeLayers =
@@ -170,6 +193,12 @@ namespace PrecisionDsl.Generator.Planning
 
         /// <summary>Whether a layer type (metadata name) is a norm: fp32 with fp32 input inside a container.</summary>
         public static bool IsNorm(string layerType) => Norms.Contains(layerType);
+
+        /// <summary>The CheckedOps member a product (<c>matmul</c>, <c>mm</c>, <c>bmm</c>) goes to; null for any other op.</summary>
+        public static string? CheckedProduct(string opName) => CheckedProducts.TryGetValue(opName, out var member) ? member : null;
+
+        /// <summary>The CheckedOps member a static function with TorchSharp's parameters goes to (einsum, linear, conv*); null otherwise.</summary>
+        public static string? CheckedFunction(string opName) => CheckedFunctions.TryGetValue(opName, out var member) ? member : null;
 
         public static OpCategory CategoryOf(string opName) =>
             Ops.TryGetValue(opName, out var category) ? category : OpCategory.PassThrough;
