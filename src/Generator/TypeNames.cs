@@ -45,13 +45,18 @@ namespace PrecisionDsl.Generator
         public const string AccumulateGradientsMember = "AccumulateGradients";
         public const string ApplyGradientsMember = "ApplyGradients";
         public const string CreateGradScalerMember = "CreateGradScaler";
+        public const string LoadMember = "load";
+        public const string LoadStateDictMember = "load_state_dict";
 
         public static readonly string[] TrainingMembers =
         {
             TrainStepMember, AccumulateGradientsMember, ApplyGradientsMember, CreateGradScalerMember,
         };
 
-        public static readonly string[] GeneratedPublicMembers = { PrecisionPlanMember, TrainStepMember, AccumulateGradientsMember, ApplyGradientsMember, CreateGradScalerMember };
+        public static readonly string[] GeneratedPublicMembers =
+        {
+            PrecisionPlanMember, TrainStepMember, AccumulateGradientsMember, ApplyGradientsMember, CreateGradScalerMember, LoadMember, LoadStateDictMember,
+        };
 
         // Emitted, global::-qualified.
         public const string GlobalTensor = "global::TorchSharp.torch.Tensor";

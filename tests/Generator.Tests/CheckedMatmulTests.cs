@@ -61,7 +61,7 @@ namespace PrecisionDsl.Generator.Tests
         public void Bad_shapes_in_a_generated_forward_throw_naming_operands_and_shapes_and_the_process_goes_on()
         {
             using var scope = NewDisposeScope();
-            var model = (nn.Module<Tensor, Tensor, Tensor>)Activator.CreateInstance(LoadGenerated(Projector).GetType("Probe.Projector")!)!;
+            var model = (nn.Module<Tensor, Tensor, Tensor>)Activator.CreateInstance(GeneratorHarness.LoadGenerated(Projector).GetType("Probe.Projector")!)!;
 
             var error = Assert.Throws<ArgumentException>(() => model.call(randn(2, 4), randn(5, 3)));
 
@@ -121,7 +121,7 @@ namespace PrecisionDsl.Generator.Tests
             Assert.Empty(result.Diagnostics);
             Assert.Empty(output.GetDiagnostics().Where(d => d.Severity == DiagnosticSeverity.Error));
 
-            var model = (nn.Module<Tensor, Tensor, Tensor>)Activator.CreateInstance(LoadGenerated(BatchedAttention).GetType("Probe.BatchedAttention")!)!;
+            var model = (nn.Module<Tensor, Tensor, Tensor>)Activator.CreateInstance(GeneratorHarness.LoadGenerated(BatchedAttention).GetType("Probe.BatchedAttention")!)!;
             Assert.Equal(new long[] { 6, 5 }, model.call(randn(2, 3, 4), randn(4, 5)).shape);
             var error = Assert.Throws<ArgumentException>(() => model.call(randn(2, 3, 4), randn(3, 5)));
             Assert.StartsWith("mm: 'mixed.reshape(-1, 4)' has shape [6, 4] and 'w' has shape [3, 5]", error.Message);
@@ -164,7 +164,7 @@ namespace PrecisionDsl.Generator.Tests
             Assert.Empty(result.Diagnostics);
             Assert.Empty(output.GetDiagnostics().Where(d => d.Severity == DiagnosticSeverity.Error));
 
-            var model = (nn.Module<Tensor, Tensor, Tensor>)Activator.CreateInstance(LoadGenerated(EinsumMixer).GetType("Probe.EinsumMixer")!)!;
+            var model = (nn.Module<Tensor, Tensor, Tensor>)Activator.CreateInstance(GeneratorHarness.LoadGenerated(EinsumMixer).GetType("Probe.EinsumMixer")!)!;
             Assert.Equal(new long[] { 2, 5, 3 }, model.call(randn(2, 5, 4), randn(3, 5)).shape);
         }
 
@@ -202,7 +202,7 @@ namespace PrecisionDsl.Generator.Tests
             Assert.Empty(result.Diagnostics);
             Assert.Empty(output.GetDiagnostics().Where(d => d.Severity == DiagnosticSeverity.Error));
 
-            var model = (nn.Module<Tensor, Tensor, Tensor>)Activator.CreateInstance(LoadGenerated(ConvMixer).GetType("Probe.ConvMixer")!)!;
+            var model = (nn.Module<Tensor, Tensor, Tensor>)Activator.CreateInstance(GeneratorHarness.LoadGenerated(ConvMixer).GetType("Probe.ConvMixer")!)!;
             Assert.Equal(new long[] { 2, 5, 17, 17 }, model.call(randn(2, 3, 8, 8), randn(4, 5, 3, 3)).shape);
         }
 
@@ -258,20 +258,11 @@ namespace PrecisionDsl.Generator.Tests
         public void A_named_argument_matmul_with_bad_shapes_throws_instead_of_aborting()
         {
             using var scope = NewDisposeScope();
-            var model = (nn.Module<Tensor, Tensor, Tensor>)Activator.CreateInstance(LoadGenerated(WrittenFreely).GetType("Probe.WrittenFreely")!)!;
+            var model = (nn.Module<Tensor, Tensor, Tensor>)Activator.CreateInstance(GeneratorHarness.LoadGenerated(WrittenFreely).GetType("Probe.WrittenFreely")!)!;
 
             Assert.Equal(new long[] { 2, 4 }, model.call(randn(2, 4), randn(4, 4)).shape);
             var error = Assert.Throws<ArgumentException>(() => model.call(randn(2, 4), randn(5, 3)));
             Assert.Contains("'h' has shape [2, 4] and 'w' has shape [5, 3]", error.Message);
-        }
-
-        private static Assembly LoadGenerated(string source)
-        {
-            var (_, output, _) = GeneratorHarness.Run(GeneratorHarness.Compile(("Model.cs", source)));
-            using var image = new MemoryStream();
-            var emitted = output.Emit(image);
-            Assert.True(emitted.Success, string.Join("\n", emitted.Diagnostics));
-            return Assembly.Load(image.ToArray());
         }
 
         private static string ForwardText(string generated)

@@ -94,6 +94,12 @@ namespace PrecisionDsl.Generator.Emitting
                 AddRoutedCall(call, insertions);
             }
 
+            // "fc.forward(x)" skips the layer's hooks; the generated code calls it the way that runs them.
+            foreach (var name in body.LayerForwardNames)
+            {
+                insertions.Add(new Insertion(name.Start, false, 0, 0, TypeNames.ModuleCall, Removed: name.Length));
+            }
+
             // A call to a rewritten helper goes to its copy: "Block(h)" becomes "__PdslBlock(h)".
             foreach (var call in body.HelperCalls)
             {

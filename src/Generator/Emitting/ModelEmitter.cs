@@ -88,6 +88,7 @@ namespace PrecisionDsl.Generator.Emitting
 
                 writer.WriteLine();
                 WriteForward(writer, plan, forward);
+                WriteLoadOverrides(writer, model);
                 foreach (var helper in forward.Helpers)
                 {
                     writer.WriteLine();
@@ -187,7 +188,8 @@ namespace PrecisionDsl.Generator.Emitting
             writer.WriteLine();
             writer.WriteLine("/// <summary>Master weights, half shadows and loss-scaling options of this model's precision plan.</summary>");
             WriteGeneratedAttributes(writer);
-            writer.WriteLine($"private {TypeNames.GlobalMixedPrecisionState} __PdslState => __pdslState ??= new {TypeNames.GlobalMixedPrecisionState}(");
+            // EnsureInitialized: threads running the first forwards at once must share one state.
+            writer.WriteLine($"private {TypeNames.GlobalMixedPrecisionState} __PdslState => global::System.Threading.LazyInitializer.EnsureInitialized(ref __pdslState, () => new {TypeNames.GlobalMixedPrecisionState}(");
             writer.WriteLine("    this,");
             var layers = plan.RuntimeLayers.ToArray();
             if (layers.Length == 0)
@@ -207,7 +209,41 @@ namespace PrecisionDsl.Generator.Emitting
                 writer.WriteLine("    },");
             }
 
-            writer.WriteLine("    " + LossScaleOptions(plan.Loss) + ");");
+            writer.WriteLine("    " + LossScaleOptions(plan.Loss) + "));");
+        }
+
+        /// <summary>
+        /// TorchSharp's loads copy into the fp32 masters in place, which the half shadows cannot see: each load says
+        /// so, and the next forward refreshes them. A load the user declares is left alone.
+        /// </summary>
+        private static void WriteLoadOverrides(SourceWriter writer, ModelSpec model)
+        {
+            const string Skip = "global::System.Collections.Generic.IList<string>? skip = null";
+            const string Loaded = "global::System.Collections.Generic.Dictionary<string, bool>? loadedParameters = null";
+            var overrides = new List<(string Name, string Signature, string Call)>
+            {
+                (TypeNames.LoadStateDictMember,
+                    "public override (global::System.Collections.Generic.IList<string> missing_keys, global::System.Collections.Generic.IList<string> unexpected_keyes) load_state_dict("
+                        + $"global::System.Collections.Generic.Dictionary<string, {TypeNames.GlobalTensor}> source, bool strict = true, {Skip})",
+                    "base.load_state_dict(source, strict, skip)"),
+                (TypeNames.LoadMember,
+                    $"public override global::TorchSharp.torch.nn.Module load(string location, bool strict = true, {Skip}, {Loaded})",
+                    "base.load(location, strict, skip, loadedParameters)"),
+                (TypeNames.LoadMember,
+                    $"public override global::TorchSharp.torch.nn.Module load(global::System.IO.BinaryReader reader, bool strict = true, {Skip}, {Loaded})",
+                    "base.load(reader, strict, skip, loadedParameters)"),
+            };
+            foreach (var (name, signature, call) in overrides.Where(o => !model.TakenMemberNames.Contains(o.Name)))
+            {
+                writer.WriteLine();
+                writer.WriteLine("/// <summary>Loads as TorchSharp does, then lets the half shadows refresh from the loaded masters at the next forward.</summary>");
+                WriteGeneratedAttributes(writer);
+                writer.OpenBlock(signature);
+                writer.WriteLine($"var loaded = {call};");
+                writer.WriteLine($"{TypeNames.GlobalMixedPrecisionState}.MastersChanged(this);");
+                writer.WriteLine("return loaded;");
+                writer.CloseBlock();
+            }
         }
 
         private static string LossScaleOptions(LossMethodSpec? loss)

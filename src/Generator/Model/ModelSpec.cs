@@ -148,6 +148,8 @@ namespace PrecisionDsl.Generator.Model
     /// <param name="Returns">Expressions of the method's own <c>return</c> statements (not those of lambdas or local functions).</param>
     /// <param name="HelperCalls">Where a call to a rewritten helper names it (empty spans: "__Pdsl" is inserted there).</param>
     /// <param name="RoutedCalls">Calls the generated code sends to their <c>CheckedOps</c> counterpart.</param>
+    /// <param name="LayerForwardNames">The <c>forward</c> of <c>layer.forward(x)</c>: the generated code says <c>call</c>, so the
+    /// runtime's hooks (container casts, widened layers) run, as they do for <c>layer.call(x)</c>.</param>
     /// <param name="Helpers">Methods of the model the body calls that call layers or policy ops themselves; they get a
     /// rewritten copy too (filled on the [Forward] body only, for every helper reachable from it).</param>
     internal sealed record ForwardBody(
@@ -163,6 +165,7 @@ namespace PrecisionDsl.Generator.Model
         EquatableArray<TextSpan> Returns,
         EquatableArray<TextSpan> HelperCalls,
         EquatableArray<RoutedCall> RoutedCalls,
+        EquatableArray<TextSpan> LayerForwardNames,
         EquatableArray<HelperSpec> Helpers);
 
     /// <summary>

@@ -30,6 +30,7 @@ namespace PrecisionDsl.Generator.Parsing
         private readonly List<TextSpan> returns = new();
         private readonly List<TextSpan> helperCalls = new();
         private readonly List<RoutedCall> routedCalls = new();
+        private readonly List<TextSpan> layerForwardNames = new();
         private readonly HelperCollector helpers;
 
         private ForwardBodyParser(SemanticModel semanticModel, INamedTypeSymbol modelType, HashSet<string> memberNames, int textStart, HelperCollector helpers, CancellationToken cancellationToken)
@@ -87,6 +88,7 @@ namespace PrecisionDsl.Generator.Parsing
                 parser.returns.ToEquatableArray(),
                 parser.helperCalls.ToEquatableArray(),
                 parser.routedCalls.ToEquatableArray(),
+                parser.layerForwardNames.ToEquatableArray(),
                 helpers.Helpers.ToEquatableArray());
         }
 
@@ -136,6 +138,7 @@ namespace PrecisionDsl.Generator.Parsing
             EquatableArray<TextSpan>.Empty,
             helperCalls.ToEquatableArray(),
             routedCalls.ToEquatableArray(),
+            layerForwardNames.ToEquatableArray(),
             EquatableArray<HelperSpec>.Empty);
 
         /// <summary>
@@ -295,6 +298,11 @@ namespace PrecisionDsl.Generator.Parsing
                 if (ResolveLayer(receiver) is { } layer)
                 {
                     Add(ExprKind.LayerCall, invocation, layer.Member, inputs, layer.ElementType, isTensor);
+                    if (method.Name == TypeNames.ModuleForward && invocation.Expression is MemberAccessExpressionSyntax { Name: var forwardName }
+                        && HasMatchingCall(semanticModel.GetTypeInfo(receiver, cancellationToken).Type, method))
+                    {
+                        layerForwardNames.Add(new TextSpan(forwardName.SpanStart - textStart, forwardName.Span.Length));
+                    }
                 }
                 else
                 {
@@ -428,6 +436,24 @@ namespace PrecisionDsl.Generator.Parsing
         }
 
         /// <summary>The model member a module call goes to: <c>fc</c>, <c>this.fc</c>, <c>blocks[i]</c>, or a foreach variable over <c>blocks</c>.</summary>
+        /// <summary>Whether <paramref name="moduleType"/> has a <c>call</c> taking exactly <paramref name="forward"/>'s parameters.</summary>
+        private static bool HasMatchingCall(ITypeSymbol? moduleType, IMethodSymbol forward)
+        {
+            for (var type = moduleType; type is not null; type = type.BaseType)
+            {
+                foreach (var call in type.GetMembers(TypeNames.ModuleCall).OfType<IMethodSymbol>())
+                {
+                    if (call.DeclaredAccessibility == Accessibility.Public && call.Parameters.Length == forward.Parameters.Length
+                        && call.Parameters.Zip(forward.Parameters, (a, b) => a.RefKind == b.RefKind && SymbolEqualityComparer.Default.Equals(a.Type, b.Type)).All(same => same))
+                    {
+                        return true;
+                    }
+                }
+            }
+
+            return false;
+        }
+
         private (string Member, string ElementType)? ResolveLayer(ExpressionSyntax receiver)
         {
             receiver = Strip(receiver);

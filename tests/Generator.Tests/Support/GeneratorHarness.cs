@@ -68,6 +68,20 @@ namespace PrecisionDsl.Generator.Tests.Support
             return (generated, output, result);
         }
 
+        /// <summary>Compiles <paramref name="source"/> with the generator and loads the assembly, for running generated code.</summary>
+        public static System.Reflection.Assembly LoadGenerated(string source)
+        {
+            var (_, output, _) = Run(Compile(("Model.cs", source)));
+            using var image = new MemoryStream();
+            var emitted = output.Emit(image);
+            if (!emitted.Success)
+            {
+                throw new InvalidOperationException(string.Join("\n", emitted.Diagnostics));
+            }
+
+            return System.Reflection.Assembly.Load(image.ToArray());
+        }
+
         public static (IReadOnlyDictionary<string, string> Generated, Compilation Output, GeneratorDriverRunResult Result) RunOnModels() =>
             Run(Compile(ModelSources.Select(kv => (kv.Key, kv.Value)).ToArray()));
 
