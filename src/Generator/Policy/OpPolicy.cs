@@ -141,7 +141,8 @@ namespace PrecisionDsl.Generator.Policy
         };
 
         // Layer types by metadata name (all in TorchSharp.Modules).
-        // Kept equal to the runtime's LayerCatalog.HalfCapable: the layers whose weights get half shadows.
+        // The runtime's LayerCatalog names the same types (half shadows, native weights, norms, containers);
+        // tests/Generator.Tests/LayerCatalogAgreementTests.cs checks the two agree on every TorchSharp layer.
         private static readonly string[] ComputeLayers =
         {
             "Linear", "Bilinear", "Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d",

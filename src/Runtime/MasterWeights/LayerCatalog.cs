@@ -9,7 +9,8 @@ namespace PrecisionDsl
     /// How TorchSharp layer types run inside a container (<c>Sequential</c>, <c>ModuleList</c>,
     /// <c>ModuleDict</c>) given a half precision: half-capable layers in half, norms and other layers with
     /// weights of their own in fp32 with fp32 input, everything else (activations, pooling, ...) in what it
-    /// receives. Data, not branches: extend the arrays to teach the runtime a layer.
+    /// receives. Data, not branches: extend the arrays to teach the runtime a layer. The generator's op table
+    /// (<c>src/Generator/Policy/OpPolicy.cs</c>) names the same types; <c>LayerCatalogAgreementTests</c> checks they agree.
     /// </summary>
     internal static class LayerCatalog
     {
@@ -31,10 +32,15 @@ namespace PrecisionDsl
         };
 
         /// <summary>
-        /// In the half list, but TorchSharp 0.107 keeps their weights inside native code with no setter,
-        /// so they cannot be swapped to half shadows without re-allocating every step: they stay fp32.
+        /// Layers TorchSharp 0.107 keeps with their weights inside native code and no setter, so they cannot be
+        /// swapped to half shadows without re-allocating every step: they stay fp32 (attention, recurrent, Transformer).
         /// </summary>
-        internal static readonly Type[] HalfCapableWithoutWeightAccess = { typeof(MultiheadAttention) };
+        internal static readonly Type[] NativeWeights =
+        {
+            typeof(MultiheadAttention), typeof(LSTM), typeof(GRU), typeof(RNN), typeof(LSTMCell), typeof(GRUCell), typeof(RNNCell),
+            typeof(Transformer), typeof(TransformerEncoder), typeof(TransformerEncoderLayer), typeof(TransformerDecoder),
+            typeof(TransformerDecoderLayer),
+        };
 
         /// <summary>
         /// Half layers whose work is one kernel family's product: they run widened where that family's half
@@ -65,13 +71,15 @@ namespace PrecisionDsl
         internal static KernelFamily? FamilyOf(Type type) =>
             KernelFamilies.Where(entry => entry.Layer.IsAssignableFrom(type)).Select(entry => (KernelFamily?)entry.Family).FirstOrDefault();
 
-        internal static bool LacksWeightAccess(Type type) => Matches(type, HalfCapableWithoutWeightAccess);
+        internal static bool LacksWeightAccess(Type type) => Matches(type, NativeWeights);
 
         internal static bool IsContainer(Type type) => Matches(type, Containers);
 
         /// <summary>A layer inside a half container that must see fp32 input: a norm, or any other layer with fp32 weights of its own.</summary>
         internal static bool TakesFp32Input(Module module) =>
-            Matches(module.GetType(), Norms) || module.parameters(recurse: false).Any(p => p.is_floating_point());
+            IsNorm(module.GetType()) || module.parameters(recurse: false).Any(p => p.is_floating_point());
+
+        internal static bool IsNorm(Type type) => Matches(type, Norms);
 
         /// <summary>
         /// A module written by the user (not a TorchSharp layer): inside a half container its children are
