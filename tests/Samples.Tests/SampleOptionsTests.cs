@@ -1,3 +1,6 @@
+using System;
+using System.Diagnostics;
+using System.IO;
 using System.Linq;
 using TinyGpt;
 using Xunit;
@@ -51,5 +54,21 @@ public sealed class SampleOptionsTests
         var errors = SampleOptions.CreateCommand().Parse(args).Errors;
 
         Assert.Contains(errors, error => error.Message.Contains(why));
+    }
+
+    [Theory]
+    [InlineData(new[] { "--stepz", "5" }, 2, "error: Unrecognized command or argument '--stepz'")]
+    [InlineData(new[] { "--width", "64", "--heads", "5", "--device", "cpu", "--size", "tiny" }, 2, "error: width 64 is not a multiple of heads 5")]
+    [InlineData(new[] { "--help" }, 0, "--size <tiny|small|medium|large|auto>")]
+    public void The_program_exits_2_on_a_bad_command_line_and_0_for_help(string[] args, int exitCode, string output)
+    {
+        var start = new ProcessStartInfo(Path.Combine(AppContext.BaseDirectory, "TinyGpt")) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (string arg in args) start.ArgumentList.Add(arg);
+        using var process = Process.Start(start)!;
+        string text = process.StandardOutput.ReadToEnd() + process.StandardError.ReadToEnd();
+        process.WaitForExit();
+
+        Assert.Equal(exitCode, process.ExitCode);
+        Assert.Contains(output, text);
     }
 }
