@@ -43,7 +43,9 @@ public static class ConsoleView
                 return train(progress =>
                 {
                     task.Value = progress.Step;
-                    task.Description = Markup.Escape(Line(label, progress));
+                    // The bar shows the step and the remaining time; 80 columns leave room for little else.
+                    task.Description = Markup.Escape(string.Create(CultureInfo.InvariantCulture,
+                        $"{label,-12} loss {progress.Loss,7:F4}  {progress.TokensPerSecond,7:N0} tok/s  scale {progress.Scale:G6}"));
                 });
             });
     }

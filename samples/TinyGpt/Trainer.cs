@@ -119,6 +119,7 @@ public static class Trainer
                 TrainingCheckpoint.SaveNumbered(checkpoints.Folder, model, optimizer, checkpointScaler, step, CheckpointSettings.KeepLast,
                     new Dictionary<string, string> { [SeedKey] = settings.Seed.ToString(CultureInfo.InvariantCulture) });
             }
+            // After the step: libtorch's caching allocator still holds what the step reserved at its peak.
             if (onCuda && CudaMemory.UsedBytes() is long used && used > peakDevice) peakDevice = used;
             double tokensPerSecond = timed.IsRunning
                 ? (trained - TimingWarmupSteps) * (double)batches.TokensPerBatch / timed.Elapsed.TotalSeconds
