@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Build machine (has the .NET SDK and NuGet): packs what a CUDA machine with PyTorch but no .NET needs to run
-# the TinyGpt sample into a git-ignored folder (default .cuda-bundle, ~27 MB): the .NET runtime and the
+# the TinyGpt sample into a git-ignored folder (default .cuda-bundle, ~31 MB): the .NET runtime and the
 # framework-dependent app without libtorch (the python torch's libtorch is used there).
 #   usage: eng/cuda-bundle/bundle.sh [OUTDIR]        (from the repository root)
 set -euo pipefail
