@@ -39,24 +39,15 @@ public static class ComparisonReport
         Add("peak memory (RSS)", run => Megabytes(run.PeakResidentBytes),
             mixed is null ? null : F((double)mixed.PeakResidentBytes / reference!.PeakResidentBytes, "F2") + "x");
         Add("memory growth after warm-up", run => Megabytes(run.ResidentGrowthBytes));
+        if (runs.Any(run => run.PeakDeviceBytes is not null))
+        {
+            Add("peak device memory (cudaMemGetInfo)", run => run.PeakDeviceBytes is { } bytes ? Megabytes(bytes) : "n/a",
+                mixed?.PeakDeviceBytes is { } m && reference!.PeakDeviceBytes is { } f ? F((double)m / f, "F2") + "x" : null);
+        }
         Add("skipped steps", run => run.SkippedSteps.ToString(CultureInfo.InvariantCulture));
         Add("final loss scale", run => F(run.FinalScale, "G6"));
         Add("wall time (train+eval)", run => F(run.WallTime.TotalSeconds, "F1") + " s");
         return rows;
-    }
-
-    public static string PlainTable(List<string[]> rows)
-    {
-        int columns = rows[0].Length;
-        var widths = Enumerable.Range(0, columns).Select(c => rows.Max(row => row[c].Length)).ToArray();
-        var text = new StringBuilder();
-        foreach (var (row, index) in rows.Select((row, index) => (row, index)))
-        {
-            text.Append("  ");
-            text.AppendLine(string.Join("  ", row.Select((cell, c) => c == 0 ? cell.PadRight(widths[c]) : cell.PadLeft(widths[c]))).TrimEnd());
-            if (index == 0) text.Append("  ").AppendLine(new string('-', widths.Sum() + 2 * (columns - 1)));
-        }
-        return text.ToString();
     }
 
     public static string MarkdownTable(List<string[]> rows)
@@ -82,11 +73,11 @@ public static class ComparisonReport
         return rows;
     }
 
-    /// <summary>Writes report.md and loss.svg into <paramref name="folder"/> and returns the report's path.</summary>
-    public static string Write(string folder, IReadOnlyList<RunResult> runs, string setup, string precisionPlan, int digits)
+    /// <summary>Writes report.md, loss.png and loss.svg into <paramref name="folder"/> and returns the report's path.</summary>
+    public static string Write(string folder, IReadOnlyList<RunResult> runs, string setup, string precisionPlan, int digits, SeedSummary? seeds = null)
     {
         Directory.CreateDirectory(folder);
-        File.WriteAllText(Path.Combine(folder, "loss.svg"), LossPlot.Svg(runs));
+        LossPlot.Save(runs, Path.Combine(folder, "loss.png"), Path.Combine(folder, "loss.svg"));
         var markdown = new StringBuilder();
         markdown.AppendLine("# TinyGpt: mixed precision vs fp32");
         markdown.AppendLine();
@@ -102,8 +93,25 @@ public static class ComparisonReport
         markdown.AppendLine("resident size at the end of training minus after the warm-up steps. Most of it is native tensor memory");
         markdown.AppendLine("whose .NET wrappers wait for the garbage collector; it levels off as collections run (a leak would grow");
         markdown.AppendLine("with `--steps`).");
+        if (runs.Any(run => run.PeakDeviceBytes is not null))
+        {
+            markdown.AppendLine();
+            markdown.AppendLine("Peak device memory is the CUDA device's memory in use (`cudaMemGetInfo`, sampled after every step): the");
+            markdown.AppendLine("CUDA context plus libtorch's caching allocator, which keeps freed blocks, so it is the reserved peak. The");
+            markdown.AppendLine("cache is not given back within a process (TorchSharp 0.107 has no `empty_cache`): a later run's figure is");
+            markdown.AppendLine("at least the earlier run's, which is why the mixed run goes first.");
+        }
+        if (seeds is not null)
+        {
+            markdown.AppendLine();
+            markdown.AppendLine($"## Fidelity over {seeds.Seeds} seeds");
+            markdown.AppendLine();
+            markdown.Append(MarkdownTable(seeds.Rows()));
+            markdown.AppendLine();
+            markdown.AppendLine(seeds.Verdict());
+        }
         markdown.AppendLine();
-        markdown.AppendLine("![training loss and loss scale](loss.svg)");
+        markdown.AppendLine("![training loss and loss scale](loss.png) ([SVG](loss.svg))");
         markdown.AppendLine();
         markdown.AppendLine("## Held-out problems");
         markdown.AppendLine();
@@ -122,9 +130,9 @@ public static class ComparisonReport
         return path;
     }
 
-    private static string F(double value, string format) => value.ToString(format, CultureInfo.InvariantCulture);
+    internal static string F(double value, string format) => value.ToString(format, CultureInfo.InvariantCulture);
 
-    private static string SpeedRatio(double speedup) =>
+    internal static string SpeedRatio(double speedup) =>
         speedup >= 1 ? F(speedup, "F2") + "x faster" : F(1 / speedup, "F1") + "x slower";
 
     private static string Percent(double fraction) => F(100 * fraction, "+0.00;-0.00;0.00") + " %";

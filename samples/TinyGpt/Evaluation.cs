@@ -11,21 +11,28 @@ public static class Evaluation
 {
     private const int EvaluationBatch = 500;
 
-    /// <summary>Mean answer-character cross-entropy over the held-out problems, teacher-forced.</summary>
-    public static double ValidationLoss(TinyGptModel model, Func<Tensor, Tensor> forward, AdditionData data, Device device)
+    /// <summary>
+    /// Mean answer-character cross-entropy over the held-out problems, teacher-forced, packed
+    /// <paramref name="problemsPerSequence"/> to a sequence as in training (a remainder that fills no row is left out).
+    /// </summary>
+    public static double ValidationLoss(TinyGptModel model, Func<Tensor, Tensor> forward, AdditionData data, Device device, int problemsPerSequence = 1)
     {
         using var noGrad = no_grad();
+        var problems = data.HeldOut.Take(data.HeldOut.Count / problemsPerSequence * problemsPerSequence).ToArray();
         double weightedSum = 0;
-        foreach (var chunk in data.HeldOut.Chunk(EvaluationBatch))
+        foreach (var chunk in problems.Chunk(Math.Max(1, EvaluationBatch / problemsPerSequence) * problemsPerSequence))
         {
             using var scope = NewDisposeScope();
-            var (inputs, targets) = Batches.Encode(chunk, data, device);
+            var (inputs, targets) = Batches.Encode(chunk, data, device, problemsPerSequence);
             weightedSum += model.Loss(forward(inputs), targets).item<float>() * chunk.Length;
         }
-        return weightedSum / data.HeldOut.Count;
+        return weightedSum / problems.Length;
     }
 
-    /// <summary>The model's answer to each problem: prompt in, <see cref="AdditionData.AnswerLength"/> greedy characters out.</summary>
+    /// <summary>
+    /// The model's answer to each problem: prompt in, <see cref="AdditionData.AnswerLength"/> greedy characters
+    /// out. The prompt starts a sequence: the first slot of a packed sequence, trained like every other.
+    /// </summary>
     public static string[] Answers(Func<Tensor, Tensor> forward, IReadOnlyList<AdditionProblem> problems, AdditionData data, Device device)
     {
         using var noGrad = no_grad();

@@ -1,5 +1,7 @@
 using System;
-using System.Globalization;
+using System.CommandLine;
+using System.CommandLine.Parsing;
+using System.Linq;
 
 namespace TinyGpt;
 
@@ -7,12 +9,24 @@ public enum PrecisionChoice { Fp32, Bf16, Fp16 }
 
 public enum DeviceChoice { Auto, Cpu, Cuda }
 
-/// <summary>Command-line options of the sample. <see cref="Parse"/> throws <see cref="OptionException"/> naming the bad option.</summary>
+/// <summary>Command-line options of the sample, read from a System.CommandLine <see cref="ParseResult"/>.</summary>
 public sealed record SampleOptions
 {
-    public const int DefaultSteps = 900;
+    /// <summary>Auto: chosen from the hardware (<see cref="SampleSize.Choose"/>).</summary>
+    public SizeChoice Size { get; init; } = SizeChoice.Auto;
 
-    public int Steps { get; init; } = DefaultSteps;
+    public int? Layers { get; init; }
+
+    public int? Width { get; init; }
+
+    public int? Heads { get; init; }
+
+    public int? Context { get; init; }
+
+    public int? BatchSize { get; init; }
+
+    /// <summary>Null: the size's own step count.</summary>
+    public int? Steps { get; init; }
 
     /// <summary>Null: the model's own mixed precision on the chosen device (fp16 on CUDA, bf16 on CPU).</summary>
     public PrecisionChoice? Precision { get; init; }
@@ -25,6 +39,9 @@ public sealed record SampleOptions
 
     public int Seed { get; init; } = 1234;
 
+    /// <summary>Seeds per precision: <see cref="Seed"/>, <see cref="Seed"/> + 1, ...</summary>
+    public int Seeds { get; init; } = 1;
+
     /// <summary>Null: no checkpoints. Otherwise the main run saves numbered checkpoints here.</summary>
     public string? CheckpointFolder { get; init; }
 
@@ -35,109 +52,110 @@ public sealed record SampleOptions
     /// <summary>Continue the main run from the newest checkpoint in <see cref="CheckpointFolder"/>.</summary>
     public bool Resume { get; init; }
 
-    public bool ShowHelp { get; init; }
-
-    public const string Usage = """
-        TinyGpt: a small character-level transformer learns 3-digit addition ("123+989=1112").
-        It trains with PrecisionDsl mixed precision, then trains the fp32 reference with the same
-        steps and seed, and compares them.
-
-        usage: dotnet run -c Release --project samples/TinyGpt -- [options]
-
-          --steps <n>                    training steps per run (default 900)
-          --precision fp32|bf16|fp16     precision of the main run (default: fp16 on CUDA, bf16 on CPU;
-                                         fp16 on CPU forces real fp16 with loss scaling)
-          --device cpu|cuda|auto         where to train (default auto: CUDA when available)
-          --compare on|off               also train the fp32 reference and compare (default on)
-          --out <folder>                 report folder: report.md and loss.svg (default out/tinygpt)
-          --seed <n>                     seed for weights and data (default 1234)
-          --checkpoint <folder>          save the main run's training state there every --checkpoint-every
-                                         steps and at the end, keeping the newest 3
-          --checkpoint-every <n>         steps between checkpoints (default 100)
-          --resume                       continue the main run from the newest checkpoint in --checkpoint
-          --help                         show this help
-
-        CUDA needs the CUDA TorchSharp backend: dotnet run -c Release -p:TorchBackend=cuda --project samples/TinyGpt
-        On a CPU without native bf16/fp16 instructions the half matrix products run in fp32 kernels on
-        half-rounded values; PDSL_CPU_HALF_MATMUL=native forces libtorch's (slow) half kernels.
-        """;
-
-    public static SampleOptions Parse(string[] args)
+    private static readonly Option<SizeChoice> SizeOption = new Option<SizeChoice>("--size")
     {
-        var options = new SampleOptions();
-        for (int i = 0; i < args.Length; i++)
-        {
-            string name = args[i];
-            switch (name)
-            {
-                case "--help" or "-h" or "-?":
-                    options = options with { ShowHelp = true };
-                    break;
-                case "--steps":
-                    options = options with { Steps = PositiveInt(name, Value(args, ref i)) };
-                    break;
-                case "--seed":
-                    options = options with { Seed = PositiveInt(name, Value(args, ref i)) };
-                    break;
-                case "--precision":
-                    options = options with { Precision = Choice<PrecisionChoice>(name, Value(args, ref i)) };
-                    break;
-                case "--device":
-                    options = options with { Device = Choice<DeviceChoice>(name, Value(args, ref i)) };
-                    break;
-                case "--compare":
-                    options = options with { Compare = OnOff(name, Value(args, ref i)) };
-                    break;
-                case "--out":
-                    options = options with { OutputFolder = Value(args, ref i) };
-                    break;
-                case "--checkpoint":
-                    options = options with { CheckpointFolder = Value(args, ref i) };
-                    break;
-                case "--checkpoint-every":
-                    options = options with { CheckpointEvery = PositiveInt(name, Value(args, ref i)) };
-                    break;
-                case "--resume":
-                    options = options with { Resume = true };
-                    break;
-                default:
-                    throw new OptionException(name, $"unknown option '{name}' (see --help)");
-            }
-        }
-        if (options.Resume && options.CheckpointFolder is null)
-            throw new OptionException("--resume", "option '--resume' needs --checkpoint <folder> to resume from");
-        return options;
-    }
-
-    private static string Value(string[] args, ref int i)
+        Description = "model and task size (default auto: from the hardware, printed with the reason)",
+        HelpName = "tiny|small|medium|large|auto",
+        DefaultValueFactory = _ => SizeChoice.Auto,
+    }.AcceptOnlyFromAmong("tiny", "small", "medium", "large", "auto");
+    private static readonly Option<int?> LayersOption = Positive("--layers", "transformer layers (default: the size's)");
+    private static readonly Option<int?> WidthOption = Positive("--width", "model width (default: the size's)");
+    private static readonly Option<int?> HeadsOption = Positive("--heads", "attention heads, dividing the width (default: the size's)");
+    private static readonly Option<int?> ContextOption = Positive("--context", "positions per sequence, filled with as many whole problems as fit (default: the size's)");
+    private static readonly Option<int?> BatchOption = Positive("--batch", "sequences per step (default: the size's)");
+    private static readonly Option<int?> StepsOption = Positive("--steps", "training steps per run (default: the size's, tiny 900)");
+    private static readonly Option<PrecisionChoice?> PrecisionOption = new Option<PrecisionChoice?>("--precision")
     {
-        string name = args[i];
-        if (i + 1 >= args.Length || args[i + 1].StartsWith("--", StringComparison.Ordinal))
-            throw new OptionException(name, $"option '{name}' needs a value (see --help)");
-        return args[++i];
-    }
-
-    private static int PositiveInt(string name, string value) =>
-        int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out int parsed) && parsed > 0
-            ? parsed
-            : throw new OptionException(name, $"option '{name}' expects a positive integer, got '{value}'");
-
-    private static bool OnOff(string name, string value) => value.ToLowerInvariant() switch
+        Description = "precision of the main run (default: fp16 + loss scaling on CUDA, bf16 on CPU; fp16 on CPU forces real fp16)",
+        HelpName = "fp32|bf16|fp16",
+    }.AcceptOnlyFromAmong("fp32", "bf16", "fp16");
+    private static readonly Option<DeviceChoice> DeviceOption = new Option<DeviceChoice>("--device")
     {
-        "on" => true,
-        "off" => false,
-        _ => throw new OptionException(name, $"option '{name}' expects on or off, got '{value}'"),
+        Description = "where to train (auto: CUDA when available)",
+        HelpName = "cpu|cuda|auto",
+        DefaultValueFactory = _ => DeviceChoice.Auto,
+    }.AcceptOnlyFromAmong("cpu", "cuda", "auto");
+    private static readonly Option<string> CompareOption = new Option<string>("--compare")
+    {
+        Description = "also train the fp32 reference and compare",
+        HelpName = "on|off",
+        DefaultValueFactory = _ => "on",
+    }.AcceptOnlyFromAmong("on", "off");
+    private static readonly Option<string> OutOption = new("--out")
+    {
+        Description = "report folder: report.md, loss.png, loss.svg",
+        DefaultValueFactory = _ => "out/tinygpt",
+    };
+    private static readonly Option<int?> SeedOption = Positive("--seed", "seed for weights and data (default 1234)");
+    private static readonly Option<int?> SeedsOption = Positive("--seeds", "train both precisions for this many seeds (--seed, --seed+1, ...) and report mean and spread (default 1)");
+    private static readonly Option<string?> CheckpointOption = new("--checkpoint")
+    {
+        Description = "save the main run's training state in this folder every --checkpoint-every steps and at the end, keeping the newest 3",
+    };
+    private static readonly Option<int?> CheckpointEveryOption = Positive("--checkpoint-every", $"steps between checkpoints (default {DefaultCheckpointEvery})");
+    private static readonly Option<bool> ResumeOption = new("--resume")
+    {
+        Description = "continue the main run from the newest checkpoint in --checkpoint (same --seed)",
     };
 
-    private static T Choice<T>(string name, string value) where T : struct, Enum =>
-        Enum.TryParse(value, ignoreCase: true, out T parsed) && Enum.IsDefined(parsed) && !char.IsDigit(value[0])
-            ? parsed
-            : throw new OptionException(name,
-                $"option '{name}' expects {string.Join("|", Enum.GetNames<T>()).ToLowerInvariant()}, got '{value}'");
-}
+    /// <summary>The sample's command line; the caller attaches the action.</summary>
+    public static RootCommand CreateCommand()
+    {
+        var command = new RootCommand("""
+            TinyGpt: a character-level transformer learns multi-digit addition ("123+989=1112"), trained with
+            PrecisionDsl mixed precision and as the plain fp32 reference (same seed, data and steps), and compared.
+            CUDA needs the CUDA TorchSharp backend: dotnet run -c Release -p:TorchBackend=cuda --project samples/TinyGpt
+            On a CPU without native bf16 the half products run widened (fp32 kernels on half-rounded values);
+            PDSL_CPU_HALF_MATMUL=native forces libtorch's half kernels.
+            """)
+        {
+            SizeOption, LayersOption, WidthOption, HeadsOption, ContextOption, BatchOption, StepsOption, PrecisionOption,
+            DeviceOption, CompareOption, OutOption, SeedOption, SeedsOption, CheckpointOption, CheckpointEveryOption, ResumeOption,
+        };
+        command.Validators.Add(result =>
+        {
+            if (result.GetValue(ResumeOption) && result.GetValue(CheckpointOption) is null)
+                result.AddError("Option '--resume' needs --checkpoint <folder> to resume from.");
+            // Reads the token: GetValue throws for a value its own parser rejected.
+            if (result.GetResult(SeedsOption)?.Tokens is [var seeds] && int.TryParse(seeds.Value, out int count) && count > 1
+                && result.GetValue(CheckpointOption) is not null)
+                result.AddError("Option '--seeds' trains several runs; use --checkpoint with a single seed.");
+        });
+        return command;
+    }
 
-/// <summary>A command-line error; <see cref="Option"/> is the option at fault.</summary>
-public sealed class OptionException(string option, string message) : Exception(message)
-{
-    public string Option { get; } = option;
+    public static SampleOptions From(ParseResult result) => new()
+    {
+        Size = result.GetValue(SizeOption),
+        Layers = result.GetValue(LayersOption),
+        Width = result.GetValue(WidthOption),
+        Heads = result.GetValue(HeadsOption),
+        Context = result.GetValue(ContextOption),
+        BatchSize = result.GetValue(BatchOption),
+        Steps = result.GetValue(StepsOption),
+        Precision = result.GetValue(PrecisionOption),
+        Device = result.GetValue(DeviceOption),
+        Compare = result.GetValue(CompareOption) == "on",
+        OutputFolder = result.GetValue(OutOption)!,
+        Seed = result.GetValue(SeedOption) ?? 1234,
+        Seeds = result.GetValue(SeedsOption) ?? 1,
+        CheckpointFolder = result.GetValue(CheckpointOption),
+        CheckpointEvery = result.GetValue(CheckpointEveryOption) ?? DefaultCheckpointEvery,
+        Resume = result.GetValue(ResumeOption),
+    };
+
+    private static Option<int?> Positive(string name, string description) => new(name)
+    {
+        Description = description,
+        CustomParser = result => int.TryParse(result.Tokens.Single().Value, System.Globalization.NumberStyles.None,
+            System.Globalization.CultureInfo.InvariantCulture, out int value) && value > 0
+            ? value
+            : Fail<int?>(result, $"Option '{name}' expects a positive integer, got '{result.Tokens.Single().Value}'."),
+    };
+
+    private static T Fail<T>(ArgumentResult result, string message)
+    {
+        result.AddError(message);
+        return default!;
+    }
 }

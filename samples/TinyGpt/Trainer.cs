@@ -12,7 +12,17 @@ namespace TinyGpt;
 /// <summary>Everything both runs share, so the fp32 reference sees the same weights, data and schedule.</summary>
 public sealed record TrainingSettings(
     TinyGptConfig Model, int Digits, int BatchSize, int Steps, double LearningRate, int HeldOutCount, int Seed, Device Device,
-    CheckpointSettings? Checkpoints = null);
+    CheckpointSettings? Checkpoints = null, int ProblemsPerSequence = 1)
+{
+    public const int DefaultHeldOutCount = 1000;
+
+    public static TrainingSettings For(SampleSize size, int steps, int seed, Device device, int heldOutCount = DefaultHeldOutCount) => new(
+        new TinyGptConfig(size.Layers, size.Width, size.Heads, size.Context, CharTokenizer.VocabularySize),
+        size.Digits, size.BatchSize, steps, size.LearningRate, heldOutCount, seed, device, ProblemsPerSequence: size.ProblemsPerSequence);
+}
+
+/// <summary>Where a run is, reported after every step.</summary>
+public sealed record StepProgress(int Step, int Steps, double Loss, double TokensPerSecond, double Scale, TimeSpan Elapsed);
 
 /// <summary>Where a run saves numbered checkpoints, every how many steps, and whether it starts from the newest.</summary>
 public sealed record CheckpointSettings(string Folder, int Every, bool Resume)
@@ -31,6 +41,7 @@ public sealed record RunResult(
     double TokensPerSecond,
     long PeakResidentBytes,
     long ResidentGrowthBytes,
+    long? PeakDeviceBytes,
     long SkippedSteps,
     double FinalScale,
     IReadOnlyList<AdditionProblem> HeldOutProblems,
@@ -49,7 +60,7 @@ public static class Trainer
 
     private const string SeedKey = "seed";
 
-    public static RunResult Run(TrainingSettings settings, bool mixed, string label)
+    public static RunResult Run(TrainingSettings settings, bool mixed, string label, Action<StepProgress>? progress = null)
     {
         var wall = Stopwatch.StartNew();
         MemoryProbe.ResetPeak();
@@ -64,11 +75,12 @@ public static class Trainer
         // A checkpoint holds a scaler; the fp32 reference's is a pass-through.
         var checkpointScaler = scaler ?? new GradScaler(enabled: false);
         var data = new AdditionData(settings.Digits, settings.HeldOutCount, settings.Seed);
-        var batches = new Batches(data, settings.BatchSize);
+        var batches = new Batches(data, settings.BatchSize, settings.ProblemsPerSequence);
+        bool onCuda = settings.Device.type == DeviceType.CUDA;
+        long? peakDevice = onCuda ? CudaMemory.UsedBytes() : null;
         int resumedFrom = settings.Checkpoints is { Resume: true } resume
             ? Resume(resume.Folder, model, optimizer, checkpointScaler, batches, settings.Seed)
             : 0;
-        var progress = new ProgressBar(label, settings.Steps);
 
         var losses = new List<double>(settings.Steps);
         var scales = new List<double>(settings.Steps);
@@ -107,10 +119,12 @@ public static class Trainer
                 TrainingCheckpoint.SaveNumbered(checkpoints.Folder, model, optimizer, checkpointScaler, step, CheckpointSettings.KeepLast,
                     new Dictionary<string, string> { [SeedKey] = settings.Seed.ToString(CultureInfo.InvariantCulture) });
             }
+            // After the step: libtorch's caching allocator still holds what the step reserved at its peak.
+            if (onCuda && CudaMemory.UsedBytes() is long used && used > peakDevice) peakDevice = used;
             double tokensPerSecond = timed.IsRunning
                 ? (trained - TimingWarmupSteps) * (double)batches.TokensPerBatch / timed.Elapsed.TotalSeconds
                 : trained * (double)batches.TokensPerBatch / wall.Elapsed.TotalSeconds;
-            progress.Update(step, losses[^1], tokensPerSecond, scales[^1], wall.Elapsed);
+            progress?.Invoke(new StepProgress(step, settings.Steps, losses[^1], tokensPerSecond, scales[^1], wall.Elapsed));
         }
         timed.Stop();
         int timedSteps = Math.Max(1, settings.Steps - resumedFrom - TimingWarmupSteps);
@@ -120,7 +134,7 @@ public static class Trainer
 
         model.eval();
         Func<Tensor, Tensor> forward = mixed ? model.call : model.ForwardFp32;
-        double validationLoss = Evaluation.ValidationLoss(model, forward, data, settings.Device);
+        double validationLoss = Evaluation.ValidationLoss(model, forward, data, settings.Device, settings.ProblemsPerSequence);
         string[] answers = Evaluation.Answers(forward, data.HeldOut, data, settings.Device);
 
         return new RunResult(
@@ -130,6 +144,7 @@ public static class Trainer
             batches.TokensPerBatch / (meanStepMs / 1000.0),
             peak,
             growth,
+            peakDevice,
             scaler?.SkippedSteps ?? 0,
             scaler?.CurrentScale ?? 1.0,
             data.HeldOut, answers, wall.Elapsed, resumedFrom);

@@ -53,6 +53,22 @@ public sealed class AdditionDataTests
     }
 
     [Fact]
+    public void A_packed_sequence_holds_whole_problems_back_to_back_and_scores_every_answer()
+    {
+        var data = new AdditionData(digits: 2, heldOutCount: 1, seed: 1);
+        AdditionProblem[] problems = [new(12, 98), new(7, 5)];
+
+        var (inputs, targets) = Batches.Encode(problems, data, CPU, problemsPerSequence: 2);
+
+        var text = problems[0].Text(2) + problems[1].Text(2); // "12+98=110" + "07+05=012"
+        Assert.Equal(new long[] { 1, text.Length - 1 }, inputs.shape);
+        Assert.Equal(text[..^1].Select(CharTokenizer.Encode), inputs.data<long>().ToArray());
+        var scored = targets.data<long>().ToArray().Select((id, i) => id == TinyGptModel.IgnoredTarget ? '.' : text[i + 1]);
+        Assert.Equal(".....110......012", new string(scored.ToArray()));
+        Assert.Throws<System.ArgumentException>(() => Batches.Encode(problems[..1], data, CPU, problemsPerSequence: 2));
+    }
+
+    [Fact]
     public void Exact_match_counts_whole_answers_only()
     {
         AdditionProblem[] problems = [new(1, 2), new(10, 20), new(99, 1)];

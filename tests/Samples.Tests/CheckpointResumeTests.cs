@@ -12,9 +12,8 @@ public sealed class CheckpointResumeTests : IDisposable
 {
     private const int Digits = 2;
 
-    private static readonly TrainingSettings Tiny = new(
-        new TinyGptConfig(Layers: 1, ModelWidth: 16, Heads: 2, ContextLength: 3 * Digits + 2, VocabularySize: CharTokenizer.VocabularySize),
-        Digits, BatchSize: 8, Steps: 8, LearningRate: 3e-3, HeldOutCount: 20, Seed: 5, CPU);
+    private static readonly TrainingSettings Tiny = TrainingSettings.For(
+        SampleSize.Tiny with { Layers = 1, Width = 16, Heads = 2, BatchSize = 8, Digits = Digits }, steps: 8, seed: 5, CPU, heldOutCount: 20);
 
     private readonly string folder = Directory.CreateTempSubdirectory("pdsl-tinygpt-checkpoints-").FullName;
 

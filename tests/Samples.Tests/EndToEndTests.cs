@@ -14,9 +14,8 @@ public sealed class EndToEndTests
 {
     private const int Digits = 2;
 
-    private static readonly TrainingSettings Tiny = new(
-        new TinyGptConfig(Layers: 1, ModelWidth: 16, Heads: 2, ContextLength: 3 * Digits + 2, VocabularySize: CharTokenizer.VocabularySize),
-        Digits, BatchSize: 16, Steps: 30, LearningRate: 3e-3, HeldOutCount: 50, Seed: 5, CPU);
+    private static readonly TrainingSettings Tiny = TrainingSettings.For(
+        SampleSize.Tiny with { Layers = 1, Width = 16, Heads = 2, BatchSize = 16, Digits = Digits }, steps: 30, seed: 5, CPU, heldOutCount: 50);
 
     [Fact]
     public void Mixed_and_fp32_runs_start_alike_learn_and_write_a_report()
@@ -49,6 +48,9 @@ public sealed class EndToEndTests
             Assert.Contains("Precision plan: TinyGptModel", markdown);
             var svg = XDocument.Load(Path.Combine(folder, "loss.svg"));
             Assert.Equal("svg", svg.Root!.Name.LocalName);
+            Assert.Equal([0x89, (byte)'P', (byte)'N', (byte)'G'], File.ReadAllBytes(Path.Combine(folder, "loss.png")).Take(4));
+            Assert.Contains("![training loss and loss scale](loss.png)", markdown);
+            Assert.DoesNotContain("peak device memory", markdown); // CPU runs: no CUDA runtime, no row
         }
         finally
         {
