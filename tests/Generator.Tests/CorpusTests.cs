@@ -63,7 +63,7 @@ namespace PrecisionDsl.Generator.Tests
         [MemberData(nameof(Cases))]
         public void Generated_forward_matches_the_fp32_reference_with_norms_on_fp32_input(string name, HalfMatmulKernel kernel)
         {
-            using var policy = HalfMatmul(kernel);
+            using var policy = new HalfMatmulSetting(kernel);
             using var scope = NewDisposeScope();
             var (model, input, _) = Create(name);
             model.eval();
@@ -87,7 +87,7 @@ namespace PrecisionDsl.Generator.Tests
         [MemberData(nameof(Cases))]
         public void Thirty_generated_train_steps_reduce_the_loss_and_keep_fp32_masters(string name, HalfMatmulKernel kernel)
         {
-            using var policy = HalfMatmul(kernel);
+            using var policy = new HalfMatmulSetting(kernel);
             using var scope = NewDisposeScope();
             var (model, input, target) = Create(name);
             var optimizer = optim.Adam(model.parameters(), lr: 1e-2);
@@ -108,13 +108,13 @@ namespace PrecisionDsl.Generator.Tests
 
         [Theory]
         [MemberData(nameof(Names))]
-        public void The_analyzers_report_no_warning_or_error_on_the_corpus(string name)
+        public async System.Threading.Tasks.Task The_analyzers_report_no_warning_or_error_on_the_corpus(string name)
         {
             var path = Path.Combine(GeneratorHarness.ModelsDirectory, "Corpus", name + ".cs");
             var compilation = GeneratorHarness.Compile((path, File.ReadAllText(path)));
             var (_, output, _) = GeneratorHarness.Run(compilation);
 
-            var diagnostics = output.WithAnalyzers(GeneratorHarness.Analyzers).GetAllDiagnosticsAsync().GetAwaiter().GetResult();
+            var diagnostics = await output.WithAnalyzers(GeneratorHarness.Analyzers).GetAllDiagnosticsAsync();
 
             Assert.Empty(diagnostics.Where(d => d.Severity >= DiagnosticSeverity.Warning).Select(d => d.ToString()));
         }
@@ -157,21 +157,6 @@ namespace PrecisionDsl.Generator.Tests
 
             norms.Sort(StringComparer.Ordinal);
             return (norms, seen);
-        }
-
-        private static PolicySetting HalfMatmul(HalfMatmulKernel kernel) => new(kernel);
-
-        private readonly struct PolicySetting : IDisposable
-        {
-            private readonly HalfMatmulKernel previous;
-
-            public PolicySetting(HalfMatmulKernel kernel)
-            {
-                previous = PrecisionPolicy.CpuHalfMatmul;
-                PrecisionPolicy.CpuHalfMatmul = kernel;
-            }
-
-            public void Dispose() => PrecisionPolicy.CpuHalfMatmul = previous;
         }
     }
 }

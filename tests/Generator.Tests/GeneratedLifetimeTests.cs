@@ -66,20 +66,12 @@ namespace PrecisionDsl.Generator.Tests
             Assert.Contains("fc.call(", text);
             Assert.Contains("body.call(", text);
 
-            var previous = PrecisionPolicy.CpuHalfMatmul;
-            PrecisionPolicy.CpuHalfMatmul = HalfMatmulKernel.Widened;
-            try
-            {
-                using var scope = NewDisposeScope();
-                var model = (nn.Module<Tensor, Tensor>)Activator.CreateInstance(GeneratorHarness.LoadGenerated(ForwardCaller).GetType("Probe.ForwardCaller")!)!;
-                var output = model.call(torch.randn(3, 8));
-                Assert.Equal(ScalarType.Float32, output.dtype);
-                Assert.Equal(new long[] { 3, 4 }, output.shape);
-            }
-            finally
-            {
-                PrecisionPolicy.CpuHalfMatmul = previous;
-            }
+            using var widened = new HalfMatmulSetting(HalfMatmulKernel.Widened);
+            using var scope = NewDisposeScope();
+            var model = (nn.Module<Tensor, Tensor>)Activator.CreateInstance(GeneratorHarness.LoadGenerated(ForwardCaller).GetType("Probe.ForwardCaller")!)!;
+            var output = model.call(torch.randn(3, 8));
+            Assert.Equal(ScalarType.Float32, output.dtype);
+            Assert.Equal(new long[] { 3, 4 }, output.shape);
         }
 
         [Fact]

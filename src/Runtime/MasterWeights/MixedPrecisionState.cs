@@ -182,7 +182,9 @@ namespace PrecisionDsl
 
         private TrainStepResult ApplyGradientsCore(Optimizer optimizer, GradScaler scaler, double? maxGradNorm, Tensor? unreadLoss)
         {
-            RejectShadowsIn(optimizer);
+            // One walk of the module tree per step: the nested precision models whose masters this step changes.
+            var states = StatesWithin(owner).ToList();
+            RejectShadowsIn(optimizer, states);
             var accumulatedLoss = pendingLoss;
             bool stepped;
             double loss;
@@ -194,7 +196,6 @@ namespace PrecisionDsl
                     ClipGradientNorm(optimizer.parameters(), maxNorm);
                 }
 
-                var states = StatesWithin(owner).ToList();
                 var blocked = new List<IDisposable>(states.Count);
                 try
                 {
@@ -344,9 +345,9 @@ namespace PrecisionDsl
             }
         }
 
-        private void RejectShadowsIn(Optimizer optimizer)
+        private static void RejectShadowsIn(Optimizer optimizer, List<MixedPrecisionState> states)
         {
-            var shadowHandles = StatesWithin(owner).SelectMany(s => s.Slots)
+            var shadowHandles = states.SelectMany(s => s.Slots)
                 .SelectMany(s => s.Widened is null ? new[] { s.Shadow.Handle } : new[] { s.Shadow.Handle, s.Widened.Handle })
                 .ToHashSet();
             if (shadowHandles.Count > 0 && optimizer.parameters().Any(p => shadowHandles.Contains(p.Handle)))
