@@ -26,6 +26,7 @@ namespace PrecisionDsl.Generator
         // TorchSharp types recognised in user code (nested types use '+', generic arity '`N').
         public const string Tensor = "TorchSharp.torch+Tensor";
         public const string ScalarType = "TorchSharp.torch+ScalarType";
+        public const string Torch = "TorchSharp.torch";   // holds the dtype fields torch.float16, torch.half...
         public const string ModuleBase = "TorchSharp.torch+nn+Module";
         public const string GenericModulePrefix = "TorchSharp.torch+nn+Module`";
         public const string TorchSharpNamespace = "TorchSharp";

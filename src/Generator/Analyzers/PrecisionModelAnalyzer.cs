@@ -12,7 +12,8 @@ namespace PrecisionDsl.Generator.Analyzers
     /// Reports the planner's model-level problems: the shape of a precision model (PDSL001 partial, PDSL002
     /// Module base, PDSL003 conflicting attributes, PDSL007 loss type, PDSL008 [Forward]) and its precision
     /// decisions (PDSL004 sensitive layer in half, PDSL006 no loss scaling, PDSL009 unknown layer, PDSL010
-    /// fp32-list op promoted, PDSL012 loss the training step cannot call, PDSL013 layer type not visible). The
+    /// fp32-list op promoted, PDSL011 manual half cast in the [Forward] body or a rewritten helper, PDSL012 loss
+    /// the training step cannot call, PDSL013 layer type not visible). The
     /// generator asks the same planner, so a diagnostic and the generated code never disagree — an error here is exactly a model the generator gives only a throwing forward.
     /// </summary>
     [DiagnosticAnalyzer(LanguageNames.CSharp)]
@@ -29,8 +30,12 @@ namespace PrecisionDsl.Generator.Analyzers
             DiagnosticDescriptors.MissingForward,
             DiagnosticDescriptors.UnknownLayerType,
             DiagnosticDescriptors.Fp32OpPromoted,
+            DiagnosticDescriptors.ManualCast,
             DiagnosticDescriptors.LossNotCallable,
             DiagnosticDescriptors.LayerTypeNotVisible);
+
+        private static readonly ImmutableDictionary<string, string?> RemovableCast =
+            ImmutableDictionary<string, string?>.Empty.Add(DiagnosticProperties.Removable, "true");
 
         /// <inheritdoc/>
         public override void Initialize(AnalysisContext context)
@@ -72,7 +77,8 @@ namespace PrecisionDsl.Generator.Analyzers
                         var location = problem.RuleId == DiagnosticDescriptors.Fp32OpPromoted.Id
                             ? locations.ToCalleeLocation(problem.Location)
                             : locations.ToLocation(problem.Location);
-                        context.ReportDiagnostic(Diagnostic.Create(descriptor, location, problem.Subject, problem.Detail));
+                        var properties = problem.Removable ? RemovableCast : ImmutableDictionary<string, string?>.Empty;
+                        context.ReportDiagnostic(Diagnostic.Create(descriptor, location, properties, problem.Subject, problem.Detail));
                     }
                 }
             }

@@ -121,7 +121,8 @@ namespace PrecisionDsl.Generator.Model
     /// A model-level problem the analyzers report. <see cref="Subject"/> names the class, member, method or op;
     /// <see cref="Detail"/> says what is wrong in words for the message.
     /// </summary>
-    internal sealed record PlanProblem(string RuleId, LocationInfo Location, string Subject, string Detail)
+    /// <param name="Removable">PDSL011: the cast passes only the dtype, so the code fix may delete it.</param>
+    internal sealed record PlanProblem(string RuleId, LocationInfo Location, string Subject, string Detail, bool Removable = false)
     {
         public bool IsError => RuleCatalog.IsError(RuleId);
     }

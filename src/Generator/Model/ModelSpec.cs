@@ -1,4 +1,5 @@
 using Microsoft.CodeAnalysis.Text;
+using PrecisionDsl.Generator.Policy;
 
 namespace PrecisionDsl.Generator.Model
 {
@@ -150,6 +151,7 @@ namespace PrecisionDsl.Generator.Model
     /// <param name="RoutedCalls">Calls the generated code sends to their <c>CheckedOps</c> counterpart.</param>
     /// <param name="LayerForwardNames">The <c>forward</c> of <c>layer.forward(x)</c>: the generated code says <c>call</c>, so the
     /// runtime's hooks (container casts, widened layers) run, as they do for <c>layer.call(x)</c>.</param>
+    /// <param name="ManualCasts">Hand-written dtype casts on tensors (<c>x.half()</c>, <c>x.to(ScalarType.BFloat16)</c>...): PDSL011.</param>
     /// <param name="Helpers">Methods of the model the body calls that call layers or policy ops themselves; they get a
     /// rewritten copy too (filled on the [Forward] body only, for every helper reachable from it).</param>
     internal sealed record ForwardBody(
@@ -166,7 +168,14 @@ namespace PrecisionDsl.Generator.Model
         EquatableArray<TextSpan> HelperCalls,
         EquatableArray<RoutedCall> RoutedCalls,
         EquatableArray<TextSpan> LayerForwardNames,
+        EquatableArray<ManualCast> ManualCasts,
         EquatableArray<HelperSpec> Helpers);
+
+    /// <summary>A hand-written cast of a tensor (<c>x.half()</c>, <c>x.to(dtype: ScalarType.Float16)</c>, <c>x.type(torch.bfloat16)</c>).</summary>
+    /// <param name="Call">The call as written ("x.half()"), for the message.</param>
+    /// <param name="Location">From the method name through the closing parenthesis (<c>x.{|half()|}</c>).</param>
+    /// <param name="OnlyDtype">The call passes nothing but the dtype, so removing it changes nothing else (no device, no copy flag).</param>
+    internal sealed record ManualCast(string Call, CastDtype Target, bool OnlyDtype, LocationInfo Location);
 
     /// <summary>
     /// A call the generated code sends to its <c>CheckedOps</c> counterpart, as the spans to replace (relative to

@@ -31,6 +31,7 @@ namespace PrecisionDsl.Generator.Parsing
         private readonly List<TextSpan> helperCalls = new();
         private readonly List<RoutedCall> routedCalls = new();
         private readonly List<TextSpan> layerForwardNames = new();
+        private readonly List<ManualCast> manualCasts = new();
         private readonly HelperCollector helpers;
 
         private ForwardBodyParser(SemanticModel semanticModel, INamedTypeSymbol modelType, HashSet<string> memberNames, int textStart, HelperCollector helpers, CancellationToken cancellationToken)
@@ -89,6 +90,7 @@ namespace PrecisionDsl.Generator.Parsing
                 parser.helperCalls.ToEquatableArray(),
                 parser.routedCalls.ToEquatableArray(),
                 parser.layerForwardNames.ToEquatableArray(),
+                parser.manualCasts.ToEquatableArray(),
                 helpers.Helpers.ToEquatableArray());
         }
 
@@ -139,6 +141,7 @@ namespace PrecisionDsl.Generator.Parsing
             helperCalls.ToEquatableArray(),
             routedCalls.ToEquatableArray(),
             layerForwardNames.ToEquatableArray(),
+            manualCasts.ToEquatableArray(),
             EquatableArray<HelperSpec>.Empty);
 
         /// <summary>
@@ -350,6 +353,68 @@ namespace PrecisionDsl.Generator.Parsing
             var explicitDtype = arguments.Any(a => SymbolFacts.IsScalarType(semanticModel.GetTypeInfo(a.Expression, cancellationToken).Type));
             Add(ExprKind.Op, invocation, method.Name, opInputs, explicitDtype: explicitDtype, collections: collections);
             RecordRoute(invocation, method);
+            RecordManualCast(invocation, method);
+        }
+
+        /// <summary>
+        /// Records a hand-written cast of a tensor (<c>x.half()</c>, <c>x.to(ScalarType.BFloat16)</c>,
+        /// <c>x.type(dtype: torch.float16)</c>) with the dtype it casts to, which the compiler matched to the parameter.
+        /// </summary>
+        private void RecordManualCast(InvocationExpressionSyntax invocation, IMethodSymbol method)
+        {
+            if (method.IsStatic || !SymbolFacts.IsTensor(method.ContainingType) || invocation.Expression is not MemberAccessExpressionSyntax access
+                || semanticModel.GetOperation(invocation, cancellationToken) is not IInvocationOperation operation)
+            {
+                return;
+            }
+
+            CastDtype target;
+            if (OpPolicy.FixedCastTarget(method.Name) is { } fixedTarget && operation.Arguments.All(a => a.ArgumentKind != ArgumentKind.Explicit))
+            {
+                target = fixedTarget;
+            }
+            else if (OpPolicy.CastsToDtypeArgument(method.Name)
+                && operation.Arguments.FirstOrDefault(a => SymbolFacts.IsScalarType(a.Parameter?.Type)) is { ArgumentKind: ArgumentKind.Explicit } dtype)
+            {
+                target = CastTarget(dtype.Value);
+            }
+            else
+            {
+                return; // a device move (`to(device)`), type_as, or a conversion to an integer type
+            }
+
+            // Only the dtype passed (enum-typed arguments: the dtype, a memory format): removing the call changes nothing else.
+            var onlyDtype = operation.Arguments.All(a => a.ArgumentKind != ArgumentKind.Explicit || a.Parameter?.Type.TypeKind == TypeKind.Enum);
+            var span = TextSpan.FromBounds(access.Name.SpanStart, invocation.Span.End);
+            manualCasts.Add(new ManualCast(OneLine(invocation.ToString()), target, onlyDtype, LocationInfo.From(Location.Create(invocation.SyntaxTree, span))!));
+        }
+
+        /// <summary>
+        /// The dtype a <c>ScalarType</c> argument names: a constant (<c>ScalarType.Float16</c>, <c>(ScalarType)5</c>) is read
+        /// through the enum member that has its value, a field of <c>torch</c> (<c>torch.half</c>) by its name.
+        /// </summary>
+        private static CastDtype CastTarget(IOperation value)
+        {
+            while (true)
+            {
+                if (value.ConstantValue.HasValue && value.Type is INamedTypeSymbol { TypeKind: TypeKind.Enum } enumType)
+                {
+                    var constant = value.ConstantValue.Value;
+                    var member = enumType.GetMembers().OfType<IFieldSymbol>().FirstOrDefault(f => f.HasConstantValue && Equals(f.ConstantValue, constant));
+                    return member is null ? CastDtype.Other : OpPolicy.DtypeNamed(member.Name);
+                }
+
+                if (value is not IConversionOperation conversion)
+                {
+                    break;
+                }
+
+                value = conversion.Operand;
+            }
+
+            return value is IFieldReferenceOperation { Field: { IsStatic: true } field } && SymbolFacts.MetadataName(field.ContainingType) == TypeNames.Torch
+                ? OpPolicy.DtypeNamed(field.Name)
+                : CastDtype.Other;
         }
 
         /// <summary>

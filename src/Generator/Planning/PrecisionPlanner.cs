@@ -9,10 +9,10 @@
 //       The same from an already parsed ModelSpec (what the generator does).
 //
 //   ModelPlan.Problems           model-level problems as data: PlanProblem(RuleId, Location, Subject, Detail),
-//                                RuleId one of RuleIds (PDSL001-004, 006-010, 012, 013); RuleCatalog has the rest.
+//                                RuleId one of RuleIds (PDSL001-004, 006-013); RuleCatalog has the rest.
 //                                Location is a LocationInfo; LocationInfo.ToLocation() makes a Roslyn Location.
 //                                PlanProblem.IsError marks the rules for which the generator emits only a
-//                                throwing forward.
+//                                throwing forward. Removable (PDSL011) tells the code fix the cast can go.
 //   ModelPlan.Layers             every layer member: its PrecisionKind, category and reason.
 //   ModelPlan.Ops                every op/module call site in [Forward] the op policy acts on, with the dtype it runs in.
 //   ModelPlan.PrecisionAt(path, span)
@@ -58,6 +58,7 @@ namespace PrecisionDsl.Generator.Planning
                 .ToEquatableArray();
             CheckShape(model, problems);
             CheckLossScaling(model, classDefault, layers, problems);
+            CheckManualCasts(model, problems);
 
             // The generated training members call the loss by name with plain values: only one loss method can
             // be called unambiguously, and only with parameters a call passes as values.
@@ -327,6 +328,40 @@ namespace PrecisionDsl.Generator.Planning
                 if (why is not null)
                 {
                     problems.Add(new PlanProblem(RuleIds.LossNotCallable, loss.Location, loss.Name, why));
+                }
+            }
+        }
+
+        /// <summary>
+        /// PDSL011: a hand-written half cast in a [Forward] body or a helper the generator rewrites runs what follows in a
+        /// dtype the plan does not show. Read from the parse alone, so a model rejected for another reason reports it too.
+        /// </summary>
+        private static void CheckManualCasts(ModelSpec model, List<PlanProblem> problems)
+        {
+            foreach (var forward in model.ForwardMethods)
+            {
+                if (forward.Body is not { } body)
+                {
+                    continue;
+                }
+
+                Report(body, $"inside [Forward] method '{forward.Name}'");
+                foreach (var helper in body.Helpers)
+                {
+                    Report(helper.Body, $"inside '{helper.Name}', which the generated forward calls rewritten");
+                }
+            }
+
+            void Report(ForwardBody body, string where)
+            {
+                foreach (var cast in body.ManualCasts.Where(c => c.Target is CastDtype.Float16 or CastDtype.BFloat16))
+                {
+                    var problem = new PlanProblem(RuleIds.ManualCast, cast.Location, cast.Call, $"{cast.Target.ToString().ToLowerInvariant()} by hand {where}", cast.OnlyDtype);
+                    // Two [Forward] methods (PDSL008) may call one helper: one diagnostic per cast.
+                    if (!problems.Contains(problem))
+                    {
+                        problems.Add(problem);
+                    }
                 }
             }
         }

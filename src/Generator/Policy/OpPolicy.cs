@@ -28,6 +28,15 @@ namespace PrecisionDsl.Generator.Policy
         DtypeChanging,
     }
 
+    /// <summary>The dtype a hand-written cast converts to, as far as the source says (<see cref="Other"/>: any other, or not a constant).</summary>
+    internal enum CastDtype
+    {
+        Other,
+        Float32,
+        Float16,
+        BFloat16,
+    }
+
     /// <summary>How a layer type runs (the layer counterpart of <see cref="OpCategory"/>).</summary>
     internal enum LayerCategory
     {
@@ -107,6 +116,31 @@ namespace PrecisionDsl.Generator.Policy
         {
             "to", "type", "to_type", "type_as", "half", "bfloat16", "float", "double", "long", "int", "short",
             "bool", "byte", "char", "view_as_real", "view_as_complex", "real", "imag",
+        };
+
+        // Tensor methods that cast to a fixed dtype (C# names: `x.@float()` is "float"), for PDSL011.
+        private static readonly Dictionary<string, CastDtype> FixedDtypeCasts = new(StringComparer.Ordinal)
+        {
+            ["half"] = CastDtype.Float16,
+            ["bfloat16"] = CastDtype.BFloat16,
+            ["float"] = CastDtype.Float32,
+            ["double"] = CastDtype.Other,
+        };
+
+        // Tensor methods whose ScalarType argument is the dtype they cast to.
+        private static readonly HashSet<string> DtypeArgumentCasts = new(StringComparer.Ordinal) { "to", "to_type", "type" };
+
+        // Members of TorchSharp's ScalarType and the dtype fields of `torch` (torch.float16, torch.half...) by the dtype they name.
+        private static readonly Dictionary<string, CastDtype> DtypeNames = new(StringComparer.Ordinal)
+        {
+            ["Float16"] = CastDtype.Float16,
+            ["float16"] = CastDtype.Float16,
+            ["half"] = CastDtype.Float16,
+            ["BFloat16"] = CastDtype.BFloat16,
+            ["bfloat16"] = CastDtype.BFloat16,
+            ["Float32"] = CastDtype.Float32,
+            ["float32"] = CastDtype.Float32,
+            ["float"] = CastDtype.Float32,
         };
 
         private static readonly string[] SelfDtypeOps =
@@ -200,6 +234,15 @@ namespace PrecisionDsl.Generator.Policy
 
         /// <summary>The CheckedOps member a static function with TorchSharp's parameters goes to (einsum, linear, conv*); null otherwise.</summary>
         public static string? CheckedFunction(string opName) => CheckedFunctions.TryGetValue(opName, out var member) ? member : null;
+
+        /// <summary>The dtype a tensor method casts to without a dtype argument (<c>half</c>, <c>bfloat16</c>...); null for any other method.</summary>
+        public static CastDtype? FixedCastTarget(string methodName) => FixedDtypeCasts.TryGetValue(methodName, out var dtype) ? dtype : null;
+
+        /// <summary>Whether a tensor method casts to the dtype its <c>ScalarType</c> argument names (<c>to</c>, <c>to_type</c>, <c>type</c>).</summary>
+        public static bool CastsToDtypeArgument(string methodName) => DtypeArgumentCasts.Contains(methodName);
+
+        /// <summary>The dtype a <c>ScalarType</c> member or <c>torch</c> dtype field names ("Float16", "bfloat16", "half"...).</summary>
+        public static CastDtype DtypeNamed(string name) => DtypeNames.TryGetValue(name, out var dtype) ? dtype : CastDtype.Other;
 
         public static OpCategory CategoryOf(string opName) =>
             Ops.TryGetValue(opName, out var category) ? category : OpCategory.PassThrough;

@@ -122,8 +122,8 @@ internal static class RuleCatalog
         RuleIds.ManualCast,
         RuleSeverity.Warning,
         UsageCategory,
-        "Manual precision cast inside [Forward]",
-        "'{0}' casts to {1} by hand inside [Forward]: the generator decides each dtype from the attributes, so this cast fights it; remove the cast and annotate the layer instead");
+        "Manual half-precision cast in forward code",
+        "'{0}' casts to {1}: the generator decides each dtype from the attributes, so this cast fights it; remove the cast and annotate the layer instead");
 
     public static readonly Rule LossNotCallable = new(
         RuleIds.LossNotCallable,

@@ -57,11 +57,11 @@ public class IncompleteCodeTests
     [MemberData(nameof(Sources))]
     public async Task Analyzers_and_planner_do_not_throw(string source)
     {
-        var tree = CSharpSyntaxTree.ParseText(Verifier<ManualCastAnalyzer>.Usings + source, path: "/0/Model.cs");
+        var tree = CSharpSyntaxTree.ParseText(Verifier<PrecisionModelAnalyzer>.Usings + source, path: "/0/Model.cs");
         var compilation = CSharpCompilation.Create("Incomplete", new[] { tree }, TestReferences.All,
             new CSharpCompilationOptions(OutputKind.DynamicallyLinkedLibrary));
         var exceptions = new ConcurrentQueue<Exception>();
-        var analyzers = ImmutableArray.Create<DiagnosticAnalyzer>(new PrecisionModelAnalyzer(), new HalfConstantAnalyzer(), new ManualCastAnalyzer());
+        var analyzers = ImmutableArray.Create<DiagnosticAnalyzer>(new PrecisionModelAnalyzer(), new HalfConstantAnalyzer());
         var options = new CompilationWithAnalyzersOptions(
             new AnalyzerOptions(ImmutableArray<AdditionalText>.Empty),
             onAnalyzerException: (exception, _, _) => exceptions.Enqueue(exception),
