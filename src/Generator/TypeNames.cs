@@ -72,6 +72,7 @@ namespace PrecisionDsl.Generator
         public static readonly string[] CheckedProductOperands = { "left", "right" };
         public static readonly string[] CheckedProductOperandNames = { "leftName", "rightName" };
         public const string GlobalMixedPrecisionState = "global::PrecisionDsl.MixedPrecisionState";
+        public const string GlobalPrecisionModelInterface = "global::PrecisionDsl.IPrecisionModel";
         public const string GlobalPrecisionLayer = "global::PrecisionDsl.PrecisionLayer";
         public const string GlobalPrecisionKind = "global::PrecisionDsl.PrecisionKind";
         public const string GlobalLossScaleOptions = "global::PrecisionDsl.LossScaleOptions";

@@ -33,4 +33,47 @@ namespace PrecisionDsl.TestModels
         [LossScaled]
         private Tensor Loss(Tensor logits, Tensor target) => functional.cross_entropy(logits, target);
     }
+
+    /// <summary>A precision model meant as a base: a protected layer and the loss its derived models train with.</summary>
+    [Bf16]
+    public partial class TrunkModel : Module<Tensor, Tensor>
+    {
+        protected readonly Linear trunk = Linear(16, 32);
+
+        public TrunkModel() : base(nameof(TrunkModel)) => RegisterComponents();
+
+        [Forward]
+        private Tensor Run(Tensor x) => functional.relu(trunk.call(x));
+
+        [LossScaled]
+        private Tensor Loss(Tensor logits, Tensor target) => functional.cross_entropy(logits, target);
+    }
+
+    /// <summary>
+    /// A precision model deriving from another: its generated forward replaces the base's, and the base's generated
+    /// TrainStep drives it. The base's layer is not a member of this class, so it runs in fp32 here.
+    /// </summary>
+    [Bf16]
+    public partial class HeadedTrunk : TrunkModel
+    {
+        private readonly Linear head = Linear(32, 4);
+
+        [Forward]
+        private Tensor Classify(Tensor x) => head.call(functional.relu(trunk.call(x)));
+    }
+
+    /// <summary>A nested precision model inside a container: the container's half plan skips it, it keeps its own.</summary>
+    [Bf16]
+    public partial class EncoderStack : Module<Tensor, Tensor>
+    {
+        private readonly Sequential body = Sequential(("encoder", new Encoder()), ("head", Linear(32, 4)));
+
+        public EncoderStack() : base(nameof(EncoderStack)) => RegisterComponents();
+
+        [Forward]
+        private Tensor Run(Tensor x) => body.call(x);
+
+        [LossScaled]
+        private Tensor Loss(Tensor logits, Tensor target) => functional.cross_entropy(logits, target);
+    }
 }

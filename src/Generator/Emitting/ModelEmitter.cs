@@ -41,6 +41,12 @@ namespace PrecisionDsl.Generator.Emitting
             writer.WriteLine($"// PrecisionDsl: mixed-precision forward of {model.Name} ({Describe(plan)}).");
             writer.WriteLine("#nullable enable");
             var forward = plan.Output == GeneratedOutput.Model ? plan.Forward : null;
+            if (forward is not null && model.DerivesFromPrecisionModel)
+            {
+                // The base model's generated PrecisionPlan/TrainStep... are hidden on purpose; `new` would warn (CS0109) when the base gets none.
+                writer.WriteLine("#pragma warning disable CS0108");
+            }
+
             if (forward is not null)
             {
                 foreach (var directive in forward.Body.FileUsings)
@@ -72,7 +78,9 @@ namespace PrecisionDsl.Generator.Emitting
                 blocks++;
             }
 
-            writer.OpenBlock($"partial class {model.Name}{model.TypeParameters}");
+            // Only a model with a state is one to the runtime (a throwing forward's has none).
+            var implements = forward is null ? "" : " : " + TypeNames.GlobalPrecisionModelInterface;
+            writer.OpenBlock($"partial class {model.Name}{model.TypeParameters}{implements}");
             if (forward is null)
             {
                 WriteThrowingForward(writer, plan);

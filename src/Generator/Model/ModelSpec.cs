@@ -18,6 +18,7 @@ namespace PrecisionDsl.Generator.Model
     /// A precision model as plain data: everything the planner and emitter need, nothing that pins a
     /// compilation (no symbols, syntax nodes or <see cref="Microsoft.CodeAnalysis.Location"/>).
     /// </summary>
+    /// <param name="DerivesFromPrecisionModel">A base class is a precision model too: its generated public members (PrecisionPlan, TrainStep...) are hidden by this class's.</param>
     /// <param name="TakenMemberNames">Names of generated public members (PrecisionPlan, TrainStep...) the user already declares: those are not emitted.</param>
     /// <param name="IsPlainClass">Declared as a non-static <c>class</c> (not a record): the only kind the generated partial can extend.</param>
     /// <param name="IsWellFormed">
@@ -40,6 +41,7 @@ namespace PrecisionDsl.Generator.Model
         EquatableArray<string> ModuleTypeArguments,
         ResultShape ResultShape,
         bool DeclaresForward,
+        bool DerivesFromPrecisionModel,
         EquatableArray<string> TakenMemberNames,
         EquatableArray<PrecisionAttributeUse> ClassAttributes,
         EquatableArray<MemberSpec> Members,

@@ -115,6 +115,7 @@ namespace PrecisionDsl.Generator.Parsing
                 ModuleTypeArguments: moduleTypeArguments,
                 ResultShape: ShapeOf(moduleBase?.TypeArguments.LastOrDefault()),
                 DeclaresForward: declaresForward,
+                DerivesFromPrecisionModel: BaseTypes(type).Any(SymbolFacts.IsPrecisionModel),
                 TakenMemberNames: takenNames.ToEquatableArray(),
                 ClassAttributes: PrecisionAttributes(type, cancellationToken),
                 Members: members.ToEquatableArray(),
@@ -162,6 +163,14 @@ namespace PrecisionDsl.Generator.Parsing
             }
 
             return true;
+        }
+
+        private static IEnumerable<INamedTypeSymbol> BaseTypes(INamedTypeSymbol type)
+        {
+            for (var current = type.BaseType; current is not null; current = current.BaseType)
+            {
+                yield return current;
+            }
         }
 
         private static ResultShape ShapeOf(ITypeSymbol? result)

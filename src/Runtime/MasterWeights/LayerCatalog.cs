@@ -88,7 +88,7 @@ namespace PrecisionDsl
         internal static bool IsUserBlock(Type type) => type.Assembly != typeof(Module).Assembly;
 
         /// <summary>A nested precision model: its generated code holds its own <see cref="MixedPrecisionState"/>.</summary>
-        internal static bool IsPrecisionModel(Type type) => MixedPrecisionState.StateFieldsOf(type).Length > 0;
+        internal static bool IsPrecisionModel(Type type) => typeof(IPrecisionModel).IsAssignableFrom(type);
 
         private static bool Matches(Type type, Type[] catalog)
         {

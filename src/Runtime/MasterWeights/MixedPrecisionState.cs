@@ -1,8 +1,7 @@
 using System;
-using System.Collections.Concurrent;
 using System.Collections.Generic;
 using System.Linq;
-using System.Reflection;
+using System.Threading;
 using Microsoft.Extensions.Logging;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -50,14 +49,13 @@ namespace PrecisionDsl
     /// </remarks>
     public sealed class MixedPrecisionState
     {
-        private static readonly ConcurrentDictionary<Type, FieldInfo[]> StateFieldsByType = new();
-
         private readonly Module owner;
         private readonly PrecisionLayer[] layers;
         private readonly LossScaleOptions lossScale;
         private readonly ShadowWeights shadows;
         private bool warnedAboutUnmovedGradients;
         private double pendingLoss;
+        private int enteredOnce;
 
         /// <summary>Creates the state of <paramref name="owner"/>; shadows are built at the first forward.</summary>
         /// <param name="owner">The precision model.</param>
@@ -95,6 +93,12 @@ namespace PrecisionDsl
         /// </summary>
         public ForwardScope EnterForward()
         {
+            // At the first forward, not in the constructor: a state LazyInitializer created and dropped in a race never gets here.
+            if (Volatile.Read(ref enteredOnce) == 0 && Interlocked.Exchange(ref enteredOnce, 1) == 0)
+            {
+                PrecisionStates.Add(owner, this);
+            }
+
             shadows.Enter();
             return new ForwardScope(this, DeviceTypeOfModel());
         }
@@ -281,36 +285,11 @@ namespace PrecisionDsl
             }
         }
 
-        /// <summary>Instance fields of <paramref name="type"/> (and its bases) that hold a state: how a nested precision model is recognised.</summary>
-        internal static FieldInfo[] StateFieldsOf(Type type) => StateFieldsByType.GetOrAdd(type, static t =>
-        {
-            var fields = new List<FieldInfo>();
-            for (var current = t; current is not null && current != typeof(object); current = current.BaseType)
-            {
-                fields.AddRange(current
-                    .GetFields(BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.DeclaredOnly)
-                    .Where(f => f.FieldType == typeof(MixedPrecisionState)));
-            }
-
-            return fields.ToArray();
-        });
-
         internal void ExitForward() => shadows.Exit();
 
         /// <summary>The states of <paramref name="model"/> and of every precision model inside it that has run a forward.</summary>
-        private static IEnumerable<MixedPrecisionState> StatesWithin(Module model)
-        {
-            foreach (var module in model.modules().Prepend(model))
-            {
-                foreach (var field in StateFieldsOf(module.GetType()))
-                {
-                    if (field.GetValue(module) is MixedPrecisionState state)
-                    {
-                        yield return state;
-                    }
-                }
-            }
-        }
+        private static IEnumerable<MixedPrecisionState> StatesWithin(Module model) =>
+            model.modules().Prepend(model).OfType<IPrecisionModel>().SelectMany(precisionModel => precisionModel.PrecisionStatesInUse);
 
         /// <summary>
         /// Clips the gradients' global L2 norm on the device, as <c>torch.nn.utils.clip_grad_norm_</c>

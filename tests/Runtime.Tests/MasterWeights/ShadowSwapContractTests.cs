@@ -71,7 +71,7 @@ public sealed class ShadowSwapContractTests
     };
 
     /// <summary>One bf16 layer of any arity, in the shape the generator emits: floating inputs cast to bf16.</summary>
-    private sealed class AnyLayerModel : Module<Tensor[], Tensor>
+    private sealed class AnyLayerModel : Module<Tensor[], Tensor>, IPrecisionModel
     {
         private readonly Module layer;
         private MixedPrecisionState? __pdslState;

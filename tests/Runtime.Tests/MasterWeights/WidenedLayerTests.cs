@@ -162,7 +162,7 @@ public sealed class WidenedLayerTests
     private static Tensor RoundToBf16(Tensor tensor) => tensor.detach().to(ScalarType.BFloat16).to(ScalarType.Float32);
 
     /// <summary>One bf16 two-input layer in the generated shape; its forward returns the layer's output unchanged.</summary>
-    private sealed class PairModel : Module<Tensor, Tensor, Tensor>
+    private sealed class PairModel : Module<Tensor, Tensor, Tensor>, IPrecisionModel
     {
         private readonly TorchSharp.Modules.Bilinear layer;
         private MixedPrecisionState? __pdslState;
@@ -186,7 +186,7 @@ public sealed class WidenedLayerTests
     }
 
     /// <summary>One bf16 layer in the generated shape; its forward returns the layer's output unchanged.</summary>
-    private sealed class SingleLayer : Module<Tensor, Tensor>
+    private sealed class SingleLayer : Module<Tensor, Tensor>, IPrecisionModel
     {
         private readonly Module<Tensor, Tensor> layer;
         private MixedPrecisionState? __pdslState;

@@ -13,7 +13,7 @@ namespace PrecisionDsl.Runtime.Tests.Support;
 /// with fc1 and fc2 in <see cref="Kind"/>, a LayerNorm kept in fp32, a forward that enters the
 /// state's scope and casts where the dtype changes, and a loss-scaled MSE loss.
 /// </summary>
-internal sealed class TinyMlp : Module<Tensor, Tensor>
+internal sealed class TinyMlp : Module<Tensor, Tensor>, IPrecisionModel
 {
     private readonly Linear fc1;
     private readonly LayerNorm norm;
@@ -91,7 +91,7 @@ internal sealed class TinyMlp : Module<Tensor, Tensor>
 }
 
 /// <summary>A precision model whose one member is a half container plus a nested precision model.</summary>
-internal sealed class ContainerModel : Module<Tensor, Tensor>
+internal sealed class ContainerModel : Module<Tensor, Tensor>, IPrecisionModel
 {
     private readonly Sequential body;
     private readonly TinyMlp head;
@@ -168,7 +168,7 @@ internal sealed class ResidualBlock : Module<Tensor, Tensor>
 /// them, a <c>ModuleList</c> of user blocks built in a loop, and a head. Forward written as the generator
 /// emits it: only the containers' and the head's inputs are cast.
 /// </summary>
-internal sealed class ConvStackModel : Module<Tensor, Tensor>
+internal sealed class ConvStackModel : Module<Tensor, Tensor>, IPrecisionModel
 {
     private readonly Sequential features;
     private readonly ModuleList<Module<Tensor, Tensor>> blocks = new();
