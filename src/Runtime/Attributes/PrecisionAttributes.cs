@@ -47,29 +47,30 @@ namespace PrecisionDsl
     /// targets; it returns a scalar <c>Tensor</c>. The generated training step computes it in fp32 and
     /// scales it with dynamic loss scaling for fp16 (a pass-through scaler for bf16/fp32). The named
     /// options are the defaults of the scaler the model creates; they mirror PyTorch's <c>GradScaler</c>.
+    /// An option left unset is <see cref="LossScaleOptions.Default"/>'s (the generator passes only the options set).
     /// </summary>
     [AttributeUsage(AttributeTargets.Method, Inherited = false)]
     public sealed class LossScaledAttribute : Attribute
     {
-        /// <summary>Starting loss scale (PyTorch default 65536).</summary>
-        public double InitialScale { get; set; } = 65536.0;
+        /// <summary>Starting loss scale.</summary>
+        public double InitialScale { get; set; } = LossScaleOptions.DefaultInitialScale;
 
         /// <summary>Factor the scale grows by after <see cref="GrowthInterval"/> clean steps (must be &gt; 1).</summary>
-        public double GrowthFactor { get; set; } = 2.0;
+        public double GrowthFactor { get; set; } = LossScaleOptions.DefaultGrowthFactor;
 
         /// <summary>Factor the scale shrinks by on an overflow (in (0, 1)).</summary>
-        public double BackoffFactor { get; set; } = 0.5;
+        public double BackoffFactor { get; set; } = LossScaleOptions.DefaultBackoffFactor;
 
         /// <summary>Number of consecutive clean steps before the scale grows.</summary>
-        public int GrowthInterval { get; set; } = 2000;
+        public int GrowthInterval { get; set; } = LossScaleOptions.DefaultGrowthInterval;
 
         /// <summary>Overflowing steps tolerated before the scale backs off (DeepSpeed's hysteresis; 1 = back off at once).</summary>
-        public int Hysteresis { get; set; } = 1;
+        public int Hysteresis { get; set; } = LossScaleOptions.DefaultHysteresis;
 
         /// <summary>Lower clamp of the scale.</summary>
-        public double MinScale { get; set; } = 1.0;
+        public double MinScale { get; set; } = LossScaleOptions.DefaultMinScale;
 
         /// <summary>Upper clamp of the scale.</summary>
-        public double MaxScale { get; set; } = 16777216.0;
+        public double MaxScale { get; set; } = LossScaleOptions.DefaultMaxScale;
     }
 }

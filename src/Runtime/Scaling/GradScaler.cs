@@ -86,13 +86,13 @@ namespace PrecisionDsl
         /// <param name="enabled">False makes the scaler a pass-through.</param>
         /// <exception cref="ArgumentException">An option is out of range; <see cref="ArgumentException.ParamName"/> names it.</exception>
         public GradScaler(
-            double initialScale = 65536,
-            double growthFactor = 2.0,
-            double backoffFactor = 0.5,
-            int growthInterval = 2000,
-            int hysteresis = 1,
-            double minScale = 1,
-            double maxScale = 16777216,
+            double initialScale = LossScaleOptions.DefaultInitialScale,
+            double growthFactor = LossScaleOptions.DefaultGrowthFactor,
+            double backoffFactor = LossScaleOptions.DefaultBackoffFactor,
+            int growthInterval = LossScaleOptions.DefaultGrowthInterval,
+            int hysteresis = LossScaleOptions.DefaultHysteresis,
+            double minScale = LossScaleOptions.DefaultMinScale,
+            double maxScale = LossScaleOptions.DefaultMaxScale,
             bool enabled = true)
         {
             Configure(initialScale, growthFactor, backoffFactor, growthInterval, hysteresis, minScale, maxScale, enabled);

@@ -4,6 +4,7 @@ using System.IO;
 using System.Linq;
 using System.Text.Json;
 using System.Text.RegularExpressions;
+using PrecisionDsl.Analyzers.Tests.Infrastructure;
 using Xunit;
 using Xunit.Abstractions;
 
@@ -101,7 +102,7 @@ public sealed class DotnetBuildTests : IDisposable
 
     private void WriteProject((string File, string Source)[] files)
     {
-        var repository = FindRepositoryRoot();
+        var repository = Repository.Root();
         Directory.CreateDirectory(directory);
         File.WriteAllText(Path.Combine(directory, "Flawed.csproj"), $"""
             <Project Sdk="Microsoft.NET.Sdk">
@@ -175,18 +176,5 @@ public sealed class DotnetBuildTests : IDisposable
         Assert.True(index >= 0, $"snippet '{snippet}' not in {file}");
         var lineStart = index == 0 ? 0 : source.LastIndexOf('\n', index - 1) + 1;
         return (source.Take(index).Count(c => c == '\n') + 1, index - lineStart + 1);
-    }
-
-    private static string FindRepositoryRoot()
-    {
-        for (var current = new DirectoryInfo(AppContext.BaseDirectory); current is not null; current = current.Parent)
-        {
-            if (File.Exists(Path.Combine(current.FullName, "PrecisionDsl.sln")))
-            {
-                return current.FullName;
-            }
-        }
-
-        throw new InvalidOperationException("PrecisionDsl.sln not found above " + AppContext.BaseDirectory);
     }
 }
