@@ -9,19 +9,13 @@ namespace PrecisionDsl.Generator.Analyzers
     /// </summary>
     internal sealed class KnownSymbols
     {
-        private KnownSymbols(INamedTypeSymbol forwardAttribute, INamedTypeSymbol tensor, INamedTypeSymbol? scalarType, INamedTypeSymbol? scalar)
+        private KnownSymbols(INamedTypeSymbol tensor, INamedTypeSymbol? scalar)
         {
-            ForwardAttribute = forwardAttribute;
             Tensor = tensor;
-            ScalarType = scalarType;
             Scalar = scalar;
         }
 
-        public INamedTypeSymbol ForwardAttribute { get; }
-
         public INamedTypeSymbol Tensor { get; }
-
-        public INamedTypeSymbol? ScalarType { get; }
 
         /// <summary>TorchSharp's <c>Scalar</c>: what a number passed to a tensor op (<c>masked_fill</c>, <c>add</c>) converts to.</summary>
         public INamedTypeSymbol? Scalar { get; }
@@ -32,22 +26,9 @@ namespace PrecisionDsl.Generator.Analyzers
             var tensor = compilation.GetTypeByMetadataName(TypeNames.Tensor);
             return forward is null || tensor is null
                 ? null
-                : new KnownSymbols(forward, tensor, compilation.GetTypeByMetadataName(TypeNames.ScalarType), compilation.GetTypeByMetadataName("TorchSharp.Scalar"));
+                : new KnownSymbols(tensor, compilation.GetTypeByMetadataName("TorchSharp.Scalar"));
         }
 
         public bool IsTensor(ITypeSymbol? type) => SymbolEqualityComparer.Default.Equals(type, Tensor);
-
-        public bool HasAttribute(ISymbol symbol, INamedTypeSymbol attribute)
-        {
-            foreach (var data in symbol.GetAttributes())
-            {
-                if (SymbolEqualityComparer.Default.Equals(data.AttributeClass, attribute))
-                {
-                    return true;
-                }
-            }
-
-            return false;
-        }
     }
 }

@@ -173,7 +173,7 @@ namespace PrecisionDsl.Generator.Model
         EquatableArray<ManualCast> ManualCasts,
         EquatableArray<HelperSpec> Helpers);
 
-    /// <summary>A hand-written cast of a tensor (<c>x.half()</c>, <c>x.to(dtype: ScalarType.Float16)</c>, <c>x.type(torch.bfloat16)</c>).</summary>
+    /// <summary>A hand-written cast of a tensor (<c>x.half()</c>, <c>x.to(type: ScalarType.Float16)</c>, <c>x.type(torch.bfloat16)</c>).</summary>
     /// <param name="Call">The call as written ("x.half()"), for the message.</param>
     /// <param name="Location">From the method name through the closing parenthesis (<c>x.{|half()|}</c>).</param>
     /// <param name="OnlyDtype">The call passes nothing but the dtype, so removing it changes nothing else (no device, no copy flag).</param>

@@ -358,7 +358,7 @@ namespace PrecisionDsl.Generator.Parsing
 
         /// <summary>
         /// Records a hand-written cast of a tensor (<c>x.half()</c>, <c>x.to(ScalarType.BFloat16)</c>,
-        /// <c>x.type(dtype: torch.float16)</c>) with the dtype it casts to, which the compiler matched to the parameter.
+        /// <c>x.to(type: torch.float16)</c>) with the dtype it casts to, which the compiler matched to the parameter.
         /// </summary>
         private void RecordManualCast(InvocationExpressionSyntax invocation, IMethodSymbol method)
         {
