@@ -334,34 +334,27 @@ namespace PrecisionDsl.Generator.Planning
 
         /// <summary>
         /// PDSL011: a hand-written half cast in a [Forward] body or a helper the generator rewrites runs what follows in a
-        /// dtype the plan does not show. Read from the parse alone, so a model rejected for another reason reports it too.
+        /// dtype the plan does not show. Read from the parse alone, so a model rejected for another reason reports it too
+        /// (but not one with several [Forward] methods: the parser reads a body only when there is one).
         /// </summary>
         private static void CheckManualCasts(ModelSpec model, List<PlanProblem> problems)
         {
-            foreach (var forward in model.ForwardMethods)
+            if (model.ForwardMethods.Count != 1 || model.ForwardMethods[0] is not { Body: { } body } forward)
             {
-                if (forward.Body is not { } body)
-                {
-                    continue;
-                }
-
-                Report(body, $"inside [Forward] method '{forward.Name}'");
-                foreach (var helper in body.Helpers)
-                {
-                    Report(helper.Body, $"inside '{helper.Name}', which the generated forward calls rewritten");
-                }
+                return;
             }
 
-            void Report(ForwardBody body, string where)
+            Report(body, $"inside [Forward] method '{forward.Name}'");
+            foreach (var helper in body.Helpers)
             {
-                foreach (var cast in body.ManualCasts.Where(c => c.Target is CastDtype.Float16 or CastDtype.BFloat16))
+                Report(helper.Body, $"inside '{helper.Name}', which the generated forward calls rewritten");
+            }
+
+            void Report(ForwardBody code, string where)
+            {
+                foreach (var cast in code.ManualCasts.Where(c => c.Target is CastDtype.Float16 or CastDtype.BFloat16))
                 {
-                    var problem = new PlanProblem(RuleIds.ManualCast, cast.Location, cast.Call, $"{cast.Target.ToString().ToLowerInvariant()} by hand {where}", cast.OnlyDtype);
-                    // Two [Forward] methods (PDSL008) may call one helper: one diagnostic per cast.
-                    if (!problems.Contains(problem))
-                    {
-                        problems.Add(problem);
-                    }
+                    problems.Add(new PlanProblem(RuleIds.ManualCast, cast.Location, cast.Call, $"{cast.Target.ToString().ToLowerInvariant()} by hand {where}", cast.OnlyDtype));
                 }
             }
         }

@@ -87,6 +87,22 @@ public class PDSL011ManualCastTests
         new DiagnosticResult(DiagnosticDescriptors.ManualCast).WithLocation(0).WithArguments("fc.call(x).bfloat16()", "bfloat16 by hand inside 'Block', which the generated forward calls rewritten"));
 
     [Fact]
+    public Task Half_cast_in_a_model_rejected_for_another_rule_is_reported_too() => Verify.AnalyzerAsync("""
+        [Bf16]
+        public partial class Net : Module<Tensor, Tensor>
+        {
+            private readonly Linear fc = Linear(4, 4);
+            public Net() : base(nameof(Net)) => RegisterComponents();
+
+            [Forward]
+            private Tensor Compute(Tensor x) => fc.call(x.{|PDSL011:half()|});
+
+            [LossScaled]
+            private float {|PDSL007:Loss|}(Tensor output, Tensor target) => functional.mse_loss(output, target).item<float>();
+        }
+        """);
+
+    [Fact]
     public Task Fix_removes_the_cast_in_a_helper() => Verify.CodeFixAsync<RemoveManualCastCodeFixProvider>(
         WithBody("return Block(x);\n    }\n    private Tensor Block(Tensor x)\n    {\n        return fc.call(x.{|PDSL011:half()|});"),
         WithBody("return Block(x);\n    }\n    private Tensor Block(Tensor x)\n    {\n        return fc.call(x);"));
