@@ -33,10 +33,12 @@ static int Run(SampleOptions options)
     bool onCuda = device.type == DeviceType.CUDA;
 
     // The model is compiled [Fp16]: fp16 with loss scaling on CUDA; on CPU the runtime policy maps it to
-    // bf16 (no fast fp16 kernels) unless fp16 is asked for explicitly.
-    if (options.Precision == PrecisionChoice.Fp16 && !onCuda)
+    // bf16 (no fast fp16 kernels) unless fp16 is asked for explicitly. The models the runs create inside this
+    // scope (also on the training threads, which inherit it) keep the setting.
+    bool fp16OnCpu = options.Precision == PrecisionChoice.Fp16 && !onCuda;
+    using var policy = fp16OnCpu ? PrecisionPolicy.Use(PrecisionPolicy.Current with { CpuFp16Dtype = ScalarType.Float16 }) : null;
+    if (fp16OnCpu)
     {
-        PrecisionPolicy.CpuFp16Dtype = ScalarType.Float16;
         Console.WriteLine("note: --precision fp16 on CPU runs real fp16 with loss scaling (fp16 numerics without a GPU).");
     }
     else if (options.Precision == PrecisionChoice.Bf16 && onCuda)
@@ -48,7 +50,7 @@ static int Run(SampleOptions options)
     // On CPU the runtime self-tests libtorch's half kernels once per family and widens (fp32 kernels on
     // half-rounded values) where a native one is wrong or slower; on CUDA half kernels always run natively.
     var choices = onCuda ? [] : PrecisionPolicy.KernelChoices
-        .Where(c => c.Dtype == PrecisionPolicy.CpuFp16Dtype && c.Family is KernelFamily.Linear or KernelFamily.Batched).ToArray();
+        .Where(c => c.Dtype == PrecisionPolicy.Current.CpuFp16Dtype && c.Family is KernelFamily.Linear or KernelFamily.Batched).ToArray();
     string kernels = onCuda ? $"CUDA: native {halfName} kernels" : string.Join("; ",
         choices.Select(c => $"{c.Family} {(c.Widened ? "widened" : "native")} ({c.Reason})"));
     Console.WriteLine($"{halfName} kernels: {kernels}.");

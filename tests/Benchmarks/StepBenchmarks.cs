@@ -120,12 +120,14 @@ namespace PrecisionDsl.Benchmarks
         public double HandWrittenMixed()
             => PlainStep(optimizer, () => model.Loss(model.HandWrittenMixedForward(tokens), targets));
 
-        // Each benchmark runs in its own process, so the setting stays with this case.
+        // The model captures the settings when Setup creates its state (CreateGradScaler) and keeps them.
         [GlobalSetup(Target = nameof(GeneratedMixedNativeKernels))]
         public void SetupNativeKernels()
         {
-            PrecisionPolicy.CpuHalfMatmul = HalfMatmulKernel.Native;
-            Setup();
+            using (PrecisionPolicy.Use(PrecisionPolicy.Current with { CpuHalfMatmul = HalfMatmulKernel.Native }))
+            {
+                Setup();
+            }
         }
 
         [Benchmark(Description = "bf16 step, generated, native bf16 kernels")]

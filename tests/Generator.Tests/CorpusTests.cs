@@ -63,7 +63,7 @@ namespace PrecisionDsl.Generator.Tests
         [MemberData(nameof(Cases))]
         public void Generated_forward_matches_the_fp32_reference_with_norms_on_fp32_input(string name, HalfMatmulKernel kernel)
         {
-            using var policy = new HalfMatmulSetting(kernel);
+            using var policy = PrecisionPolicy.Use(PrecisionPolicy.Current with { CpuHalfMatmul = kernel });
             using var scope = NewDisposeScope();
             var (model, input, _) = Create(name);
             model.eval();
@@ -87,7 +87,7 @@ namespace PrecisionDsl.Generator.Tests
         [MemberData(nameof(Cases))]
         public void Thirty_generated_train_steps_reduce_the_loss_and_keep_fp32_masters(string name, HalfMatmulKernel kernel)
         {
-            using var policy = new HalfMatmulSetting(kernel);
+            using var policy = PrecisionPolicy.Use(PrecisionPolicy.Current with { CpuHalfMatmul = kernel });
             using var scope = NewDisposeScope();
             var (model, input, target) = Create(name);
             var optimizer = optim.Adam(model.parameters(), lr: 1e-2);

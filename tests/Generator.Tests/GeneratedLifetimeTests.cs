@@ -66,7 +66,7 @@ namespace PrecisionDsl.Generator.Tests
             Assert.Contains("fc.call(", text);
             Assert.Contains("body.call(", text);
 
-            using var widened = new HalfMatmulSetting(HalfMatmulKernel.Widened);
+            using var widened = PrecisionPolicy.Use(PrecisionPolicy.Current with { CpuHalfMatmul = HalfMatmulKernel.Widened });
             using var scope = NewDisposeScope();
             var model = (nn.Module<Tensor, Tensor>)Activator.CreateInstance(GeneratorHarness.LoadGenerated(ForwardCaller).GetType("Probe.ForwardCaller")!)!;
             var output = model.call(torch.randn(3, 8));

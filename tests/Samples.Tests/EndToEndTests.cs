@@ -61,19 +61,13 @@ public sealed class EndToEndTests
     [Fact]
     public void Real_fp16_on_cpu_trains_with_dynamic_loss_scaling()
     {
-        var previous = PrecisionPolicy.CpuFp16Dtype;
-        PrecisionPolicy.CpuFp16Dtype = ScalarType.Float16;
-        try
+        using (PrecisionPolicy.Use(PrecisionPolicy.Current with { CpuFp16Dtype = ScalarType.Float16 }))
         {
             var run = Trainer.Run(Tiny with { Steps = 10 }, mixed: true, "mixed fp16");
 
             Assert.All(run.Losses, loss => Assert.True(double.IsFinite(loss)));
             Assert.True(run.FinalScale > 1, $"an fp16 model gets an enabled scaler (scale {run.FinalScale})");
             Assert.All(run.Scales, scale => Assert.True(scale >= 1));
-        }
-        finally
-        {
-            PrecisionPolicy.CpuFp16Dtype = previous;
         }
     }
 }

@@ -22,15 +22,18 @@ namespace PrecisionDsl
         /// <summary>Half dtypes whose self-test has run.</summary>
         public IEnumerable<ScalarType> TestedDtypes => choices.Where(c => c.Value.IsValueCreated).Select(c => c.Key);
 
-        /// <summary>The decisions for <paramref name="dtype"/>, self-testing first if that has not happened yet.</summary>
-        public IReadOnlyList<KernelChoice> ChoicesFor(ScalarType dtype) =>
-            choices.GetOrAdd(dtype, d => new Lazy<KernelChoice[]>(() => SelfTest(d))).Value;
+        /// <summary>
+        /// The decisions for <paramref name="dtype"/>, self-testing first if that has not happened yet (then the
+        /// decisions are logged through <paramref name="logger"/>).
+        /// </summary>
+        public IReadOnlyList<KernelChoice> ChoicesFor(ScalarType dtype, ILogger logger) =>
+            choices.GetOrAdd(dtype, d => new Lazy<KernelChoice[]>(() => SelfTest(d, logger))).Value;
 
-        private KernelChoice[] SelfTest(ScalarType dtype)
+        private KernelChoice[] SelfTest(ScalarType dtype, ILogger logger)
         {
             var clock = Stopwatch.StartNew();
             var decided = KernelSelfTest.Run(dtype, probesFor);
-            PrecisionPolicy.Logger.LogInformation(
+            logger.LogInformation(
                 "PrecisionDsl: {Dtype} kernels on this CPU, checked in {Seconds} s (native only where correct and not slower; {Variable}=native|widened forces one): {Choices}.",
                 dtype, clock.Elapsed.TotalSeconds.ToString("0.00", CultureInfo.InvariantCulture), PrecisionPolicy.CpuHalfMatmulEnvironmentVariable,
                 string.Join("; ", decided.Select(c => $"{c.Family} {(c.Widened ? "widened" : "native")} ({c.Reason})")));

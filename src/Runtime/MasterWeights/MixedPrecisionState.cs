@@ -79,6 +79,12 @@ namespace PrecisionDsl
             shadows = new ShadowWeights(layers) { OnEnter = WarnOnceIfGradientsWereNotMoved };
         }
 
+        /// <summary>
+        /// The settings this model runs under: <see cref="PrecisionPolicy.Current"/> when the state was created (the
+        /// model's first forward, <c>TrainStep</c> or <c>CreateGradScaler</c>), for the model's lifetime.
+        /// </summary>
+        public PrecisionSettings Settings => shadows.Settings;
+
         /// <summary>The master/shadow pairs (for tests and diagnostics).</summary>
         internal IReadOnlyList<ShadowSlot> Slots => shadows.Slots;
 
@@ -258,7 +264,7 @@ namespace PrecisionDsl
         /// </summary>
         public GradScaler CreateGradScaler() => new(
             lossScale.InitialScale, lossScale.GrowthFactor, lossScale.BackoffFactor, lossScale.GrowthInterval,
-            lossScale.Hysteresis, lossScale.MinScale, lossScale.MaxScale, enabled: RunsRealFp16());
+            lossScale.Hysteresis, lossScale.MinScale, lossScale.MaxScale, enabled: RunsRealFp16()) { Logger = Settings.Logger };
 
         /// <summary>
         /// Moves the half gradients of this model's shadows into the fp32 masters' gradients. Needed
@@ -338,7 +344,7 @@ namespace PrecisionDsl
 
         private bool RunsRealFp16() => layers.Any(l =>
             l.Kind == PrecisionKind.Fp16 && l.Module is not null &&
-            PrecisionPolicy.DtypeFor(PrecisionKind.Fp16, ShadowWeights.DeviceTypeOf(l.Module)) == ScalarType.Float16);
+            Settings.DtypeFor(PrecisionKind.Fp16, ShadowWeights.DeviceTypeOf(l.Module)) == ScalarType.Float16);
 
         private DeviceType DeviceTypeOfModel() => Slots.Count > 0 ? Slots[0].Master.device_type : ShadowWeights.DeviceTypeOf(owner);
 
@@ -354,7 +360,7 @@ namespace PrecisionDsl
             }
 
             warnedAboutUnmovedGradients = true;
-            PrecisionPolicy.Logger.LogWarning(
+            Settings.Logger.LogWarning(
                 "PrecisionDsl: {Model} ran backward but its half-layer gradients never reached the fp32 masters, so the optimizer does not see them. Use the generated TrainStep, or call MixedPrecisionState.MoveGradientsToMasters(model) after backward.",
                 owner.GetType().Name);
         }

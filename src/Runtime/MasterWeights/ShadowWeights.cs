@@ -44,6 +44,9 @@ namespace PrecisionDsl
 
         public IReadOnlyList<ShadowSlot> Slots => slots;
 
+        /// <summary>The settings the model runs under, captured when its state was created (never re-read, so it never mixes modes).</summary>
+        public PrecisionSettings Settings { get; } = PrecisionPolicy.Current;
+
         /// <summary>How many times the shadows were refreshed from changed masters (a test hook: unchanged masters cost no copy).</summary>
         internal int Refreshes { get; private set; }
 
@@ -274,18 +277,18 @@ namespace PrecisionDsl
             }
 
             var deviceType = DeviceTypeOf(module);
-            var dtype = PrecisionPolicy.DtypeFor(kind, deviceType);
+            var dtype = Settings.DtypeFor(kind, deviceType);
             var layerSlots = LayerCatalog.LacksWeightAccess(type) ? null : ShadowSlot.TryCreate(module, dtype);
             if (layerSlots is null)
             {
-                PrecisionPolicy.Logger.LogWarning(
+                Settings.Logger.LogWarning(
                     "PrecisionDsl: {Layer} ({Type}) keeps its weights in native code without a setter; it runs in fp32.",
                     name, type.Name);
                 return;
             }
 
             builtSlots.AddRange(layerSlots);
-            var widened = LayerCatalog.FamilyOf(type) is { } family && PrecisionPolicy.Widens(family, dtype, deviceType);
+            var widened = LayerCatalog.FamilyOf(type) is { } family && Settings.Widens(family, dtype, deviceType);
             if ((widened || insideContainer)
                 && LayerInputHooks.TryAttach(module, dtype, widened, () => InForwardOnThisThread) is { } halfInput)
             {

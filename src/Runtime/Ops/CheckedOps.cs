@@ -11,7 +11,8 @@ namespace PrecisionDsl
     /// (in TorchSharp 0.107 a shape mismatch in <c>matmul</c> terminates the whole process instead of throwing);
     /// <c>einsum</c>, <c>linear</c> and the convolutions keep TorchSharp's signatures and errors. All of them run
     /// widened where their kernel family's native half kernel is wrong or slow on the device
-    /// (<see cref="PrecisionPolicy.Widens"/>): half operands of one dtype are computed on in fp32 and the result
+    /// (<see cref="PrecisionPolicy.Widens"/>: inside a generated forward by the model's settings, elsewhere by
+    /// <see cref="PrecisionPolicy.Current"/>): half operands of one dtype are computed on in fp32 and the result
     /// is rounded back to that dtype — the values of a half kernel with fp32 accumulation, at fp32 speed.
     /// </summary>
     public static class CheckedOps

@@ -1,6 +1,6 @@
 namespace PrecisionDsl
 {
-    /// <summary>How half (bf16/fp16) products and convolutions run on CPU: see <see cref="PrecisionPolicy.CpuHalfMatmul"/>.</summary>
+    /// <summary>How half (bf16/fp16) products and convolutions run on CPU: see <see cref="PrecisionSettings.CpuHalfMatmul"/>.</summary>
     public enum HalfMatmulKernel
     {
         /// <summary>Per kernel family: native where a one-time self-test found libtorch's half kernel correct and not slower, widened elsewhere.</summary>

@@ -1,174 +1,128 @@
 using System;
 using System.Collections.Generic;
 using System.Linq;
+using System.Runtime.CompilerServices;
 using System.Threading;
-using Microsoft.Extensions.Logging;
 using TorchSharp;
 using static TorchSharp.torch;
 
 namespace PrecisionDsl
 {
     /// <summary>
-    /// Device and dtype policy: which device models train on by default and which dtype a
-    /// <see cref="PrecisionKind"/> becomes on a device.
+    /// Device and dtype policy: which device models train on by default, which <see cref="PrecisionSettings"/> are in
+    /// effect here, and what the settings in effect decide (<see cref="DtypeFor"/>, <see cref="Widens"/>,
+    /// <see cref="KernelChoices"/>).
     /// </summary>
     /// <remarks>
-    /// CPUs have no fast float16 kernels (fp16 matmul is hundreds of times slower than fp32, while
-    /// bf16 is faster), so <see cref="PrecisionKind.Fp16"/> on CPU runs in bfloat16 by default. The
-    /// first time that happens it is logged once through <see cref="Logger"/>. Set
-    /// <see cref="CpuFp16Dtype"/> to <see cref="ScalarType.Float16"/>, or the environment variable
-    /// <c>PDSL_CPU_FP16=fp16</c> before start-up, to run real float16 on CPU (e.g. to reproduce
-    /// fp16 numerics without a GPU).
-    /// <para>On CPU each half kernel family (<see cref="KernelFamily"/>) runs libtorch's native half kernel only
-    /// where a one-time self-test found it correct and not slower than widened; see <see cref="KernelChoices"/>.</para>
+    /// There are no process-wide settings to change. Each precision model captures <see cref="Current"/> when its state
+    /// is created (at its first forward, <c>TrainStep</c> or <c>CreateGradScaler</c>) and runs under those settings for
+    /// its lifetime; a model nested in another, created during the outer forward, takes the outer model's. Choose
+    /// settings for a region of code with <see cref="Use"/>:
+    /// <code>
+    /// using (PrecisionPolicy.Use(PrecisionPolicy.Current with { CpuFp16Dtype = ScalarType.Float16 }))
+    ///     model.call(warmUpBatch);          // the model now runs real float16 on CPU, also outside this block
+    /// </code>
+    /// <para>CPUs have no fast float16 kernels, so <see cref="PrecisionKind.Fp16"/> on CPU runs in bfloat16 unless the
+    /// settings say otherwise (logged once per logger). On CPU each half kernel family (<see cref="KernelFamily"/>) runs
+    /// libtorch's native half kernel only where a one-time self-test found it correct and not slower than widened; that
+    /// self-test measures the machine, so its results are shared by the whole process.</para>
     /// </remarks>
     public static class PrecisionPolicy
     {
-        /// <summary>Environment variable that sets the initial <see cref="CpuFp16Dtype"/> (<c>fp16</c> or <c>bf16</c>).</summary>
+        /// <summary>Environment variable that sets <see cref="PrecisionSettings.CpuFp16Dtype"/> of <see cref="PrecisionSettings.FromEnvironment"/> (<c>fp16</c> or <c>bf16</c>).</summary>
         public const string CpuFp16EnvironmentVariable = "PDSL_CPU_FP16";
 
-        /// <summary>Environment variable that sets the initial <see cref="CpuHalfMatmul"/> (<c>auto</c>, <c>native</c> or <c>widened</c>).</summary>
+        /// <summary>Environment variable that sets <see cref="PrecisionSettings.CpuHalfMatmul"/> of <see cref="PrecisionSettings.FromEnvironment"/> (<c>auto</c>, <c>native</c> or <c>widened</c>).</summary>
         public const string CpuHalfMatmulEnvironmentVariable = "PDSL_CPU_HALF_MATMUL";
 
-        private static ScalarType cpuFp16Dtype = ParseCpuFp16(Environment.GetEnvironmentVariable(CpuFp16EnvironmentVariable));
-        private static HalfMatmulKernel cpuHalfMatmul = ParseCpuHalfMatmul(Environment.GetEnvironmentVariable(CpuHalfMatmulEnvironmentVariable));
-        private static ILogger logger = new StandardErrorLogger();
-        private static int cpuMappingLogged;
-        private static readonly KernelSelector CpuKernels = new(KernelProbes.For);
+        /// <summary>The self-test results: facts about this machine's kernels, measured once per half dtype per process.</summary>
+        internal static readonly KernelSelector CpuKernels = new(KernelProbes.For);
 
-        /// <summary>
-        /// Where the policy reports its decisions; by default one line per message on stderr. Each
-        /// logger hears the CPU Fp16-to-BFloat16 mapping once; the kernel self-test is logged once per process.
-        /// </summary>
-        public static ILogger Logger
-        {
-            get => logger;
-            set
-            {
-                logger = value ?? throw new ArgumentNullException(nameof(value));
-                Interlocked.Exchange(ref cpuMappingLogged, 0);
-            }
-        }
+        private static readonly AsyncLocal<PrecisionSettings?> Ambient = new();
+
+        [ThreadStatic]
+        private static PrecisionSettings? inForward;
+
+        // Loggers that heard the CPU Fp16-to-BFloat16 mapping; weak, so a logger is not kept alive by having heard it.
+        private static readonly ConditionalWeakTable<object, object> ToldAboutCpuFp16 = new();
 
         /// <summary>The device training runs on by default: CUDA when available, else CPU.</summary>
         public static Device DefaultDevice => cuda.is_available() ? CUDA : CPU;
 
         /// <summary>
-        /// The dtype <see cref="PrecisionKind.Fp16"/> runs in on CPU: <see cref="ScalarType.BFloat16"/>
-        /// (default) or <see cref="ScalarType.Float16"/>.
+        /// The settings in effect here: inside a generated <c>forward</c> on this thread, that model's; else those of the
+        /// innermost <see cref="Use"/> scope of this execution context (it flows into awaits, tasks and threads started
+        /// here); else <see cref="PrecisionSettings.FromEnvironment"/>.
         /// </summary>
-        /// <exception cref="ArgumentException">Any other dtype.</exception>
-        public static ScalarType CpuFp16Dtype
-        {
-            get => cpuFp16Dtype;
-            set
-            {
-                if (value is not (ScalarType.BFloat16 or ScalarType.Float16))
-                {
-                    throw new ArgumentException($"Fp16 on CPU can run in BFloat16 or Float16, not {value}.", nameof(value));
-                }
+        public static PrecisionSettings Current => inForward ?? Ambient.Value ?? PrecisionSettings.FromEnvironment;
 
-                cpuFp16Dtype = value;
-            }
+        /// <summary>
+        /// Makes <paramref name="settings"/> <see cref="Current"/> until the returned scope is disposed, for this execution
+        /// context only (other threads and tasks keep theirs). Models whose state is created inside the scope keep these
+        /// settings after it ends; models created before keep their own.
+        /// </summary>
+        /// <exception cref="ArgumentNullException"><paramref name="settings"/> is null.</exception>
+        public static IDisposable Use(PrecisionSettings settings)
+        {
+            ArgumentNullException.ThrowIfNull(settings);
+            var previous = Ambient.Value;
+            Ambient.Value = settings;
+            return new AmbientScope(previous);
         }
 
         /// <summary>
-        /// How half layers (Linear, Conv*, ConvTranspose*) and half products compute on CPU.
-        /// <see cref="HalfMatmulKernel.Auto"/> (default) decides per kernel family by a self-test;
-        /// <see cref="HalfMatmulKernel.Native"/> and <see cref="HalfMatmulKernel.Widened"/> force one path without
-        /// testing. Read when a model builds its shadows (its first forward) and at each routed product.
-        /// </summary>
-        /// <exception cref="ArgumentOutOfRangeException">An undefined value.</exception>
-        public static HalfMatmulKernel CpuHalfMatmul
-        {
-            get => cpuHalfMatmul;
-            set => cpuHalfMatmul = Enum.IsDefined(value)
-                ? value
-                : throw new ArgumentOutOfRangeException(nameof(value), value, "Auto, Native or Widened.");
-        }
-
-        /// <summary>
-        /// How each kernel family computes in half on CPU, and why: for <see cref="CpuFp16Dtype"/> (self-tested
-        /// now under <see cref="HalfMatmulKernel.Auto"/> if that has not happened yet), then for the other half
-        /// dtype if models have used it.
+        /// How each kernel family computes in half on CPU under <see cref="Current"/>, and why: for its Fp16 dtype
+        /// (self-tested now under <see cref="HalfMatmulKernel.Auto"/> if that has not happened yet), then for the other
+        /// half dtype if models have used it.
         /// </summary>
         /// <remarks>
         /// Under <see cref="HalfMatmulKernel.Auto"/> the first use of a half dtype on CPU checks every family once:
         /// random operands from a local generator, forward and backward, native half against widened (fp32
         /// kernels on the half-rounded operands, result rounded to half). A family runs natively only where its
         /// relative error is within rounding (2e-2 bf16, 2.5e-3 fp16) and it is not slower; a native kernel that
-        /// fails or is wrong is never used. The decisions are logged once, in one line, through <see cref="Logger"/>.
+        /// fails or is wrong is never used. The decisions are logged once, in one line.
         /// </remarks>
-        public static IReadOnlyList<KernelChoice> KernelChoices =>
-            CpuKernels.TestedDtypes.Prepend(cpuFp16Dtype).Distinct().SelectMany(CpuChoicesFor).ToArray();
+        public static IReadOnlyList<KernelChoice> KernelChoices
+        {
+            get
+            {
+                var settings = Current;
+                return CpuKernels.TestedDtypes.Prepend(settings.CpuFp16Dtype).Distinct().SelectMany(settings.CpuChoicesFor).ToArray();
+            }
+        }
 
         /// <summary>
         /// True when <paramref name="family"/>'s half (<paramref name="dtype"/>) kernels on <paramref name="deviceType"/>
-        /// run widened: in fp32 on the half-rounded operands, the result rounded back to half. Never on CUDA.
+        /// run widened under <see cref="Current"/>: in fp32 on the half-rounded operands, the result rounded back to half. Never on CUDA.
         /// </summary>
-        public static bool Widens(KernelFamily family, ScalarType dtype, DeviceType deviceType) =>
-            deviceType == DeviceType.CPU && dtype is (ScalarType.BFloat16 or ScalarType.Float16)
-            && CpuChoicesFor(dtype).First(choice => choice.Family == family).Widened;
+        public static bool Widens(KernelFamily family, ScalarType dtype, DeviceType deviceType) => Current.Widens(family, dtype, deviceType);
 
-        private static IReadOnlyList<KernelChoice> CpuChoicesFor(ScalarType dtype)
+        /// <summary>The dtype <paramref name="kind"/> runs in on a device of type <paramref name="deviceType"/> under <see cref="Current"/>.</summary>
+        /// <exception cref="ArgumentOutOfRangeException">An undefined <paramref name="kind"/>.</exception>
+        public static ScalarType DtypeFor(PrecisionKind kind, DeviceType deviceType) => Current.DtypeFor(kind, deviceType);
+
+        /// <summary>Makes a model's settings <see cref="Current"/> on this thread for its generated forward; returns what to restore.</summary>
+        internal static PrecisionSettings? EnterForward(PrecisionSettings settings)
         {
-            var setting = cpuHalfMatmul;
-            return setting == HalfMatmulKernel.Auto
-                ? CpuKernels.ChoicesFor(dtype)
-                : Enum.GetValues<KernelFamily>()
-                    .Select(family => new KernelChoice(family, dtype, setting == HalfMatmulKernel.Widened,
-                        $"forced by {CpuHalfMatmulEnvironmentVariable}={setting.ToString().ToLowerInvariant()}"))
-                    .ToArray();
+            var previous = inForward;
+            inForward = settings;
+            return previous;
         }
 
-        /// <summary>The dtype <paramref name="kind"/> runs in on a device of type <paramref name="deviceType"/>.</summary>
-        public static ScalarType DtypeFor(PrecisionKind kind, DeviceType deviceType) => kind switch
-        {
-            PrecisionKind.Fp32 => ScalarType.Float32,
-            PrecisionKind.Bf16 => ScalarType.BFloat16,
-            PrecisionKind.Fp16 when deviceType == DeviceType.CUDA => ScalarType.Float16,
-            PrecisionKind.Fp16 => CpuFp16(),
-            _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "Unknown precision kind."),
-        };
+        internal static void ExitForward(PrecisionSettings? previous) => inForward = previous;
 
-        private static ScalarType CpuFp16()
+        /// <summary>True the first time it is asked about <paramref name="logger"/>.</summary>
+        internal static bool FirstTimeFor(object logger) => ToldAboutCpuFp16.TryAdd(logger, logger);
+
+        private sealed class AmbientScope(PrecisionSettings? previous) : IDisposable
         {
-            var dtype = cpuFp16Dtype;
-            if (dtype == ScalarType.BFloat16 && Interlocked.Exchange(ref cpuMappingLogged, 1) == 0)
+            private int disposed;
+
+            public void Dispose()
             {
-                Logger.LogInformation(
-                    "PrecisionDsl: Fp16 on CPU runs in BFloat16 (CPUs have no fast float16 kernels); set PrecisionPolicy.CpuFp16Dtype or {Variable}=fp16 to force float16.",
-                    CpuFp16EnvironmentVariable);
-            }
-
-            return dtype;
-        }
-
-        internal static ScalarType ParseCpuFp16(string? setting) => setting?.Trim().ToLowerInvariant() switch
-        {
-            "fp16" or "float16" or "half" => ScalarType.Float16,
-            _ => ScalarType.BFloat16,
-        };
-
-        internal static HalfMatmulKernel ParseCpuHalfMatmul(string? setting) => setting?.Trim().ToLowerInvariant() switch
-        {
-            "native" => HalfMatmulKernel.Native,
-            "widened" or "widen" or "fp32" => HalfMatmulKernel.Widened,
-            _ => HalfMatmulKernel.Auto,
-        };
-
-        /// <summary>Default logger: one line per message on stderr, so the policy is visible without any logging set-up.</summary>
-        private sealed class StandardErrorLogger : ILogger
-        {
-            public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
-
-            public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Information;
-
-            public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
-            {
-                if (IsEnabled(logLevel))
+                if (Interlocked.Exchange(ref disposed, 1) == 0)
                 {
-                    Console.Error.WriteLine(formatter(state, exception));
+                    Ambient.Value = previous;
                 }
             }
         }

@@ -46,7 +46,7 @@ namespace PrecisionDsl
     /// <c>minScale</c> (or, disabled, at all) overflows in true units (a NaN input, a diverged loss, a too-large learning
     /// rate): lowering the scale cannot help, and skipping it forever would train nothing, silently.
     /// After <see cref="MinScaleStallWarningSteps"/> such steps in a row the scaler logs a warning
-    /// through <see cref="PrecisionPolicy.Logger"/>; after <see cref="MaxSkippedStepsAtMinScale"/> in a
+    /// through the <see cref="PrecisionSettings.Logger"/> in effect when the scaler was created; after <see cref="MaxSkippedStepsAtMinScale"/> in a
     /// row <see cref="Update"/> throws <see cref="LossScaleStalledException"/>. Parameters and optimizer
     /// state are untouched by every skipped step, so the weights of the last good step can be saved.</para>
     /// </remarks>
@@ -57,6 +57,9 @@ namespace PrecisionDsl
 
         /// <summary>Default of <see cref="MaxSkippedStepsAtMinScale"/>.</summary>
         public const int DefaultMaxSkippedStepsAtMinScale = 100;
+
+        /// <summary>Where the stall warning goes: <see cref="PrecisionPolicy.Current"/>'s logger at creation, or the model's.</summary>
+        internal ILogger Logger { get; init; } = PrecisionPolicy.Current.Logger;
 
         private readonly Dictionary<Optimizer, StepRecord> records = new(ReferenceEqualityComparer.Instance);
 
@@ -450,7 +453,7 @@ namespace PrecisionDsl
         {
             if (skippedAtMinScale == MinScaleStallWarningSteps && skippedAtMinScale != maxSkippedStepsAtMinScale)
             {
-                PrecisionPolicy.Logger.LogWarning(
+                Logger.LogWarning(
                     "PrecisionDsl: the last {Steps} optimizer steps were skipped: their gradients held inf/NaN {Why}. The gradients overflow in true units (NaN inputs, a diverged loss, a too-large learning rate?); GradScaler throws after {Limit} such steps in a row (MaxSkippedStepsAtMinScale, 0 = never).",
                     skippedAtMinScale, enabled ? $"although the loss scale is at its minimum ({minScale})" : "with no loss scaling in this precision", maxSkippedStepsAtMinScale);
             }

@@ -93,8 +93,8 @@ public sealed class KernelSelfTestTests(ITestOutputHelper output)
         var calls = new List<string>();
         var selector = new KernelSelector(_ => [Fake(KernelFamily.Linear, Slow(Right, 30), calls), Fake(KernelFamily.Conv2d, Wrong, calls)]);
 
-        var first = selector.ChoicesFor(ScalarType.BFloat16);
-        var again = selector.ChoicesFor(ScalarType.BFloat16);
+        var first = selector.ChoicesFor(ScalarType.BFloat16, logger);
+        var again = selector.ChoicesFor(ScalarType.BFloat16, logger);
 
         Assert.Same(first, again);
         Assert.Equal([ScalarType.BFloat16], selector.TestedDtypes);
@@ -104,7 +104,7 @@ public sealed class KernelSelfTestTests(ITestOutputHelper output)
         Assert.Matches(@"Linear widened \(native \d+\.\dx slower\); Conv2d widened \(native wrong: relative error 0\.267\)", line);
         Assert.Contains(PrecisionPolicy.CpuHalfMatmulEnvironmentVariable, line);
 
-        selector.ChoicesFor(ScalarType.Float16);
+        selector.ChoicesFor(ScalarType.Float16, logger);
         Assert.Equal(2, logger.Messages.Count);
     }
 

@@ -41,8 +41,11 @@ public sealed class PrecisionPolicyTests
         Assert.Contains("BFloat16", message.Message);
         Assert.Contains(PrecisionPolicy.CpuFp16EnvironmentVariable, message.Message);
 
-        PrecisionPolicy.CpuFp16Dtype = ScalarType.Float16;
-        Assert.Equal(ScalarType.Float16, PrecisionPolicy.DtypeFor(PrecisionKind.Fp16, DeviceType.CPU));
+        using (PolicyOverride.CpuFp16(ScalarType.Float16))
+        {
+            Assert.Equal(ScalarType.Float16, PrecisionPolicy.DtypeFor(PrecisionKind.Fp16, DeviceType.CPU));
+        }
+
         Assert.Single(logger.Messages);
     }
 
@@ -54,14 +57,15 @@ public sealed class PrecisionPolicyTests
     [InlineData(null, ScalarType.BFloat16)]
     public void Environment_variable_selects_the_cpu_fp16_dtype(string? setting, ScalarType expected)
     {
-        Assert.Equal(expected, PrecisionPolicy.ParseCpuFp16(setting));
+        Assert.Equal(expected, PrecisionSettings.ParseCpuFp16(setting));
     }
 
     [Fact]
     public void Cpu_fp16_dtype_accepts_only_half_types()
     {
-        var exception = Assert.Throws<ArgumentException>(() => PrecisionPolicy.CpuFp16Dtype = ScalarType.Float32);
+        var exception = Assert.Throws<ArgumentException>(() => PrecisionPolicy.Current with { CpuFp16Dtype = ScalarType.Float32 });
         Assert.Equal("value", exception.ParamName);
+        Assert.Equal(ScalarType.Float16, new PrecisionSettings { CpuFp16Dtype = ScalarType.Float16 }.CpuFp16Dtype);
     }
 
     [Fact]
@@ -182,14 +186,12 @@ public sealed class PrecisionPolicyTests
     [InlineData("fp32", HalfMatmulKernel.Widened)]
     [InlineData("turbo", HalfMatmulKernel.Auto)]
     public void Half_matmul_environment_setting_is_parsed_leniently(string? setting, HalfMatmulKernel expected) =>
-        Assert.Equal(expected, PrecisionPolicy.ParseCpuHalfMatmul(setting));
+        Assert.Equal(expected, PrecisionSettings.ParseCpuHalfMatmul(setting));
 
     [Fact]
     public void An_undefined_half_matmul_setting_is_rejected()
     {
-        using var kernels = PolicyOverride.HalfMatmul(HalfMatmulKernel.Native);
-
-        Assert.Throws<ArgumentOutOfRangeException>(() => PrecisionPolicy.CpuHalfMatmul = (HalfMatmulKernel)42);
-        Assert.Equal(HalfMatmulKernel.Native, PrecisionPolicy.CpuHalfMatmul);
+        var exception = Assert.Throws<ArgumentOutOfRangeException>(() => PrecisionPolicy.Current with { CpuHalfMatmul = (HalfMatmulKernel)42 });
+        Assert.Equal("value", exception.ParamName);
     }
 }

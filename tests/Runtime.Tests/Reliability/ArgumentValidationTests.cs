@@ -80,7 +80,8 @@ public sealed class ArgumentValidationTests
         ("TrainingCheckpoint.SaveNumbered keepLast", () => TrainingCheckpoint.SaveNumbered("x", Linear(1, 1), Optimizer(), new GradScaler(), 0, keepLast: 0), Range, "keepLast"),
         ("TrainingCheckpoint.FindLatest directory", () => TrainingCheckpoint.FindLatest(null!), Null, "directory"),
 
-        ("PrecisionPolicy.Logger", () => PrecisionPolicy.Logger = null!, Null, "value"),
+        ("PrecisionSettings.Logger", () => new PrecisionSettings { Logger = null! }, Null, "value"),
+        ("PrecisionPolicy.Use", () => PrecisionPolicy.Use(null!), Null, "settings"),
         ("PrecisionPolicy.DtypeFor", () => PrecisionPolicy.DtypeFor((PrecisionKind)9, DeviceType.CPU), Range, "kind"),
     }.Select(row => new object[] { row.EntryPoint, row.Call, row.Exception, row.Parameter });
 

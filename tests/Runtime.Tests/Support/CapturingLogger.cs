@@ -4,16 +4,15 @@ using Microsoft.Extensions.Logging;
 
 namespace PrecisionDsl.Runtime.Tests.Support;
 
-/// <summary>Records what the policy logs; installed as <see cref="PrecisionPolicy.Logger"/> for a test and removed on dispose.</summary>
+/// <summary>
+/// Records what the runtime logs: the <see cref="PrecisionSettings.Logger"/> of <see cref="PrecisionPolicy.Current"/> for the
+/// calling test (its execution context only) until dispose, and of the models and scalers created meanwhile.
+/// </summary>
 internal sealed class CapturingLogger : ILogger, IDisposable
 {
-    private readonly ILogger previous;
+    private readonly IDisposable scope;
 
-    public CapturingLogger()
-    {
-        previous = PrecisionPolicy.Logger;
-        PrecisionPolicy.Logger = this;
-    }
+    public CapturingLogger() => scope = PrecisionPolicy.Use(PrecisionPolicy.Current with { Logger = this });
 
     public List<(LogLevel Level, string Message)> Messages { get; } = new();
 
@@ -24,5 +23,5 @@ internal sealed class CapturingLogger : ILogger, IDisposable
     public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
         Messages.Add((logLevel, formatter(state, exception)));
 
-    public void Dispose() => PrecisionPolicy.Logger = previous;
+    public void Dispose() => scope.Dispose();
 }
