@@ -1,4 +1,6 @@
 using Xunit;
 
-// The end-to-end test changes PrecisionPolicy's statics and TorchSharp's global RNG: one test at a time.
+// The sample seeds TorchSharp's global RNG (Trainer.Run: model initialisation and data draw from it, and layer
+// constructors take no generator in TorchSharp 0.107), so two tests training at once would change each other's runs.
+// Its settings are no longer global: PrecisionPolicy.Use is per execution context.
 [assembly: CollectionBehavior(DisableTestParallelization = true)]
