@@ -78,11 +78,17 @@ namespace PrecisionDsl
             }
 
             this.lossScale = lossScale ?? LossScaleOptions.Default;
-            shadows = new ShadowWeights(layers) { OnEnter = WarnOnceIfGradientsWereNotMoved };
+            shadows = new ShadowWeights(owner, layers) { OnEnter = WarnOnceIfGradientsWereNotMoved };
         }
 
         /// <summary>The master/shadow pairs (for tests and diagnostics).</summary>
         internal IReadOnlyList<ShadowSlot> Slots => shadows.Slots;
+
+        /// <summary>The flat master, shadow and gradient buffers; null until the first forward.</summary>
+        internal FlatBuffers? Flat => shadows.Flat;
+
+        /// <summary>Persistent bytes of this model's own buffers by kind (nested precision models count their own).</summary>
+        internal PersistentBytes PersistentBytes => shadows.Flat?.PersistentBytes ?? default;
 
         /// <summary>Refreshes of the shadows from changed masters so far (a test hook).</summary>
         internal int ShadowRefreshes => shadows.Refreshes;
@@ -193,7 +199,7 @@ namespace PrecisionDsl
                 if (maxGradNorm is { } maxNorm)
                 {
                     scaler.Unscale(optimizer);
-                    ClipGradientNorm(optimizer.parameters(), maxNorm);
+                    ClipGradientNorm(GradScaler.GradientsOf(optimizer), maxNorm);
                 }
 
                 var blocked = new List<IDisposable>(states.Count);
@@ -218,7 +224,7 @@ namespace PrecisionDsl
             finally
             {
                 // Also when the scaler throws (e.g. a stalled scale): the next step starts clean.
-                ZeroGradients();
+                ZeroGradients(states);
                 pendingLoss = 0;
             }
 
@@ -242,7 +248,7 @@ namespace PrecisionDsl
 
             foreach (var state in StatesWithin(owner))
             {
-                state.shadows.MoveGradientsToMasters();
+                state.shadows.MoveGradientsToMasters(verifyEveryParameter: false);
             }
 
             return loss;
@@ -260,10 +266,12 @@ namespace PrecisionDsl
         /// Moves the half gradients of this model's shadows into the fp32 masters' gradients. Needed
         /// only in a hand-written loop, after each <c>backward</c>.
         /// </summary>
-        /// <remarks>The optimizer is about to step the masters, so the next forward refreshes the shadows.</remarks>
+        /// <remarks>The optimizer is about to step the masters, so the next forward refreshes the shadows. A
+        /// hand-written loop may have cleared gradients (<c>model.zero_grad()</c>) or replaced some, so every
+        /// gradient is checked to be its flat buffer's view (a pointer read per parameter, no kernel).</remarks>
         public void MoveGradientsToMasters()
         {
-            shadows.MoveGradientsToMasters();
+            shadows.MoveGradientsToMasters(verifyEveryParameter: true);
             shadows.MastersChanged();
         }
 
@@ -297,6 +305,10 @@ namespace PrecisionDsl
 
         internal void ExitForward() => shadows.Exit();
 
+        /// <summary>The flat buffers of <paramref name="model"/> and of the precision models inside it that have run a forward.</summary>
+        internal static IEnumerable<FlatBuffers> FlatBuffersWithin(Module model) =>
+            StatesWithin(model).Select(s => s.shadows.Flat).OfType<FlatBuffers>();
+
         /// <summary>The states of <paramref name="model"/> and of every precision model inside it that has run a forward.</summary>
         private static IEnumerable<MixedPrecisionState> StatesWithin(Module model)
         {
@@ -317,11 +329,11 @@ namespace PrecisionDsl
         /// does, without reading the norm back to the host (the step's one synchronisation is the
         /// scaler's overflow check).
         /// </summary>
-        private static void ClipGradientNorm(IEnumerable<Tensor> parameters, double maxNorm)
+        private static void ClipGradientNorm(IEnumerable<Tensor> gradientsOfOptimizer, double maxNorm)
         {
             using var scope = NewDisposeScope();
             using var noGrad = no_grad();
-            var gradients = parameters.Select(p => p.grad).Where(g => g is not null).Select(g => g!).ToList();
+            var gradients = gradientsOfOptimizer.ToList();
             if (gradients.Count == 0)
             {
                 return;
@@ -335,8 +347,15 @@ namespace PrecisionDsl
             }
         }
 
-        private void ZeroGradients()
+        private void ZeroGradients(List<MixedPrecisionState> states)
         {
+            if (states.All(s => s.shadows.Flat is not null))
+            {
+                // Every parameter of the model is in one of these buffers: one kernel per buffer.
+                states.ForEach(s => s.shadows.Flat!.ZeroGradients());
+                return;
+            }
+
             using var noGrad = no_grad();
             foreach (var parameter in owner.parameters())
             {

@@ -168,7 +168,7 @@ namespace PrecisionDsl
                     : "Unscale has already been called for this optimizer since the last Update.");
             }
 
-            records[optimizer] = new StepRecord(UnscaleAndCheck(optimizer.parameters(), 1.0 / scale));
+            records[optimizer] = new StepRecord(UnscaleAndCheck(GradientsOf(optimizer), 1.0 / scale));
         }
 
         /// <summary>
@@ -212,7 +212,7 @@ namespace PrecisionDsl
                 }
                 else
                 {
-                    records[optimizer] = new StepRecord(UnscaleAndCheck(optimizer.parameters(), inverseScale: 1.0));
+                    records[optimizer] = new StepRecord(UnscaleAndCheck(GradientsOf(optimizer), inverseScale: 1.0));
                 }
             }
 
@@ -358,16 +358,15 @@ namespace PrecisionDsl
         /// (<c>aminmax</c>) and no gradient-sized temporary; one stack and one reduction combine them.
         /// Nothing is read back to the host.
         /// </summary>
-        internal static Tensor UnscaleAndCheck(IEnumerable<Tensor> parameters, double inverseScale)
+        internal static Tensor UnscaleAndCheck(IEnumerable<Tensor> gradients, double inverseScale)
         {
             using var scope = NewDisposeScope();
             var extremes = new List<Tensor>();
             using (no_grad())
             {
-                foreach (var parameter in parameters)
+                foreach (var gradient in gradients)
                 {
-                    var gradient = parameter.grad;
-                    if (gradient is null || gradient.numel() == 0)
+                    if (gradient.numel() == 0)
                     {
                         continue;
                     }
@@ -386,6 +385,16 @@ namespace PrecisionDsl
             var overflow = extremes.Count == 0 ? tensor(false) : isfinite(stack(extremes)).all().logical_not();
             return overflow.DetachFromDisposeScope();
         }
+
+        /// <summary>
+        /// The gradients <paramref name="optimizer"/> steps with: for a fused flat optimizer (<see cref="FlatAdamW"/>,
+        /// <see cref="FlatSgd"/>) a few contiguous ranges of the flat gradient buffers, so unscaling, the inf/NaN check
+        /// and clipping are a few kernels whatever the number of parameters; otherwise each parameter's gradient.
+        /// </summary>
+        internal static IEnumerable<Tensor> GradientsOf(Optimizer optimizer) =>
+            optimizer is IFlatOptimizer flat
+                ? flat.GradientRanges()
+                : optimizer.parameters().Select(p => p.grad).OfType<Tensor>();
 
         private void Configure(double initialScale, double growthFactor, double backoffFactor, int growthInterval,
             int hysteresis, double minScale, double maxScale, bool enabled)
