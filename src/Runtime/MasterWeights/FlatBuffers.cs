@@ -37,13 +37,10 @@ namespace PrecisionDsl
         private static long builds;
 
         private readonly List<FlatGroup> groups;
-        private readonly Dictionary<IntPtr, (FlatGroup Group, FlatEntry Entry)> locations;
 
         private FlatBuffers(List<FlatGroup> groups)
         {
             this.groups = groups;
-            locations = groups.SelectMany(g => g.Entries.Select(e => (g, e)))
-                .ToDictionary(x => x.e.Parameter.Handle, x => (x.g, x.e));
             Interlocked.Increment(ref builds);
         }
 
@@ -77,9 +74,17 @@ namespace PrecisionDsl
         /// <summary>Where <paramref name="parameter"/> lives, if it is one of this layout's.</summary>
         public bool TryLocate(Parameter parameter, out FlatGroup group, out FlatEntry entry)
         {
-            var found = locations.TryGetValue(parameter.Handle, out var location);
-            (group, entry) = location;
-            return found;
+            foreach (var candidate in groups)
+            {
+                if (candidate.TryLocate(parameter, out entry))
+                {
+                    group = candidate;
+                    return true;
+                }
+            }
+
+            (group, entry) = (null!, null!);
+            return false;
         }
 
         /// <summary>Copies the masters into the half shadows and those into the widened copies: two kernels per shadow dtype.</summary>
@@ -154,12 +159,17 @@ namespace PrecisionDsl
     /// <summary>The flat buffers of the parameters of one device and dtype.</summary>
     internal sealed class FlatGroup : IDisposable
     {
+        private readonly Dictionary<IntPtr, FlatEntry> entriesByHandle;
+
         private FlatGroup(Tensor masters, List<FlatEntry> entries, List<ShadowSegment> shadows)
         {
             Masters = masters;
             Entries = entries;
             Shadows = shadows;
+            entriesByHandle = entries.ToDictionary(e => e.Parameter.Handle);
         }
+
+        public bool TryLocate(Parameter parameter, out FlatEntry entry) => entriesByHandle.TryGetValue(parameter.Handle, out entry!);
 
         public Tensor Masters { get; }
 

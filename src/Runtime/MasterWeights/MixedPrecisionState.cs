@@ -87,8 +87,13 @@ namespace PrecisionDsl
         /// <summary>The flat master, shadow and gradient buffers; null until the first forward.</summary>
         internal FlatBuffers? Flat => shadows.Flat;
 
-        /// <summary>Persistent bytes of this model's own buffers by kind (nested precision models count their own).</summary>
-        internal PersistentBytes PersistentBytes => shadows.Flat?.PersistentBytes ?? default;
+        /// <summary>
+        /// Persistent training-state bytes of <paramref name="model"/> and the precision models inside it by kind, with the
+        /// flat state of a fused <paramref name="optimizer"/> (docs/ARCHITECTURE.md, "Bytes per parameter").
+        /// </summary>
+        internal static PersistentBytes PersistentBytesOf(Module model, Optimizer? optimizer) =>
+            FlatBuffersWithin(model).Aggregate(default(PersistentBytes), (sum, flat) => sum + flat.PersistentBytes)
+            with { OptimizerState = (optimizer as IFlatOptimizer)?.StateBytes ?? 0 };
 
         /// <summary>Refreshes of the shadows from changed masters so far (a test hook).</summary>
         internal int ShadowRefreshes => shadows.Refreshes;

@@ -105,6 +105,8 @@ namespace PrecisionDsl
             }
         }
 
+        FlatLayout IFlatOptimizer.Layout => layout;
+
         IEnumerable<Tensor> IFlatOptimizer.GradientRanges()
         {
             Prepare();
@@ -135,7 +137,7 @@ namespace PrecisionDsl
         }
 
         /// <summary>Optimizer state held in flat buffers (exp_avg and exp_avg_sq: 8 bytes per parameter).</summary>
-        internal long FlatStateBytes => buffers.Values.Sum(b => FlatGroup.Bytes(b.ExpAvg) + FlatGroup.Bytes(b.ExpAvgSq));
+        long IFlatOptimizer.StateBytes => buffers.Values.Sum(b => FlatGroup.Bytes(b.ExpAvg) + FlatGroup.Bytes(b.ExpAvgSq));
 
         /// <summary>Releases the flat state buffers with the per-parameter state.</summary>
         protected override void Dispose(bool disposing)

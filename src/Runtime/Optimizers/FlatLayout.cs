@@ -12,6 +12,12 @@ namespace PrecisionDsl
     {
         /// <summary>The gradients the next step uses, as views created in the caller's dispose scope.</summary>
         IEnumerable<Tensor> GradientRanges();
+
+        /// <summary>How the parameter groups map onto the flat buffers (as of the last step).</summary>
+        FlatLayout Layout { get; }
+
+        /// <summary>Bytes of optimizer state held in flat buffers.</summary>
+        long StateBytes { get; }
     }
 
     /// <summary>Contiguous parameters of one parameter group in one flat group: updated by one kernel per operation.</summary>

@@ -100,6 +100,8 @@ namespace PrecisionDsl
             }
         }
 
+        FlatLayout IFlatOptimizer.Layout => layout;
+
         IEnumerable<Tensor> IFlatOptimizer.GradientRanges()
         {
             Prepare();
@@ -115,7 +117,7 @@ namespace PrecisionDsl
         }
 
         /// <summary>Momentum held in flat buffers (4 bytes per parameter when momentum is used).</summary>
-        internal long FlatStateBytes => buffers.Values.Sum(FlatGroup.Bytes);
+        long IFlatOptimizer.StateBytes => buffers.Values.Sum(FlatGroup.Bytes);
 
         /// <summary>Releases the flat state buffers with the per-parameter state.</summary>
         protected override void Dispose(bool disposing)
