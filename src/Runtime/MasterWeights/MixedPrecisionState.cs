@@ -17,9 +17,12 @@ namespace PrecisionDsl
     /// one per model instance; user code reaches it through the model's generated members.
     /// </summary>
     /// <remarks>
-    /// <para><b>Optimizer.</b> Build the optimizer on <c>model.parameters()</c>: those are the fp32
-    /// masters (the shadows are never registered). The optimizer updates the masters; the next
-    /// forward refreshes the shadows from them in place.</para>
+    /// <para><b>Optimizer.</b> <c>model.CreateAdamW(...)</c>/<c>model.CreateSgd(...)</c>
+    /// (<see cref="FlatOptimizers"/>) update the flat fp32 masters in a few kernels; any TorchSharp optimizer
+    /// built on <c>model.parameters()</c> works too: those are the fp32 masters (the shadows are never
+    /// registered), views of the flat buffers (<see cref="FlatBuffers"/>) from the first forward on, the same
+    /// Parameter objects. The optimizer updates the masters; the next forward refreshes the shadows from them
+    /// in place.</para>
     /// <para><b>Training step.</b> The generated <c>TrainStep(x, target, optimizer, scaler)</c> runs
     /// forward, the fp32 loss, the scaled backward, moves the half gradients into the masters,
     /// unscales, clips when <c>maxGradNorm</c> is given, steps or skips on inf/NaN, updates the scale
