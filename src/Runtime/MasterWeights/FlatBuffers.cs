@@ -49,6 +49,9 @@ namespace PrecisionDsl
 
         public IReadOnlyList<FlatGroup> Groups => groups;
 
+        /// <summary>True once gradients were moved (a backward whose shadow gradients never moved is warned about).</summary>
+        public bool EverMoved { get; private set; }
+
         /// <summary>False once a newer layout replaced this one (e.g. after <c>to(device)</c>).</summary>
         public bool IsCurrent { get; private set; } = true;
 
@@ -98,9 +101,9 @@ namespace PrecisionDsl
         }
 
         /// <summary>
-        /// Makes every gradient a view of its flat buffer, allocating the buffers the first time. When
-        /// <paramref name="everyParameter"/> is false only the first master and the first shadow of each buffer are
-        /// checked (O(1)): a loop that clears gradients (<c>model.zero_grad()</c>) clears them all.
+        /// Makes every master gradient a view of its flat buffer, allocating the buffers the first time. When
+        /// <paramref name="everyParameter"/> is false only the first master of each buffer is checked (O(1)): a
+        /// loop that clears gradients (<c>model.zero_grad()</c>) clears them all.
         /// </summary>
         public void AttachGradients(bool everyParameter)
         {
@@ -111,15 +114,20 @@ namespace PrecisionDsl
             }
         }
 
-        /// <summary>Adds the half and widened gradients into the master gradients and zeroes them: two kernels per buffer.</summary>
+        /// <summary>
+        /// Adds the half and widened gradients into the master gradients and zeroes them: two kernels per buffer.
+        /// The shadows' gradients become views too (checked like the masters', see <see cref="AttachGradients"/>).
+        /// </summary>
         public void MoveGradients(bool verifyEveryParameter)
         {
             AttachGradients(verifyEveryParameter);
             using var noGrad = no_grad();
             foreach (var group in groups)
             {
-                group.MoveGradients();
+                group.MoveGradients(verifyEveryParameter);
             }
+
+            EverMoved = true;
         }
 
         /// <summary>Zeroes the master gradients in place: one kernel per buffer.</summary>
@@ -242,17 +250,13 @@ namespace PrecisionDsl
             {
                 Attach(entry.Parameter, Gradients, entry.Offset);
             }
-
-            foreach (var segment in Shadows)
-            {
-                segment.AttachGradients(everyParameter);
-            }
         }
 
-        internal void MoveGradients()
+        internal void MoveGradients(bool verifyEveryParameter)
         {
             foreach (var segment in Shadows)
             {
+                segment.AttachGradients(verifyEveryParameter);
                 segment.MoveGradients(Gradients!);
             }
         }

@@ -396,7 +396,7 @@ namespace PrecisionDsl
         /// </summary>
         private void WarnOnceIfGradientsWereNotMoved()
         {
-            if (warnedAboutUnmovedGradients || Slots.Count == 0 || !Slots[0].HasNeverMovedGradient)
+            if (warnedAboutUnmovedGradients || Slots.Count == 0 || shadows.Flat!.EverMoved || !Slots[0].HasGradient)
             {
                 return;
             }

@@ -100,18 +100,13 @@ namespace PrecisionDsl
             }
         }
 
-        /// <summary>
-        /// True when a backward left a gradient on the shadow and none ever reached the master: the
-        /// gradients were not moved, so an optimizer on the masters would not see them.
-        /// </summary>
-        public bool HasNeverMovedGradient
+        /// <summary>True when a backward left a gradient on the copy the layer computed with.</summary>
+        public bool HasGradient
         {
             get
             {
-                using var shadowGradient = Shadow.grad;
-                using var widenedGradient = Widened?.grad;
-                using var masterGradient = Master.grad;
-                return (shadowGradient is not null || widenedGradient is not null) && masterGradient is null;
+                using var gradient = (Widened ?? Shadow).grad;
+                return gradient is not null;
             }
         }
 

@@ -134,7 +134,7 @@ namespace PrecisionDsl
 
         private void Prepare()
         {
-            if (layout.Update(_parameter_groups, stateReplaced))
+            if (layout.Update(_parameter_groups, stateReplaced || MomentumReplaced()))
             {
                 stateReplaced = false;
                 var old = buffers.Values.ToList();
@@ -161,6 +161,14 @@ namespace PrecisionDsl
 
             layout.AttachGradients();
         }
+
+        /// <summary>
+        /// TorchSharp's binary load writes a momentum buffer in place, but creates a new one where there was none
+        /// (an optimizer that has not stepped yet): such a buffer moves into the flat buffer. One check per range.
+        /// </summary>
+        private bool MomentumReplaced() => layout.Ranges.Any(r =>
+            buffers.TryGetValue(r.Group, out var buffer) && StateOf(r.Entries[0].Parameter).momentum_buffer is { } momentum
+            && FlatBuffers.DataPointer(momentum) != FlatBuffers.DataPointer(buffer) + r.Offset * buffer.ElementSize);
 
         private State StateOf(Parameter parameter) => (State)_state[parameter.Handle];
 

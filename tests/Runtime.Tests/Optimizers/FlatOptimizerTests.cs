@@ -67,9 +67,11 @@ public sealed class FlatOptimizerTests
     }
 
     [Theory]
-    [InlineData("adamw")]
-    [InlineData("sgd")]
-    public void Training_state_saved_by_TrainingCheckpoint_resumes_bit_identically(string kind)
+    [InlineData("adamw", false)]
+    [InlineData("sgd", false)]
+    [InlineData("adamw", true)]
+    [InlineData("sgd", true)]
+    public void Training_state_saved_by_TrainingCheckpoint_resumes_bit_identically(string kind, bool loadAfterFirstForward)
     {
         using var threads = new SingleThreadedTorch();
         using var scope = NewDisposeScope();
@@ -89,10 +91,17 @@ public sealed class FlatOptimizerTests
             TrainingCheckpoint.Save(path, model, optimizer, scaler, step: 5);
             var expected = Enumerable.Range(0, 5).Select(_ => model.TrainStep(x, y, optimizer, scaler).Loss).ToList();
 
-            // Loaded before the resumed model's first forward: the state moves into the flat buffers at its first step.
+            // Loaded before the resumed model's first forward, the state moves into the flat buffers at the first
+            // step; loaded after it (ranges resolved by zero_grad, no momentum yet), into the flat buffers already there.
             var resumed = new TinyMlp(PrecisionKind.Bf16);
             var resumedOptimizer = Create(resumed);
             var resumedScaler = new GradScaler();
+            if (loadAfterFirstForward)
+            {
+                resumed.call(x);
+                resumedOptimizer.zero_grad();
+            }
+
             TrainingCheckpoint.Load(path, resumed, resumedOptimizer, resumedScaler);
             var actual = Enumerable.Range(0, 5).Select(_ => resumed.TrainStep(x, y, resumedOptimizer, resumedScaler).Loss).ToList();
 
