@@ -101,9 +101,9 @@ namespace PrecisionDsl
         }
 
         /// <summary>
-        /// Makes every master gradient a view of its flat buffer, allocating the buffers the first time. When
-        /// <paramref name="everyParameter"/> is false only the first master of each buffer is checked (O(1)): a
-        /// loop that clears gradients (<c>model.zero_grad()</c>) clears them all.
+        /// Makes every master gradient a view of its flat buffer (those of parameters that require one), allocating
+        /// the buffers the first time. When <paramref name="everyParameter"/> is false only the first master of each
+        /// buffer is checked (O(1)): a loop that clears gradients (<c>model.zero_grad()</c>) clears them all.
         /// </summary>
         public void AttachGradients(bool everyParameter)
         {
@@ -246,7 +246,8 @@ namespace PrecisionDsl
                 everyParameter = true;
             }
 
-            foreach (var entry in everyParameter ? Entries : Entries.Take(1))
+            // A frozen parameter keeps no gradient, so that TorchSharp's optimizers skip it as before.
+            foreach (var entry in Entries.Where(e => e.Parameter.requires_grad).Take(everyParameter ? int.MaxValue : 1))
             {
                 Attach(entry.Parameter, Gradients, entry.Offset);
             }

@@ -59,7 +59,8 @@ namespace PrecisionDsl
             {
                 foreach (var parameter in group.Parameters)
                 {
-                    if (Locate(parameter) is { } place)
+                    // A frozen parameter is updated alone, so that it is skipped like TorchSharp skips it (no gradient).
+                    if (parameter.requires_grad && Locate(parameter) is { } place)
                     {
                         located.Add((place.Group, place.Entry, group));
                     }

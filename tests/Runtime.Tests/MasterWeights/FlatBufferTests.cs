@@ -171,6 +171,33 @@ public sealed class FlatBufferTests
         Assert.True(losses[^1] < losses[0] / 2, $"loss {losses[0]} -> {losses[^1]}");
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void A_frozen_layer_stays_untouched_by_weight_decay_with_TorchSharp_and_fused_AdamW(bool fused)
+    {
+        using var scope = NewDisposeScope();
+        var model = new TinyMlp(PrecisionKind.Bf16);
+        foreach (var parameter in model.Fc1.parameters())
+        {
+            parameter.requires_grad_(false);
+        }
+
+        var frozen = model.Fc1.parameters().Select(Snapshots.Values).ToList();
+        var trained = Snapshots.Values(model.Fc2.weight);
+        var optimizer = fused ? (optim.Optimizer)model.CreateAdamW(lr: 0.01, weightDecay: 0.5) : optim.AdamW(model.parameters(), lr: 0.01, weight_decay: 0.5);
+        var (x, y) = RegressionData.Create();
+
+        for (var step = 0; step < 3; step++)
+        {
+            model.TrainStep(x, y, optimizer, model.CreateGradScaler());
+        }
+
+        Assert.Equal(frozen, model.Fc1.parameters().Select(Snapshots.Values));
+        Assert.All(model.Fc1.parameters(), p => Assert.Null(p.grad));
+        Assert.NotEqual(trained, Snapshots.Values(model.Fc2.weight));
+    }
+
     [Fact]
     public void A_nested_precision_model_flattens_its_own_parameters_and_the_outer_one_the_rest()
     {
