@@ -25,9 +25,9 @@ namespace PrecisionDsl
     /// so a "no weight decay on vectors" parameter group is a few contiguous ranges. The half buffer of a shadow
     /// dtype mirrors its masters' range (refresh: one <c>copy_</c>); the widened buffer mirrors the half buffer's
     /// first part (one <c>copy_</c>).</para>
-    /// <para><b>Gradients.</b> Allocated at the first move (an inference-only model has none): master gradients
-    /// (fp32), half gradients for natively-half slots and fp32 gradients for widened slots, each parameter's
-    /// <c>.grad</c> a view, so autograd accumulates in place. The persistent half gradient (2 bytes per half
+    /// <para><b>Gradients.</b> Allocated at the first move or fused-optimizer step (an inference-only model has
+    /// none): master gradients (fp32; none for a frozen parameter), half gradients for natively-half slots and fp32
+    /// gradients for widened slots (at the first move), each <c>.grad</c> a view, so autograd accumulates in place. The persistent half gradient (2 bytes per half
     /// parameter) is the price of a move that is one <c>add_</c> and of no allocation per step. A gradient a
     /// hand-written loop cleared (<c>model.zero_grad()</c> sets it to null) or replaced is put back by
     /// <see cref="AttachGradients"/>: its value copied into the buffer, the view reassigned.</para>

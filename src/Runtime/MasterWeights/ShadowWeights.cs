@@ -244,12 +244,15 @@ namespace PrecisionDsl
             built = true;
         }
 
-        /// <summary>The owner's parameters, less those of nested precision models (they flatten their own).</summary>
+        /// <summary>
+        /// The owner's parameters and its slots' masters (a layer the owner did not register still needs its shadows
+        /// refreshed), less those of nested precision models (they flatten their own).
+        /// </summary>
         private IEnumerable<Parameter> OwnParameters()
         {
             var nested = owner.modules().Where(m => LayerCatalog.IsPrecisionModel(m.GetType()))
                 .SelectMany(m => m.parameters()).Select(p => p.Handle).ToHashSet();
-            return owner.parameters().Where(p => !nested.Contains(p.Handle));
+            return owner.parameters().Concat(slots.Select(s => s.Master)).Where(p => !nested.Contains(p.Handle));
         }
 
         /// <summary>
