@@ -3,8 +3,10 @@ using System.Collections.Concurrent;
 using System.Collections.Generic;
 using System.Linq;
 using System.Reflection;
+using System.Runtime.CompilerServices;
 using Microsoft.Extensions.Logging;
 using TorchSharp;
+using TorchSharp.Modules;
 using static TorchSharp.torch;
 using Module = TorchSharp.torch.nn.Module;
 using Optimizer = TorchSharp.torch.optim.Optimizer;
@@ -59,6 +61,7 @@ namespace PrecisionDsl
         private readonly PrecisionLayer[] layers;
         private readonly LossScaleOptions lossScale;
         private readonly ShadowWeights shadows;
+        private readonly ConditionalWeakTable<Optimizer, FlatLayout> layoutsOfOptimizers = new();
         private bool warnedAboutUnmovedGradients;
         private double pendingLoss;
 
@@ -183,6 +186,28 @@ namespace PrecisionDsl
             return ApplyGradientsCore(optimizer, scaler, maxGradNorm, null);
         }
 
+        /// <summary>
+        /// The gradients <paramref name="optimizer"/> steps with, for the unscale, the inf/NaN check and clipping: a fused
+        /// optimizer's ranges; for a TorchSharp optimizer whose every parameter lies in the flat buffers (the usual
+        /// <c>optim.AdamW(model.parameters())</c>), the contiguous ranges of the flat gradient buffers those parameters'
+        /// gradients are views of (resolved again when a layout was rebuilt or the optimizer's parameter count changed);
+        /// otherwise each parameter's gradient.
+        /// </summary>
+        internal IEnumerable<Tensor> GradientsOf(Optimizer optimizer)
+        {
+            if (optimizer is IFlatOptimizer || optimizer.ParamGroups is not { } controllers)
+            {
+                return GradScaler.GradientsOf(optimizer);
+            }
+
+            var groups = controllers.OfType<ParamGroup>().ToList();
+            var layout = layoutsOfOptimizers.GetValue(optimizer, _ => new FlatLayout(owner));
+            layout.Update(groups, force: groups.Sum(g => g.Parameters.Count()) != layout.ParameterCount);
+            return layout.Loose.Count == 0 && layout.Ranges.Count > 0 && layout.Ranges.All(r => r.Group.Gradients is not null)
+                ? layout.Gradients()
+                : GradScaler.GradientsOfParameters(optimizer);
+        }
+
         /// <summary>Checked before any work, so a bad argument never leaves a half-done step behind.</summary>
         private static void ValidateStepArguments(Optimizer optimizer, GradScaler scaler, double? maxGradNorm)
         {
@@ -204,10 +229,11 @@ namespace PrecisionDsl
             double loss;
             try
             {
+                var gradients = GradientsOf(optimizer);
                 if (maxGradNorm is { } maxNorm)
                 {
-                    scaler.Unscale(optimizer);
-                    ClipGradientNorm(GradScaler.GradientsOf(optimizer), maxNorm);
+                    scaler.UnscaleGradients(optimizer, gradients);
+                    ClipGradientNorm(gradients, maxNorm);
                 }
 
                 var blocked = new List<IDisposable>(states.Count);
@@ -215,7 +241,7 @@ namespace PrecisionDsl
                 {
                     // Outer model first, as forwards enter them: no forward reads a master while it steps.
                     blocked.AddRange(states.Select(state => state.shadows.BlockForwards()));
-                    stepped = scaler.StepReadingAlong(optimizer, unreadLoss, out loss);
+                    stepped = scaler.StepReadingAlong(optimizer, gradients, unreadLoss, out loss);
                     if (stepped)
                     {
                         // Before the forwards resume, so none pairs new fp32 layers with old half shadows.

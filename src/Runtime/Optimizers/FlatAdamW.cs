@@ -110,8 +110,7 @@ namespace PrecisionDsl
         IEnumerable<Tensor> IFlatOptimizer.GradientRanges()
         {
             Prepare();
-            return layout.Ranges.Select(r => r.Group.Gradients!.narrow(0, r.Offset, r.Count))
-                .Concat(layout.Loose.Select(l => l.Parameter.grad).OfType<Tensor>());
+            return layout.Gradients();
         }
 
         /// <summary>Each parameter's state carries its group's step count (the step updates only the group's first).</summary>

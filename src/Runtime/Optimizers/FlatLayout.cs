@@ -37,6 +37,9 @@ namespace PrecisionDsl
 
         public IReadOnlyList<(Parameter Parameter, ParamGroup Group)> Loose { get; private set; } = new List<(Parameter, ParamGroup)>();
 
+        /// <summary>How many parameters the groups held at the last <see cref="Update"/>.</summary>
+        public int ParameterCount { get; private set; }
+
         /// <summary>The flat buffers the ranges lie in.</summary>
         public IReadOnlyList<FlatBuffers> Flats => flats;
 
@@ -93,8 +96,14 @@ namespace PrecisionDsl
 
             Ranges = ranges;
             Loose = loose;
+            ParameterCount = located.Count + loose.Count;
             return true;
         }
+
+        /// <summary>The ranges' gradients (views of the flat buffers, created in the caller's dispose scope), then the loose parameters'.</summary>
+        public IEnumerable<Tensor> Gradients() =>
+            Ranges.Select(r => r.Group.Gradients!.narrow(0, r.Offset, r.Count))
+                .Concat(Loose.Select(l => l.Parameter.grad).OfType<Tensor>());
 
         /// <summary>Gradients are views of the flat buffers (the first of each checked, O(1); see <see cref="FlatBuffers.AttachGradients"/>).</summary>
         public void AttachGradients() => flats.ForEach(f => f.AttachGradients(everyParameter: false));

@@ -105,8 +105,7 @@ namespace PrecisionDsl
         IEnumerable<Tensor> IFlatOptimizer.GradientRanges()
         {
             Prepare();
-            return layout.Ranges.Select(r => r.Group.Gradients!.narrow(0, r.Offset, r.Count))
-                .Concat(layout.Loose.Select(l => l.Parameter.grad).OfType<Tensor>());
+            return layout.Gradients();
         }
 
         /// <summary>TorchSharp's in-memory load replaces the momentum buffers: they move into the flat buffers at the next step.</summary>

@@ -2,6 +2,7 @@ using System;
 using System.Linq;
 using PrecisionDsl.Runtime.Tests.Support;
 using TorchSharp;
+using TorchSharp.Modules;
 using Xunit;
 using static TorchSharp.torch;
 
@@ -48,6 +49,25 @@ public sealed class FlatBookkeepingTests
         var apply = TensorsCreatedBy(() => model.ApplyGradients(optimizer, scaler, maxGradNorm: 1.0));
         var refresh = TensorsCreatedBy(flat.Refresh);
         return (move, refresh, apply);
+    }
+
+    [Fact]
+    public void A_TorchSharp_optimizer_over_the_flat_masters_is_unscaled_and_checked_over_one_range()
+    {
+        using var scope = NewDisposeScope();
+        var model = new DeepMlp(8, PrecisionKind.Bf16);
+        var optimizer = optim.AdamW(model.parameters(), lr: 1e-3);
+        var (x, y) = (randn(4, 8), randn(4, 8));
+        model.TrainStep(x, y, optimizer, new GradScaler(initialScale: 256));
+
+        var range = Assert.Single(model.State.GradientsOf(optimizer));
+        Assert.Equal(model.parameters().Sum(p => p.numel()), range.numel());
+
+        // A parameter outside the flat buffers: each parameter's gradient, as before.
+        var extra = new Parameter(randn(3));
+        extra.grad = zeros(3);
+        var mixed = optim.AdamW(model.parameters().Append(extra), lr: 1e-3);
+        Assert.Equal(model.parameters().Count() + 1, model.State.GradientsOf(mixed).Count());
     }
 
     private static long TensorsCreatedBy(Action action)
