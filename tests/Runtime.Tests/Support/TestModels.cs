@@ -233,7 +233,7 @@ internal sealed class ConvStackModel : Module<Tensor, Tensor>, IPrecisionModel
 /// A precision model of <c>depth</c> half Linear layers in a <c>ModuleList</c> and an fp32 LayerNorm
 /// head: the many-small-layers shape whose per-step bookkeeping the flat buffers make independent of depth.
 /// </summary>
-internal sealed class DeepMlp : Module<Tensor, Tensor>
+internal sealed class DeepMlp : Module<Tensor, Tensor>, IPrecisionModel
 {
     private readonly ModuleList<Linear> layers = new();
     private readonly LayerNorm norm;
