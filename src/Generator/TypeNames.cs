@@ -66,6 +66,7 @@ namespace PrecisionDsl.Generator
         public const string GlobalPrecisionCast = "global::PrecisionDsl.Precision.Cast";
         public const string GlobalPrecisionWidest = "global::PrecisionDsl.Precision.Widest";
         public const string GlobalCheckedOps = "global::PrecisionDsl.CheckedOps";
+        public const string GlobalTemporaries = "global::PrecisionDsl.Temporaries";
 
         // Parameters of CheckedOps.Matmul/Mm/Bmm: the two operands, then the names the shape error gives them.
         public static readonly string[] CheckedProductOperands = { "left", "right" };

@@ -315,7 +315,7 @@ namespace PrecisionDsl.Generator.Emitting
             }
 
             writer.WriteLine("using var __weights = __PdslState.EnterForward();");
-            WriteInUserNullableContext(writer, forward.Body, ForwardRewriter.RewriteStatements(forward.Body, forward.Nodes, shape.HoldsTensors));
+            WriteInUserNullableContext(writer, forward.Body, ForwardRewriter.RewriteStatements(forward.Body, forward.Nodes, shape.HoldsTensors, liveness: shape.HoldsTensors ? forward.Liveness : default));
             if (shape.HoldsTensors)
             {
                 writer.WriteLine();

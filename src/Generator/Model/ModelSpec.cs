@@ -152,6 +152,7 @@ namespace PrecisionDsl.Generator.Model
     /// runtime's hooks (container casts, widened layers) run, as they do for <c>layer.call(x)</c>.</param>
     /// <param name="Helpers">Methods of the model the body calls that call layers or policy ops themselves; they get a
     /// rewritten copy too (filled on the [Forward] body only, for every helper reachable from it).</param>
+    /// <param name="Liveness">Statements and tensor locals of the [Forward] block for the liveness pass (none for helpers).</param>
     internal sealed record ForwardBody(
         string FilePath,
         int TextStart,
@@ -166,7 +167,8 @@ namespace PrecisionDsl.Generator.Model
         EquatableArray<TextSpan> HelperCalls,
         EquatableArray<RoutedCall> RoutedCalls,
         EquatableArray<TextSpan> LayerForwardNames,
-        EquatableArray<HelperSpec> Helpers);
+        EquatableArray<HelperSpec> Helpers,
+        BodyLiveness Liveness);
 
     /// <summary>
     /// A call the generated code sends to its <c>CheckedOps</c> counterpart, as the spans to replace (relative to

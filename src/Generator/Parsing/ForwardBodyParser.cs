@@ -89,7 +89,8 @@ namespace PrecisionDsl.Generator.Parsing
                 parser.helperCalls.ToEquatableArray(),
                 parser.routedCalls.ToEquatableArray(),
                 parser.layerForwardNames.ToEquatableArray(),
-                helpers.Helpers.ToEquatableArray());
+                helpers.Helpers.ToEquatableArray(),
+                method.Body is null ? BodyLiveness.None : LivenessParser.Read(method.Body, semanticModel, parser.nodes, parser.nodeOf, cancellationToken));
         }
 
         /// <summary>The <c>#nullable</c> directive that recreates the context at <paramref name="position"/>.</summary>
@@ -139,7 +140,8 @@ namespace PrecisionDsl.Generator.Parsing
             helperCalls.ToEquatableArray(),
             routedCalls.ToEquatableArray(),
             layerForwardNames.ToEquatableArray(),
-            EquatableArray<HelperSpec>.Empty);
+            EquatableArray<HelperSpec>.Empty,
+            BodyLiveness.None);
 
         /// <summary>
         /// Finds, parses and remembers the model's helper methods reachable from the forward body. A helper is
