@@ -150,6 +150,9 @@ namespace PrecisionDsl.Generator.Tests
         [InlineData("cache = h; var y = x;")]
         [InlineData("var y = Helper(h);")]
         [InlineData("var y = h.MoveToOuterDisposeScope();")]
+        [InlineData("register_buffer(\"b\", h); var y = x;")]
+        [InlineData("var s = NewDisposeScope(); var y = s.MoveToOuter(h); s.Dispose();")]
+        [InlineData("object o = h as object; var y = x;")]
         [InlineData("var y = x; h.Dispose();")]
         public void A_local_aliased_stored_or_handed_to_user_code_is_never_freed(string statement)
         {

@@ -159,7 +159,7 @@ namespace PrecisionDsl.Generator.Parsing
                         ? UseKind.Escape
                         : UseKind.Read;
                 case ElementAccessExpressionSyntax access when access.Expression == outer:
-                case BinaryExpressionSyntax:
+                case BinaryExpressionSyntax binary when !binary.IsKind(SyntaxKind.AsExpression):
                 case PrefixUnaryExpressionSyntax:
                 case IsPatternExpressionSyntax:
                 case ReturnStatementSyntax:
@@ -239,7 +239,7 @@ namespace PrecisionDsl.Generator.Parsing
 
                     return method.Name is TypeNames.ModuleCall or TypeNames.ModuleForward && SymbolFacts.IsModule(method.ContainingType)
                         ? invocation.Expression is MemberAccessExpressionSyntax access && IsTorchSharpLayer(access.Expression)
-                        : SymbolFacts.IsInTorchSharp(method) || IsRuntime(method) || IsMath(method);
+                        : IsTensorFunction(method) || IsRuntime(method) || IsMath(method);
                 case ElementAccessExpressionSyntax element:
                     return SymbolFacts.IsTensor(semanticModel.GetTypeInfo(element.Expression, cancellationToken).Type);
                 default:
@@ -250,6 +250,19 @@ namespace PrecisionDsl.Generator.Parsing
         private bool IsTorchSharpLayer(ExpressionSyntax receiver) => OpPolicy.IsTorchSharpLayer(LayerType(receiver));
 
         private string LayerType(ExpressionSyntax receiver) => SymbolFacts.MetadataName(semanticModel.GetTypeInfo(receiver, cancellationToken).Type);
+
+        /// <summary>
+        /// A tensor method or a function of <c>torch</c> (functional, linalg...): reads its tensors and returns new ones or
+        /// its receiver. Not modules (<c>register_buffer</c> stores), dispose scopes (<c>MoveToOuter</c> hands a tensor
+        /// on), optimizers or data utilities.
+        /// </summary>
+        private static bool IsTensorFunction(IMethodSymbol method)
+        {
+            var type = SymbolFacts.MetadataName(method.ContainingType);
+            return (type == TypeNames.TorchClass || type.StartsWith(TypeNames.TorchClass + "+", System.StringComparison.Ordinal))
+                && !SymbolFacts.IsModule(method.ContainingType)
+                && !TypeNames.TorchNonTensorPrefixes.Any(prefix => type.StartsWith(prefix, System.StringComparison.Ordinal));
+        }
 
         private static bool IsRuntime(IMethodSymbol method) => method.ContainingNamespace?.ToDisplayString() == "PrecisionDsl";
 
@@ -276,6 +289,9 @@ namespace PrecisionDsl.Generator.Parsing
             {
                 case ExprKind.Operator:
                     return true;
+                case ExprKind.Op when syntaxOf[index] is InvocationExpressionSyntax call
+                    && semanticModel.GetSymbolInfo(call, cancellationToken).Symbol is IMethodSymbol method && !IsTensorFunction(method):
+                    return false; // a TorchSharp method that may hand back a tensor it was given (DisposeScope.MoveToOuter)
                 case ExprKind.Op when !OpPolicy.MayReturnReceiver(node.Name) && !HasInplaceParameter(index):
                     return true;
                 case ExprKind.LayerCall when syntaxOf[index] is InvocationExpressionSyntax { Expression: MemberAccessExpressionSyntax access } && IsTorchSharpLayer(access.Expression):
