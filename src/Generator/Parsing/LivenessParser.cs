@@ -50,7 +50,7 @@ namespace PrecisionDsl.Generator.Parsing
         private BodyLiveness ReadBlock(BlockSyntax body)
         {
             var statements = body.Statements;
-            var declared = new List<(ILocalSymbol Symbol, VariableDeclaratorSyntax Declarator, int Statement, bool IsUsing)>();
+            var declared = new List<(VariableDeclaratorSyntax Declarator, int Statement, bool IsUsing)>();
             for (var s = 0; s < statements.Count; s++)
             {
                 if (statements[s] is LocalDeclarationStatementSyntax { IsConst: false } declaration)
@@ -60,7 +60,7 @@ namespace PrecisionDsl.Generator.Parsing
                         if (semanticModel.GetDeclaredSymbol(declarator, cancellationToken) is ILocalSymbol local && SymbolFacts.IsTensor(local.Type))
                         {
                             tracked[local] = declared.Count;
-                            declared.Add((local, declarator, s, !declaration.UsingKeyword.IsKind(SyntaxKind.None)));
+                            declared.Add((declarator, s, !declaration.UsingKeyword.IsKind(SyntaxKind.None)));
                         }
                     }
                 }
