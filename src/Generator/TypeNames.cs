@@ -31,6 +31,10 @@ namespace PrecisionDsl.Generator
         public const string GenericModulePrefix = "TorchSharp.torch+nn+Module`";
         public const string TorchSharpNamespace = "TorchSharp";
         public const string LayerNamespace = "TorchSharp.Modules";
+
+        // Tensor methods and torch's functions live in torch and its nested classes; these nested classes hold no tensor ops.
+        public const string TorchClass = "TorchSharp.torch";
+        public static readonly string[] TorchNonTensorPrefixes = { "TorchSharp.torch+optim", "TorchSharp.torch+utils" };
         public static readonly string[] Containers = { LayerNamespace + ".Sequential", LayerNamespace + ".ModuleList`1", LayerNamespace + ".ModuleDict`1" };
 
         // Container methods: those that add one layer, and the other edits (after which only the run time knows the contents).
@@ -67,6 +71,7 @@ namespace PrecisionDsl.Generator
         public const string GlobalPrecisionCast = "global::PrecisionDsl.Precision.Cast";
         public const string GlobalPrecisionWidest = "global::PrecisionDsl.Precision.Widest";
         public const string GlobalCheckedOps = "global::PrecisionDsl.CheckedOps";
+        public const string GlobalTemporaries = "global::PrecisionDsl.Temporaries";
 
         // Parameters of CheckedOps.Matmul/Mm/Bmm: the two operands, then the names the shape error gives them.
         public static readonly string[] CheckedProductOperands = { "left", "right" };

@@ -9,7 +9,9 @@ namespace PrecisionDsl.Benchmarks
     /// <summary>
     /// Peak memory of a training step, mixed vs fp32. BenchmarkDotNet's memory diagnoser sees only the
     /// managed heap, and libtorch allocates natively, so each variant runs in a fresh child process and
-    /// reports the kernel's resident high-water mark (VmHWM) after setup and after a few steps.
+    /// reports the kernel's resident high-water mark (VmHWM) after setup and after a few steps. Run with
+    /// MALLOC_MMAP_THRESHOLD_=131072 so glibc returns freed tensor memory at once and the peak is the live peak;
+    /// PDSL_MEMORY_BATCH sets the attention probe's batch (default 16).
     /// </summary>
     public static class MemoryProbe
     {
@@ -23,6 +25,10 @@ namespace PrecisionDsl.Benchmarks
             ("GptBlock fp32", () => { var b = new GptBlockStep(); b.Setup(); return b.Fp32; }),
             ("GptBlock bf16 generated", () => { var b = new GptBlockStep(); b.Setup(); return b.GeneratedMixed; }),
             ("GptBlock bf16 hand-written", () => { var b = new GptBlockStep(); b.Setup(); return b.HandWrittenMixed; }),
+            // Activation-heavy (context 256): what the generated forward's liveness pass frees early shows here.
+            ("Attention fp32 plain", () => new AttentionStep().PlainFp32()),
+            ("Attention fp32 generated", () => new AttentionStep().GeneratedFp32()),
+            ("Attention bf16 generated", () => new AttentionStep().GeneratedBf16()),
         ];
 
         /// <summary>Runs every variant in its own process and prints a Markdown table.</summary>

@@ -47,8 +47,8 @@ namespace PrecisionDsl.Generator.Tests
             var forward = ForwardText(generated.Single().Value);
 
             // h comes out of a bf16 layer already; the fp32 parameter w is cast, inside the checked call.
-            Assert.Contains("var scores = global::PrecisionDsl.CheckedOps.Matmul(h, global::PrecisionDsl.Precision.Cast(w, __weights.Bf16", forward);
-            Assert.Contains("), \"h\", \"w\");", forward);
+            Assert.Contains("global::PrecisionDsl.CheckedOps.Matmul(h, global::PrecisionDsl.Precision.Cast(w, __weights.Bf16", forward);
+            Assert.Contains("), \"h\", \"w\")", forward);
             Assert.Contains("\"torch.matmul(h, w)\", \"(w).transpose(0, 1)\")", forward);
             Assert.Contains("\"scores\", \"w.transpose(0, 1)\")", forward);
             Assert.Equal(4, CountOf(forward, "CheckedOps.Matmul("));
@@ -114,7 +114,7 @@ namespace PrecisionDsl.Generator.Tests
             var (generated, output, result) = GeneratorHarness.Run(GeneratorHarness.Compile(("BatchedAttention.cs", BatchedAttention)));
             var forward = ForwardText(generated.Single().Value);
 
-            Assert.Contains("var scores = global::PrecisionDsl.CheckedOps.Bmm(h, h.transpose(1, 2), \"h\", \"h.transpose(1, 2)\");", forward);
+            Assert.Contains("global::PrecisionDsl.CheckedOps.Bmm(h, h.transpose(1, 2), \"h\", \"h.transpose(1, 2)\")", forward);
             Assert.Contains("var mixed = global::PrecisionDsl.CheckedOps.Bmm(scores, h, \"scores\", \"h\");", forward);
             Assert.Contains("global::PrecisionDsl.CheckedOps.Mm(mixed.reshape(-1, 4), global::PrecisionDsl.Precision.Cast(w, __weights.Bf16", forward);
             Assert.Empty(Regex.Matches(Regex.Replace(forward, "\"[^\"]*\"", "\"\""), @"\.b?mm\("));
@@ -242,13 +242,13 @@ namespace PrecisionDsl.Generator.Tests
             var (generated, output, result) = GeneratorHarness.Run(GeneratorHarness.Compile(("WrittenFreely.cs", WrittenFreely)));
             var forward = ForwardText(generated.Single().Value);
 
-            Assert.Contains("var named = global::PrecisionDsl.CheckedOps.Matmul(right: ", forward);
+            Assert.Contains("global::PrecisionDsl.CheckedOps.Matmul(right: ", forward);
             Assert.Contains("leftName: \"h\", rightName: \"w\")", forward);
-            Assert.Contains("var commented = global::PrecisionDsl.CheckedOps.Matmul(h, /* right operand */ ", forward);
-            Assert.Contains("var broken = global::PrecisionDsl.CheckedOps.Mm(", forward);
-            Assert.Contains("var batched = global::PrecisionDsl.CheckedOps.Bmm(left: h.unsqueeze(0), right: ", forward);
-            Assert.Contains("var summed = global::PrecisionDsl.CheckedOps.Einsum(", forward);
-            Assert.Contains("var projected = global::PrecisionDsl.CheckedOps.Linear(input: ", forward);
+            Assert.Contains("global::PrecisionDsl.CheckedOps.Matmul(h, /* right operand */ ", forward);
+            Assert.Contains("global::PrecisionDsl.CheckedOps.Mm(", forward);
+            Assert.Contains("global::PrecisionDsl.CheckedOps.Bmm(left: h.unsqueeze(0), right: ", forward);
+            Assert.Contains("global::PrecisionDsl.CheckedOps.Einsum(", forward);
+            Assert.Contains("global::PrecisionDsl.CheckedOps.Linear(input: ", forward);
             Assert.Empty(Regex.Matches(Regex.Replace(forward, "\"[^\"]*\"", "\"\""), @"(matmul|\.b?mm|einsum|functional\.linear)\("));
             Assert.Empty(result.Diagnostics);
             Assert.Empty(output.GetDiagnostics().Where(d => d.Severity >= DiagnosticSeverity.Warning));

@@ -32,9 +32,12 @@ namespace PrecisionDsl.Generator.Emitting
         /// <summary>The statements of the rewritten body, without braces, left-aligned.</summary>
         /// <param name="wrapReturns">Pass the method's return values through <c>__Finish</c> (the forward itself, not helpers).</param>
         /// <param name="returnsValue">False for a void helper: an expression body becomes a statement, not a return.</param>
-        public static string RewriteStatements(ForwardBody body, EquatableArray<NodePlan> plans, bool wrapReturns, bool returnsValue = true)
+        /// <param name="liveness">Where tensors are freed before the dispose scope ends (the forward itself; empty for helpers).</param>
+        public static string RewriteStatements(ForwardBody body, EquatableArray<NodePlan> plans, bool wrapReturns, bool returnsValue = true, EquatableArray<StatementLiveness> liveness = default)
         {
-            var text = Apply(body.Text, Insertions(body, plans, wrapReturns && !body.IsExpressionBody));
+            var insertions = Insertions(body, plans, wrapReturns && !body.IsExpressionBody);
+            AddLiveness(body, liveness, insertions);
+            var text = Apply(body.Text, insertions);
             if (body.IsExpressionBody)
             {
                 var expression = Dedent(text, skipFirstLine: true);
@@ -116,6 +119,57 @@ namespace PrecisionDsl.Generator.Emitting
             }
 
             return insertions;
+        }
+
+        /// <summary>
+        /// The liveness pass's statements, inserted around the outermost statements it names (all visible, each with a
+        /// comment): a closed value runs in a dispose scope of its own and only the value is kept
+        /// (<c>Temporaries.Keep</c>; a <c>var</c> declaration is split so the local outlives the <c>using</c>), a
+        /// reassignment frees the previous value (<c>replaced:</c>, <c>Temporaries.Replace</c>), and locals are freed
+        /// after their last use (<c>Temporaries.Release</c>). These wrap everything else at the same place.
+        /// </summary>
+        private static void AddLiveness(ForwardBody body, EquatableArray<StatementLiveness> liveness, List<Insertion> insertions)
+        {
+            const int Outermost = 3;
+            foreach (var entry in liveness)
+            {
+                var statement = body.Liveness.Statements[entry.Statement];
+                var indent = IndentAt(body.Text, statement.Span.Start);
+                var outer = statement.Span.Length + 1;
+                if (statement.Assigned >= 0 && (entry.ScopesTemporaries || entry.Replaces.Length > 0))
+                {
+                    var name = body.Liveness.Locals[statement.Assigned].Name;
+                    var replaced = entry.Replaces.Length > 0 ? ", replaced: " + name : "";
+                    var open = entry.ScopesTemporaries
+                        ? (statement.IsDeclaration ? statement.DeclaredType + " " + name + ";\n" + indent : "")
+                            + "using (var " + TemporariesScope + " = " + TypeNames.GlobalNewDisposeScope + "()) // frees this statement's temporaries (casts included) when it ends\n"
+                            + indent + IndentUnit + name + " = " + TypeNames.GlobalTemporaries + ".Keep(" + TemporariesScope + ", "
+                        : name + " = " + TypeNames.GlobalTemporaries + ".Replace(";
+                    insertions.Add(new Insertion(statement.Target.Start, false, outer, Outermost, open, Removed: statement.Target.Length));
+                    insertions.Add(new Insertion(statement.Value.End, true, outer, Outermost, replaced + ")"));
+                }
+
+                if (entry.ReleasedAfter.Count > 0)
+                {
+                    var names = string.Join(", ", entry.ReleasedAfter);
+                    insertions.Add(new Insertion(statement.Span.End, true, outer + 1, Outermost,
+                        "\n" + indent + TypeNames.GlobalTemporaries + ".Release(" + names + "); // last use of " + names + ": freed here, not when forward ends"));
+                }
+            }
+        }
+
+        private const string TemporariesScope = "__temps";
+
+        /// <summary>The whitespace before <paramref name="position"/> on its line.</summary>
+        private static string IndentAt(string text, int position)
+        {
+            var start = position;
+            while (start > 0 && text[start - 1] is ' ' or '\t')
+            {
+                start--;
+            }
+
+            return text.Substring(start, position - start);
         }
 
         /// <summary>

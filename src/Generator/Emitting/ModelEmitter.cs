@@ -312,7 +312,7 @@ namespace PrecisionDsl.Generator.Emitting
             var parameters = ForwardParameters(model, method);
             writer.WriteLine("/// <summary>");
             writer.WriteLine($"/// Mixed-precision forward generated from <c>{method.Name}</c> (which stays the fp32 reference): each layer and");
-            writer.WriteLine("/// policy op runs in its planned dtype, temporaries are released by a dispose scope"
+            writer.WriteLine("/// policy op runs in its planned dtype, temporaries are freed at their last use or by a dispose scope"
                 + (shape.HoldsTensors ? (method.CastResultToFp32 ? ", the result is returned in fp32." : ", the result keeps the dtype it was computed in.") : "."));
             writer.WriteLine("/// </summary>");
             WriteGeneratedAttributes(writer);
@@ -323,7 +323,7 @@ namespace PrecisionDsl.Generator.Emitting
             }
 
             writer.WriteLine("using var __weights = __PdslState.EnterForward();");
-            WriteInUserNullableContext(writer, forward.Body, ForwardRewriter.RewriteStatements(forward.Body, forward.Nodes, shape.HoldsTensors));
+            WriteInUserNullableContext(writer, forward.Body, ForwardRewriter.RewriteStatements(forward.Body, forward.Nodes, shape.HoldsTensors, liveness: shape.HoldsTensors ? forward.Liveness : default));
             if (shape.HoldsTensors)
             {
                 writer.WriteLine();

@@ -111,7 +111,8 @@ namespace PrecisionDsl.Generator.Model
     }
 
     /// <summary>The forward rewrite: per node of <see cref="ForwardBody.Nodes"/>, its plan; and the plans of the helpers it calls.</summary>
-    internal sealed record ForwardPlan(ForwardMethodSpec Method, ForwardBody Body, EquatableArray<NodePlan> Nodes, EquatableArray<HelperPlan> Helpers);
+    /// <param name="Liveness">Where the generated forward frees tensors before its dispose scope ends (<see cref="Planning.Liveness"/>).</param>
+    internal sealed record ForwardPlan(ForwardMethodSpec Method, ForwardBody Body, EquatableArray<NodePlan> Nodes, EquatableArray<HelperPlan> Helpers, EquatableArray<StatementLiveness> Liveness);
 
     /// <summary>The rewrite of one helper method called from the forward body.</summary>
     /// <param name="UsesHalfDtypes">Some input is cast to a half dtype, which the copy reads from the forward scope.</param>

@@ -156,6 +156,7 @@ namespace PrecisionDsl.Generator.Model
     /// <param name="ManualCasts">Hand-written dtype casts on tensors (<c>x.half()</c>, <c>x.to(ScalarType.BFloat16)</c>...): PDSL011.</param>
     /// <param name="Helpers">Methods of the model the body calls that call layers or policy ops themselves; they get a
     /// rewritten copy too (filled on the [Forward] body only, for every helper reachable from it).</param>
+    /// <param name="Liveness">Statements and tensor locals of the [Forward] block for the liveness pass (none for helpers).</param>
     internal sealed record ForwardBody(
         string FilePath,
         int TextStart,
@@ -171,7 +172,8 @@ namespace PrecisionDsl.Generator.Model
         EquatableArray<RoutedCall> RoutedCalls,
         EquatableArray<TextSpan> LayerForwardNames,
         EquatableArray<ManualCast> ManualCasts,
-        EquatableArray<HelperSpec> Helpers);
+        EquatableArray<HelperSpec> Helpers,
+        BodyLiveness Liveness);
 
     /// <summary>A hand-written cast of a tensor (<c>x.half()</c>, <c>x.to(type: ScalarType.Float16)</c>, <c>x.type(torch.bfloat16)</c>).</summary>
     /// <param name="Call">The call as written ("x.half()"), for the message.</param>

@@ -91,7 +91,8 @@ namespace PrecisionDsl.Generator.Parsing
                 parser.routedCalls.ToEquatableArray(),
                 parser.layerForwardNames.ToEquatableArray(),
                 parser.manualCasts.ToEquatableArray(),
-                helpers.Helpers.ToEquatableArray());
+                helpers.Helpers.ToEquatableArray(),
+                method.Body is null ? BodyLiveness.None : LivenessParser.Read(method.Body, semanticModel, parser.nodes, parser.nodeOf, cancellationToken));
         }
 
         /// <summary>The <c>#nullable</c> directive that recreates the context at <paramref name="position"/>.</summary>
@@ -142,7 +143,8 @@ namespace PrecisionDsl.Generator.Parsing
             routedCalls.ToEquatableArray(),
             layerForwardNames.ToEquatableArray(),
             manualCasts.ToEquatableArray(),
-            EquatableArray<HelperSpec>.Empty);
+            EquatableArray<HelperSpec>.Empty,
+            BodyLiveness.None);
 
         /// <summary>
         /// Finds, parses and remembers the model's helper methods reachable from the forward body. A helper is

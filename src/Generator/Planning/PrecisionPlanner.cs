@@ -76,7 +76,7 @@ namespace PrecisionDsl.Generator.Planning
                         return new HelperPlan(helper, plans, plans.Any(CastsToHalf));
                     })
                     .ToEquatableArray();
-                forward = new ForwardPlan(model.ForwardMethods[0], body, nodes, helpers);
+                forward = new ForwardPlan(model.ForwardMethods[0], body, nodes, helpers, Liveness.Plan(body, nodes));
             }
 
             return new ModelPlan(model, OutputOf(model, forward), classDefault, layers, forward, Numbered(ops), problems.ToEquatableArray(), loss);

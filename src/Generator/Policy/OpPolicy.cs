@@ -229,6 +229,42 @@ namespace PrecisionDsl.Generator.Policy
         /// <summary>Whether a layer type (metadata name) is a norm: fp32 with fp32 input inside a container.</summary>
         public static bool IsNorm(string layerType) => Norms.Contains(layerType);
 
+        /// <summary>
+        /// Tensor methods that may return their receiver object itself (in-place ops end in '_'; conversions return the
+        /// tensor as is when nothing changes): their result may be the input, so the liveness pass frees them together.
+        /// </summary>
+        private static readonly HashSet<string> ReceiverReturningOps = new(StringComparer.Ordinal)
+        {
+            "to", "type", "cpu", "cuda", "half", "bfloat16", "float", "double", "contiguous", "MoveToOuterDisposeScope",
+            "DetachFromDisposeScope", "MoveToOtherDisposeScope",
+        };
+
+        /// <summary>Tensor methods that take a tensor out of the forward's hands: a local they are called on is never freed by the generated code.</summary>
+        private static readonly HashSet<string> OwnershipOps = new(StringComparer.Ordinal)
+        {
+            "Dispose", "MoveToOuterDisposeScope", "DetachFromDisposeScope", "MoveToOtherDisposeScope",
+        };
+
+        /// <summary>Whether a TorchSharp op may return its receiver object rather than a new tensor.</summary>
+        public static bool MayReturnReceiver(string opName) => opName.EndsWith("_", StringComparison.Ordinal) || ReceiverReturningOps.Contains(opName);
+
+        /// <summary>Whether calling this tensor member hands the tensor's lifetime to someone else.</summary>
+        public static bool TakesOwnership(string memberName) => OwnershipOps.Contains(memberName);
+
+        /// <summary>
+        /// Whether a module type is a TorchSharp layer (not a container, which may hold user code): its <c>call</c> returns a new
+        /// tensor or one of its inputs (an in-place activation, Identity), never a tensor someone else holds.
+        /// </summary>
+        public static bool IsTorchSharpLayer(string layerType) =>
+            Layers.TryGetValue(layerType, out var category) && category != LayerCategory.Container;
+
+        /// <summary>
+        /// Whether a TorchSharp layer may return its input object (Identity, in-place activations and dropout); weight layers
+        /// and norms always return a new tensor, also through the runtime's hooks.
+        /// </summary>
+        public static bool LayerMayReturnInput(string layerType) =>
+            Layers.TryGetValue(layerType, out var category) && category == LayerCategory.PassThrough;
+
         /// <summary>The CheckedOps member a product (<c>matmul</c>, <c>mm</c>, <c>bmm</c>) goes to; null for any other op.</summary>
         public static string? CheckedProduct(string opName) => CheckedProducts.TryGetValue(opName, out var member) ? member : null;
 

@@ -1,9 +1,11 @@
 using System;
 using System.Collections.Generic;
 using System.Linq;
+using System.Runtime.CompilerServices;
 using System.Threading;
 using Microsoft.Extensions.Logging;
 using TorchSharp;
+using TorchSharp.Modules;
 using static TorchSharp.torch;
 using Module = TorchSharp.torch.nn.Module;
 using Optimizer = TorchSharp.torch.optim.Optimizer;
@@ -16,9 +18,12 @@ namespace PrecisionDsl
     /// one per model instance; user code reaches it through the model's generated members.
     /// </summary>
     /// <remarks>
-    /// <para><b>Optimizer.</b> Build the optimizer on <c>model.parameters()</c>: those are the fp32
-    /// masters (the shadows are never registered). The optimizer updates the masters; the next
-    /// forward refreshes the shadows from them in place.</para>
+    /// <para><b>Optimizer.</b> <c>model.CreateAdamW(...)</c>/<c>model.CreateSgd(...)</c>
+    /// (<see cref="FlatOptimizers"/>) update the flat fp32 masters in a few kernels; any TorchSharp optimizer
+    /// built on <c>model.parameters()</c> works too: those are the fp32 masters (the shadows are never
+    /// registered), views of the flat buffers (<see cref="FlatBuffers"/>) from the first forward on, the same
+    /// Parameter objects. The optimizer updates the masters; the next forward refreshes the shadows from them
+    /// in place.</para>
     /// <para><b>Training step.</b> The generated <c>TrainStep(x, target, optimizer, scaler)</c> runs
     /// forward, the fp32 loss, the scaled backward, moves the half gradients into the masters,
     /// unscales, clips when <c>maxGradNorm</c> is given, steps or skips on inf/NaN, updates the scale
@@ -53,6 +58,7 @@ namespace PrecisionDsl
         private readonly PrecisionLayer[] layers;
         private readonly LossScaleOptions lossScale;
         private readonly ShadowWeights shadows;
+        private readonly ConditionalWeakTable<Optimizer, FlatLayout> layoutsOfOptimizers = new();
         private bool warnedAboutUnmovedGradients;
         private double pendingLoss;
         private int enteredOnce;
@@ -76,7 +82,7 @@ namespace PrecisionDsl
             }
 
             this.lossScale = lossScale ?? LossScaleOptions.Default;
-            shadows = new ShadowWeights(layers) { OnEnter = WarnOnceIfGradientsWereNotMoved };
+            shadows = new ShadowWeights(owner, layers) { OnEnter = WarnOnceIfGradientsWereNotMoved };
         }
 
         /// <summary>
@@ -87,6 +93,17 @@ namespace PrecisionDsl
 
         /// <summary>The master/shadow pairs (for tests and diagnostics).</summary>
         internal IReadOnlyList<ShadowSlot> Slots => shadows.Slots;
+
+        /// <summary>The flat master, shadow and gradient buffers; null until the first forward.</summary>
+        internal FlatBuffers? Flat => shadows.Flat;
+
+        /// <summary>
+        /// Persistent training-state bytes of <paramref name="model"/> and the precision models inside it by kind, with the
+        /// flat state of a fused <paramref name="optimizer"/> (docs/ARCHITECTURE.md, "Bytes per parameter").
+        /// </summary>
+        internal static PersistentBytes PersistentBytesOf(Module model, Optimizer? optimizer) =>
+            FlatBuffersWithin(model).Aggregate(default(PersistentBytes), (sum, flat) => sum + flat.PersistentBytes)
+            with { OptimizerState = (optimizer as IFlatOptimizer)?.StateBytes ?? 0 };
 
         /// <summary>Refreshes of the shadows from changed masters so far (a test hook).</summary>
         internal int ShadowRefreshes => shadows.Refreshes;
@@ -179,6 +196,28 @@ namespace PrecisionDsl
             return ApplyGradientsCore(optimizer, scaler, maxGradNorm, null);
         }
 
+        /// <summary>
+        /// The gradients <paramref name="optimizer"/> steps with, for the unscale, the inf/NaN check and clipping: a fused
+        /// optimizer's ranges; for a TorchSharp optimizer whose every parameter lies in the flat buffers (the usual
+        /// <c>optim.AdamW(model.parameters())</c>), the contiguous ranges of the flat gradient buffers those parameters'
+        /// gradients are views of (resolved again when a layout was rebuilt or the optimizer's parameter count changed);
+        /// otherwise each parameter's gradient.
+        /// </summary>
+        internal IEnumerable<Tensor> GradientsOf(Optimizer optimizer)
+        {
+            if (optimizer is IFlatOptimizer || optimizer.ParamGroups is not { } controllers)
+            {
+                return GradScaler.GradientsOf(optimizer);
+            }
+
+            var groups = controllers.OfType<ParamGroup>().ToList();
+            var layout = layoutsOfOptimizers.GetValue(optimizer, _ => new FlatLayout(owner));
+            layout.Update(groups, force: groups.Sum(g => g.Parameters.Count()) != layout.ParameterCount);
+            return layout.Loose.Count == 0 && layout.Ranges.Count > 0 && layout.Ranges.All(r => r.Group.Gradients is not null)
+                ? layout.Gradients()
+                : GradScaler.GradientsOfParameters(optimizer);
+        }
+
         /// <summary>Checked before any work, so a bad argument never leaves a half-done step behind.</summary>
         private static void ValidateStepArguments(Optimizer optimizer, GradScaler scaler, double? maxGradNorm)
         {
@@ -200,10 +239,11 @@ namespace PrecisionDsl
             double loss;
             try
             {
+                var gradients = GradientsOf(optimizer);
                 if (maxGradNorm is { } maxNorm)
                 {
-                    scaler.Unscale(optimizer);
-                    ClipGradientNorm(optimizer.parameters(), maxNorm);
+                    scaler.UnscaleGradients(optimizer, gradients);
+                    ClipGradientNorm(gradients, maxNorm);
                 }
 
                 var blocked = new List<IDisposable>(states.Count);
@@ -211,7 +251,7 @@ namespace PrecisionDsl
                 {
                     // Outer model first, as forwards enter them: no forward reads a master while it steps.
                     blocked.AddRange(states.Select(state => state.shadows.BlockForwards()));
-                    stepped = scaler.StepReadingAlong(optimizer, unreadLoss, out loss);
+                    stepped = scaler.StepReadingAlong(optimizer, gradients, unreadLoss, out loss);
                     if (stepped)
                     {
                         // Before the forwards resume, so none pairs new fp32 layers with old half shadows.
@@ -228,7 +268,7 @@ namespace PrecisionDsl
             finally
             {
                 // Also when the scaler throws (e.g. a stalled scale): the next step starts clean.
-                ZeroGradients();
+                ZeroGradients(states);
                 pendingLoss = 0;
             }
 
@@ -252,7 +292,7 @@ namespace PrecisionDsl
 
             foreach (var state in StatesWithin(owner))
             {
-                state.shadows.MoveGradientsToMasters();
+                state.shadows.MoveGradientsToMasters(verifyEveryParameter: false);
             }
 
             return loss;
@@ -270,10 +310,12 @@ namespace PrecisionDsl
         /// Moves the half gradients of this model's shadows into the fp32 masters' gradients. Needed
         /// only in a hand-written loop, after each <c>backward</c>.
         /// </summary>
-        /// <remarks>The optimizer is about to step the masters, so the next forward refreshes the shadows.</remarks>
+        /// <remarks>The optimizer is about to step the masters, so the next forward refreshes the shadows. A
+        /// hand-written loop may have cleared gradients (<c>model.zero_grad()</c>) or replaced some, so every
+        /// gradient is checked to be its flat buffer's view (a pointer read per parameter, no kernel).</remarks>
         public void MoveGradientsToMasters()
         {
-            shadows.MoveGradientsToMasters();
+            shadows.MoveGradientsToMasters(verifyEveryParameter: true);
             shadows.MastersChanged();
         }
 
@@ -293,6 +335,10 @@ namespace PrecisionDsl
 
         internal void ExitForward() => shadows.Exit();
 
+        /// <summary>The flat buffers of <paramref name="model"/> and of the precision models inside it that have run a forward.</summary>
+        internal static IEnumerable<FlatBuffers> FlatBuffersWithin(Module model) =>
+            StatesWithin(model).Select(s => s.shadows.Flat).OfType<FlatBuffers>();
+
         /// <summary>The states of <paramref name="model"/> and of every precision model inside it that has run a forward.</summary>
         private static IEnumerable<MixedPrecisionState> StatesWithin(Module model) =>
             model.modules().Prepend(model).OfType<IPrecisionModel>().SelectMany(precisionModel => precisionModel.PrecisionStatesInUse);
@@ -302,11 +348,11 @@ namespace PrecisionDsl
         /// does, without reading the norm back to the host (the step's one synchronisation is the
         /// scaler's overflow check).
         /// </summary>
-        private static void ClipGradientNorm(IEnumerable<Tensor> parameters, double maxNorm)
+        private static void ClipGradientNorm(IEnumerable<Tensor> gradientsOfOptimizer, double maxNorm)
         {
             using var scope = NewDisposeScope();
             using var noGrad = no_grad();
-            var gradients = parameters.Select(p => p.grad).Where(g => g is not null).Select(g => g!).ToList();
+            var gradients = gradientsOfOptimizer.ToList();
             if (gradients.Count == 0)
             {
                 return;
@@ -320,8 +366,15 @@ namespace PrecisionDsl
             }
         }
 
-        private void ZeroGradients()
+        private void ZeroGradients(List<MixedPrecisionState> states)
         {
+            if (states.All(s => s.shadows.Flat is not null))
+            {
+                // Every parameter of the model is in one of these buffers: one kernel per buffer.
+                states.ForEach(s => s.shadows.Flat!.ZeroGradients());
+                return;
+            }
+
             using var noGrad = no_grad();
             foreach (var parameter in owner.parameters())
             {
@@ -354,7 +407,7 @@ namespace PrecisionDsl
         /// </summary>
         private void WarnOnceIfGradientsWereNotMoved()
         {
-            if (warnedAboutUnmovedGradients || Slots.Count == 0 || !Slots[0].HasNeverMovedGradient)
+            if (warnedAboutUnmovedGradients || Slots.Count == 0 || shadows.Flat!.EverMoved || !Slots[0].HasGradient)
             {
                 return;
             }

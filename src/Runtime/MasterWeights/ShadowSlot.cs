@@ -10,7 +10,8 @@ namespace PrecisionDsl
 {
     /// <summary>
     /// One fp32 master parameter of a half layer and its persistent half shadow. The shadow is created
-    /// once, refreshed from the master in place before each forward, and swapped into the slot the
+    /// once (a view of the model's flat half buffer, <see cref="FlatBuffers"/>, which refreshes it from the
+    /// masters in place when they changed), and swapped into the slot the
     /// layer's <c>forward</c> reads: the private field of a managed layer (as TorchSharp's own
     /// <c>Module._to</c> does), or the weight property of a native-backed layer (<c>Embedding</c>).
     /// The module's parameter registry keeps the master, so <c>parameters()</c> and <c>state_dict()</c>
@@ -89,15 +90,9 @@ namespace PrecisionDsl
             }
         }
 
-        /// <summary>Copies the master's values into the shadow (and its widened copy), in place (no allocation).</summary>
-        public void Refresh()
+        /// <summary>Makes the shadow (and its widened copy) require a gradient exactly when the master does (a frozen master).</summary>
+        public void SyncRequiresGrad()
         {
-            using (no_grad())
-            {
-                Shadow.copy_(Master);
-                Widened?.copy_(Shadow);
-            }
-
             SyncRequiresGrad(Shadow);
             if (Widened is not null)
             {
@@ -105,18 +100,13 @@ namespace PrecisionDsl
             }
         }
 
-        /// <summary>
-        /// True when a backward left a gradient on the shadow and none ever reached the master: the
-        /// gradients were not moved, so an optimizer on the masters would not see them.
-        /// </summary>
-        public bool HasNeverMovedGradient
+        /// <summary>True when a backward left a gradient on the copy the layer computed with.</summary>
+        public bool HasGradient
         {
             get
             {
-                using var shadowGradient = Shadow.grad;
-                using var widenedGradient = Widened?.grad;
-                using var masterGradient = Master.grad;
-                return (shadowGradient is not null || widenedGradient is not null) && masterGradient is null;
+                using var gradient = (Widened ?? Shadow).grad;
+                return gradient is not null;
             }
         }
 
@@ -124,45 +114,6 @@ namespace PrecisionDsl
         public void SwapIn() => Set(Widened ?? Shadow);
 
         public void SwapOut() => Set(Master);
-
-        /// <summary>
-        /// Adds the shadow's (half, possibly scaled) gradient, and the widened copy's, into the master's
-        /// persistent fp32 gradient and zeroes theirs in place, so every buffer is reused every step.
-        /// </summary>
-        public void MoveGradientToMaster()
-        {
-            MoveGradient(Shadow);
-            if (Widened is not null)
-            {
-                MoveGradient(Widened);
-            }
-        }
-
-        private void MoveGradient(Parameter source)
-        {
-            using var sourceGradient = source.grad;
-            if (sourceGradient is null)
-            {
-                return;
-            }
-
-            using (no_grad())
-            {
-                using var masterGradient = Master.grad;
-                if (masterGradient is null)
-                {
-                    using var persistent = zeros_like(Master);
-                    persistent.add_(sourceGradient);
-                    Master.grad = persistent;
-                }
-                else
-                {
-                    masterGradient.add_(sourceGradient);
-                }
-
-                sourceGradient.zero_();
-            }
-        }
 
         private void SyncRequiresGrad(Parameter copy)
         {

@@ -4,6 +4,7 @@ using System.Linq;
 using System.Threading;
 using Microsoft.Extensions.Logging;
 using TorchSharp;
+using TorchSharp.Modules;
 using static TorchSharp.torch;
 using Module = TorchSharp.torch.nn.Module;
 
@@ -29,6 +30,7 @@ namespace PrecisionDsl
     /// </remarks>
     internal sealed class ShadowWeights
     {
+        private readonly Module owner;
         private readonly PrecisionLayer[] layers;
         private readonly ReaderWriterLockSlim gate = new(LockRecursionPolicy.NoRecursion);
         private readonly ThreadLocal<int> depthOnThisThread = new();
@@ -40,12 +42,19 @@ namespace PrecisionDsl
         private long mastersGeneration;
         private long shadowsGeneration;
 
-        public ShadowWeights(PrecisionLayer[] layers) => this.layers = layers;
+        public ShadowWeights(Module owner, PrecisionLayer[] layers)
+        {
+            this.owner = owner;
+            this.layers = layers;
+        }
 
         public IReadOnlyList<ShadowSlot> Slots => slots;
 
         /// <summary>The settings the model runs under, captured when its state was created (never re-read, so it never mixes modes).</summary>
         public PrecisionSettings Settings { get; } = PrecisionPolicy.Current;
+
+        /// <summary>The model's flat master, shadow and gradient buffers; null until the first forward.</summary>
+        public FlatBuffers? Flat { get; private set; }
 
         /// <summary>How many times the shadows were refreshed from changed masters (a test hook: unchanged masters cost no copy).</summary>
         internal int Refreshes { get; private set; }
@@ -145,14 +154,12 @@ namespace PrecisionDsl
             return new WriteLockRelease(gate);
         }
 
-        /// <summary>Moves the shadows' gradients into the masters'.</summary>
-        public void MoveGradientsToMasters()
-        {
-            foreach (var slot in slots)
-            {
-                slot.MoveGradientToMaster();
-            }
-        }
+        /// <summary>
+        /// Moves the shadows' gradients into the masters' (one <c>add_</c> per flat buffer). With
+        /// <paramref name="verifyEveryParameter"/> every gradient is first checked to still be its buffer's view (a
+        /// hand-written loop may have cleared or replaced some); otherwise the first of each buffer.
+        /// </summary>
+        public void MoveGradientsToMasters(bool verifyEveryParameter) => Flat?.MoveGradients(verifyEveryParameter);
 
         /// <summary>Under the write lock: builds the shadows if needed, refreshes them if the masters changed, swaps them in.</summary>
         private void Prepare()
@@ -165,11 +172,7 @@ namespace PrecisionDsl
             }
             else if (shadowsGeneration != generation)
             {
-                foreach (var slot in slots)
-                {
-                    slot.Refresh();
-                }
-
+                Flat!.Refresh();
                 Refreshes++;
             }
 
@@ -239,7 +242,20 @@ namespace PrecisionDsl
 
             slots = builtSlots;
             hooks = builtHooks;
+            Flat?.Dispose();
+            Flat = FlatBuffers.Build(slots, OwnParameters());
             built = true;
+        }
+
+        /// <summary>
+        /// The owner's parameters and its slots' masters (a layer the owner did not register still needs its shadows
+        /// refreshed), less those of nested precision models (they flatten their own).
+        /// </summary>
+        private IEnumerable<Parameter> OwnParameters()
+        {
+            var nested = owner.modules().Where(m => LayerCatalog.IsPrecisionModel(m.GetType()))
+                .SelectMany(m => m.parameters()).Select(p => p.Handle).ToHashSet();
+            return owner.parameters().Concat(slots.Select(s => s.Master)).Where(p => !nested.Contains(p.Handle));
         }
 
         /// <summary>

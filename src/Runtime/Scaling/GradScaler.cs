@@ -156,7 +156,10 @@ namespace PrecisionDsl
         /// threshold is in true units; <see cref="Step"/> calls it when you have not.
         /// </summary>
         /// <exception cref="InvalidOperationException">Called twice for the optimizer since the last <see cref="Update"/>, or after <see cref="Step"/>.</exception>
-        public void Unscale(Optimizer optimizer)
+        public void Unscale(Optimizer optimizer) => UnscaleGradients(optimizer, gradients: null);
+
+        /// <summary><see cref="Unscale(Optimizer)"/> over <paramref name="gradients"/> (null: <see cref="GradientsOf"/>).</summary>
+        internal void UnscaleGradients(Optimizer optimizer, IEnumerable<Tensor>? gradients)
         {
             ArgumentNullException.ThrowIfNull(optimizer);
             if (!enabled)
@@ -171,7 +174,7 @@ namespace PrecisionDsl
                     : "Unscale has already been called for this optimizer since the last Update.");
             }
 
-            records[optimizer] = new StepRecord(UnscaleAndCheck(optimizer.parameters(), 1.0 / scale));
+            records[optimizer] = new StepRecord(UnscaleAndCheck(gradients ?? GradientsOf(optimizer), 1.0 / scale));
         }
 
         /// <summary>
@@ -185,7 +188,7 @@ namespace PrecisionDsl
             ArgumentNullException.ThrowIfNull(optimizer);
             if (enabled)
             {
-                return StepReadingAlong(optimizer, null, out _);
+                return StepReadingAlong(optimizer, null, null, out _);
             }
 
             optimizer.step();
@@ -199,7 +202,7 @@ namespace PrecisionDsl
         /// tensor <paramref name="readAlong"/> (the loss) to the host in the same transfer as the overflow
         /// flag, so a training step that reports its loss still synchronises once.
         /// </summary>
-        internal bool StepReadingAlong(Optimizer optimizer, Tensor? readAlong, out double readValue)
+        internal bool StepReadingAlong(Optimizer optimizer, IEnumerable<Tensor>? gradients, Tensor? readAlong, out double readValue)
         {
             ArgumentNullException.ThrowIfNull(optimizer);
             if (records.TryGetValue(optimizer, out var existing) && existing.Stepped)
@@ -211,11 +214,11 @@ namespace PrecisionDsl
             {
                 if (enabled)
                 {
-                    Unscale(optimizer);
+                    UnscaleGradients(optimizer, gradients);
                 }
                 else
                 {
-                    records[optimizer] = new StepRecord(UnscaleAndCheck(optimizer.parameters(), inverseScale: 1.0));
+                    records[optimizer] = new StepRecord(UnscaleAndCheck(gradients ?? GradientsOf(optimizer), inverseScale: 1.0));
                 }
             }
 
@@ -361,16 +364,15 @@ namespace PrecisionDsl
         /// (<c>aminmax</c>) and no gradient-sized temporary; one stack and one reduction combine them.
         /// Nothing is read back to the host.
         /// </summary>
-        internal static Tensor UnscaleAndCheck(IEnumerable<Tensor> parameters, double inverseScale)
+        internal static Tensor UnscaleAndCheck(IEnumerable<Tensor> gradients, double inverseScale)
         {
             using var scope = NewDisposeScope();
             var extremes = new List<Tensor>();
             using (no_grad())
             {
-                foreach (var parameter in parameters)
+                foreach (var gradient in gradients)
                 {
-                    var gradient = parameter.grad;
-                    if (gradient is null || gradient.numel() == 0)
+                    if (gradient.numel() == 0)
                     {
                         continue;
                     }
@@ -389,6 +391,17 @@ namespace PrecisionDsl
             var overflow = extremes.Count == 0 ? tensor(false) : isfinite(stack(extremes)).all().logical_not();
             return overflow.DetachFromDisposeScope();
         }
+
+        /// <summary>
+        /// The gradients <paramref name="optimizer"/> steps with: for a fused flat optimizer (<see cref="FlatAdamW"/>,
+        /// <see cref="FlatSgd"/>) a few contiguous ranges of the flat gradient buffers, so unscaling, the inf/NaN check
+        /// and clipping are a few kernels whatever the number of parameters; otherwise each parameter's gradient.
+        /// </summary>
+        internal static IEnumerable<Tensor> GradientsOf(Optimizer optimizer) =>
+            optimizer is IFlatOptimizer flat ? flat.GradientRanges() : GradientsOfParameters(optimizer);
+
+        internal static IEnumerable<Tensor> GradientsOfParameters(Optimizer optimizer) =>
+            optimizer.parameters().Select(p => p.grad).OfType<Tensor>();
 
         private void Configure(double initialScale, double growthFactor, double backoffFactor, int growthInterval,
             int hysteresis, double minScale, double maxScale, bool enabled)

@@ -228,3 +228,53 @@ internal sealed class ConvStackModel : Module<Tensor, Tensor>, IPrecisionModel
     public TrainStepResult TrainStep(Tensor x, Tensor target, Optimizer optimizer, GradScaler scaler) =>
         State.TrainStep(() => functional.mse_loss(forward(x), target), optimizer, scaler, null);
 }
+
+/// <summary>
+/// A precision model of <c>depth</c> half Linear layers in a <c>ModuleList</c> and an fp32 LayerNorm
+/// head: the many-small-layers shape whose per-step bookkeeping the flat buffers make independent of depth.
+/// </summary>
+internal sealed class DeepMlp : Module<Tensor, Tensor>, IPrecisionModel
+{
+    private readonly ModuleList<Linear> layers = new();
+    private readonly LayerNorm norm;
+    private MixedPrecisionState? __pdslState;
+
+    public DeepMlp(int depth, PrecisionKind kind, long width = 8) : base(nameof(DeepMlp))
+    {
+        Kind = kind;
+        for (var i = 0; i < depth; i++)
+        {
+            layers.Add(Linear(width, width));
+        }
+
+        norm = LayerNorm(width);
+        RegisterComponents();
+    }
+
+    public PrecisionKind Kind { get; }
+
+    internal MixedPrecisionState State => __pdslState ??= new(this,
+        new PrecisionLayer[] { new("layers", layers, Kind), new("norm", norm, PrecisionKind.Fp32) }, null);
+
+    public override Tensor forward(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        using var weights = State.EnterForward();
+        var hidden = Precision.Cast(x, Kind == PrecisionKind.Fp16 ? weights.Fp16 : weights.Bf16);
+        foreach (var layer in layers)
+        {
+            hidden = functional.relu(layer.call(hidden));
+        }
+
+        return scope.MoveToOuter(norm.call(Precision.Cast(hidden, ScalarType.Float32)));
+    }
+
+    public TrainStepResult TrainStep(Tensor x, Tensor target, Optimizer optimizer, GradScaler scaler, double? maxGradNorm = null) =>
+        State.TrainStep(() => functional.mse_loss(forward(x), target), optimizer, scaler, maxGradNorm);
+
+    public double AccumulateGradients(Tensor x, Tensor target, GradScaler scaler) =>
+        State.AccumulateGradients(() => functional.mse_loss(forward(x), target), scaler, 1.0);
+
+    public TrainStepResult ApplyGradients(Optimizer optimizer, GradScaler scaler, double? maxGradNorm = null) =>
+        State.ApplyGradients(optimizer, scaler, maxGradNorm);
+}
