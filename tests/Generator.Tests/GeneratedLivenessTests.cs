@@ -80,7 +80,7 @@ namespace PrecisionDsl.Generator.Tests
         [Fact]
         public void Fewer_tensors_are_live_at_the_peak_of_the_generated_forward()
         {
-            using var widened = new HalfMatmulSetting(HalfMatmulKernel.Widened);
+            using var widened = PrecisionPolicy.Use(PrecisionPolicy.Current with { CpuHalfMatmul = HalfMatmulKernel.Widened });
             torch.manual_seed(31);
             using var scope = NewDisposeScope();
             var model = NewModel();
@@ -99,7 +99,7 @@ namespace PrecisionDsl.Generator.Tests
         [Fact]
         public void Results_and_gradients_are_bit_identical_to_the_forward_without_the_pass()
         {
-            using var widened = new HalfMatmulSetting(HalfMatmulKernel.Widened);
+            using var widened = PrecisionPolicy.Use(PrecisionPolicy.Current with { CpuHalfMatmul = HalfMatmulKernel.Widened });
             torch.manual_seed(32);
             using var scope = NewDisposeScope();
             var model = NewModel();
