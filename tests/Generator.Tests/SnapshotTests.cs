@@ -1,7 +1,9 @@
 using System;
 using System.Collections.Generic;
 using System.Linq;
+using System.Threading.Tasks;
 using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.Diagnostics;
 using PrecisionDsl.Generator.Tests.Support;
 using Xunit;
 
@@ -153,6 +155,44 @@ namespace PrecisionDsl.Generator.Tests
             Assert.Equal(new[] { "CS0534", "CS0619" }, errors.Select(d => d.Id).OrderBy(id => id, StringComparer.Ordinal));
             Assert.Contains("PDSL001: precision model 'Shop.Forgotten' must be declared partial", errors.Single(d => d.Id == "CS0619").GetMessage(), StringComparison.Ordinal);
             Assert.Empty(output.GetDiagnostics().Where(d => d.Severity == DiagnosticSeverity.Warning));
+        }
+
+        [Theory]
+        [InlineData("[Forward] private Tensor Classify(Tensor x) => head.call(base.forward(x));")]
+        [InlineData("[Forward] private Tensor Classify(Tensor x) => Head(x);\n    private Tensor Head(Tensor x) => head.call(base.forward(x));")]
+        public async Task A_forward_calling_a_base_models_generated_forward_is_reported_at_the_call_and_still_compiles(string forward)
+        {
+            // The generator sees base.forward as Module's abstract forward (CS0205): the model must be reported, not
+            // silently given a throwing forward, and the analyzers (which see the generated sources) must agree.
+            var model = Usings + """
+                [Bf16]
+                public partial class Trunk : Module<Tensor, Tensor>
+                {
+                    protected readonly Linear trunk = Linear(4, 4);
+                    public Trunk() : base(nameof(Trunk)) => RegisterComponents();
+                    [Forward] private Tensor Run(Tensor x) => trunk.call(x);
+                }
+
+                [Bf16]
+                public partial class Headed : Trunk
+                {
+                    private readonly Linear head = Linear(4, 2);
+                    FORWARD
+                }
+                """.Replace("FORWARD", forward, StringComparison.Ordinal);
+
+            var (generated, output, result) = GeneratorHarness.Run(GeneratorHarness.Compile(("Model.cs", model)));
+
+            Assert.Empty(result.Diagnostics);
+            Assert.Empty(output.GetDiagnostics().Where(d => d.Severity >= DiagnosticSeverity.Warning).Select(d => d.ToString()));
+            Assert.Contains(
+                "throw new global::System.InvalidOperationException(\"PDSL014: base.forward(x): runs the generated forward of the base precision model 'Trunk'.",
+                generated["Headed.PrecisionDsl.g.cs"], StringComparison.Ordinal);
+            Assert.DoesNotContain("InvalidOperationException(\"PDSL", generated["Trunk.PrecisionDsl.g.cs"], StringComparison.Ordinal);
+            var diagnostics = await output.WithAnalyzers(GeneratorHarness.Analyzers).GetAnalyzerDiagnosticsAsync();
+            var reported = Assert.Single(diagnostics, d => d.Severity == DiagnosticSeverity.Error);
+            Assert.Equal("PDSL014", reported.Id);
+            Assert.Equal("base.forward(x)", reported.Location.SourceTree!.GetText().ToString(reported.Location.SourceSpan));
         }
 
         internal const string Usings = """

@@ -13,7 +13,7 @@ namespace PrecisionDsl.Generator.Analyzers
     /// Module base, PDSL003 conflicting attributes, PDSL007 loss type, PDSL008 [Forward]) and its precision
     /// decisions (PDSL004 sensitive layer in half, PDSL006 no loss scaling, PDSL009 unknown layer, PDSL010
     /// fp32-list op promoted, PDSL011 manual half cast in the [Forward] body or a rewritten helper, PDSL012 loss
-    /// the training step cannot call, PDSL013 layer type not visible). The
+    /// the training step cannot call, PDSL013 layer type not visible, PDSL014 base.forward of a base precision model). The
     /// generator asks the same planner, so a diagnostic and the generated code never disagree — an error here is exactly a model the generator gives only a throwing forward.
     /// </summary>
     [DiagnosticAnalyzer(LanguageNames.CSharp)]
@@ -32,7 +32,8 @@ namespace PrecisionDsl.Generator.Analyzers
             DiagnosticDescriptors.Fp32OpPromoted,
             DiagnosticDescriptors.ManualCast,
             DiagnosticDescriptors.LossNotCallable,
-            DiagnosticDescriptors.LayerTypeNotVisible);
+            DiagnosticDescriptors.LayerTypeNotVisible,
+            DiagnosticDescriptors.BaseForwardCall);
 
         private static readonly ImmutableDictionary<string, string?> RemovableCast =
             ImmutableDictionary<string, string?>.Empty.Add(DiagnosticProperties.Removable, "true");

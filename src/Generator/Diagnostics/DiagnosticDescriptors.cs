@@ -27,11 +27,12 @@ namespace PrecisionDsl.Generator.Diagnostics
         internal static readonly DiagnosticDescriptor ManualCast = Create(RuleIds.ManualCast);
         internal static readonly DiagnosticDescriptor LossNotCallable = Create(RuleIds.LossNotCallable);
         internal static readonly DiagnosticDescriptor LayerTypeNotVisible = Create(RuleIds.LayerTypeNotVisible);
+        internal static readonly DiagnosticDescriptor BaseForwardCall = Create(RuleIds.BaseForwardCall);
 
         private static readonly Dictionary<string, DiagnosticDescriptor> ById = new[]
         {
             NotPartial, NotAModule, ConflictingAttributes, SensitiveLayerInHalf, ConstantOutOfHalfRange, MissingLossScaling, LossNotTensor,
-            MissingForward, UnknownLayerType, Fp32OpPromoted, ManualCast, LossNotCallable, LayerTypeNotVisible,
+            MissingForward, UnknownLayerType, Fp32OpPromoted, ManualCast, LossNotCallable, LayerTypeNotVisible, BaseForwardCall,
         }.ToDictionary(descriptor => descriptor.Id);
 
         /// <summary>The descriptor of a rule id the planner reports a problem under; null for an id it does not know.</summary>

@@ -185,6 +185,7 @@ namespace PrecisionDsl.Generator.Emitting
         {
             RuleIds.ConflictingAttributes => "Keep one precision attribute per class or member.",
             RuleIds.LossNotTensor => "Make the [LossScaled] method return a Tensor.",
+            RuleIds.BaseForwardCall => "Hold the base model as a member and call it, or call the base's layers directly.",
             RuleIds.ForwardProblem => "Give the model exactly one [Forward] method taking and returning the module's forward types, and no forward of its own.",
             _ => "See the PrecisionDsl diagnostic for this model.",
         };

@@ -154,6 +154,7 @@ namespace PrecisionDsl.Generator.Model
     /// <param name="LayerForwardNames">The <c>forward</c> of <c>layer.forward(x)</c>: the generated code says <c>call</c>, so the
     /// runtime's hooks (container casts, widened layers) run, as they do for <c>layer.call(x)</c>.</param>
     /// <param name="ManualCasts">Hand-written dtype casts on tensors (<c>x.half()</c>, <c>x.to(ScalarType.BFloat16)</c>...): PDSL011.</param>
+    /// <param name="BaseForwardCalls"><c>base.forward(...)</c> calls that reach a base precision model's generated forward: PDSL014.</param>
     /// <param name="Helpers">Methods of the model the body calls that call layers or policy ops themselves; they get a
     /// rewritten copy too (filled on the [Forward] body only, for every helper reachable from it).</param>
     /// <param name="Liveness">Statements and tensor locals of the [Forward] block for the liveness pass (none for helpers).</param>
@@ -172,6 +173,7 @@ namespace PrecisionDsl.Generator.Model
         EquatableArray<RoutedCall> RoutedCalls,
         EquatableArray<TextSpan> LayerForwardNames,
         EquatableArray<ManualCast> ManualCasts,
+        EquatableArray<BaseForwardCall> BaseForwardCalls,
         EquatableArray<HelperSpec> Helpers,
         BodyLiveness Liveness);
 
@@ -180,6 +182,9 @@ namespace PrecisionDsl.Generator.Model
     /// <param name="Location">From the method name through the closing parenthesis (<c>x.{|half()|}</c>).</param>
     /// <param name="OnlyDtype">The call passes nothing but the dtype, so removing it changes nothing else (no device, no copy flag).</param>
     internal sealed record ManualCast(string Call, CastDtype Target, bool OnlyDtype, LocationInfo Location);
+
+    /// <summary>A <c>base.forward(...)</c> call whose target is the generated forward of <paramref name="BaseModel"/> (its name).</summary>
+    internal sealed record BaseForwardCall(string Call, string BaseModel, LocationInfo Location);
 
     /// <summary>
     /// A call the generated code sends to its <c>CheckedOps</c> counterpart, as the spans to replace (relative to

@@ -32,6 +32,7 @@ namespace PrecisionDsl.Generator.Parsing
         private readonly List<RoutedCall> routedCalls = new();
         private readonly List<TextSpan> layerForwardNames = new();
         private readonly List<ManualCast> manualCasts = new();
+        private readonly List<BaseForwardCall> baseForwardCalls = new();
         private readonly HelperCollector helpers;
 
         private ForwardBodyParser(SemanticModel semanticModel, INamedTypeSymbol modelType, HashSet<string> memberNames, int textStart, HelperCollector helpers, CancellationToken cancellationToken)
@@ -91,6 +92,7 @@ namespace PrecisionDsl.Generator.Parsing
                 parser.routedCalls.ToEquatableArray(),
                 parser.layerForwardNames.ToEquatableArray(),
                 parser.manualCasts.ToEquatableArray(),
+                parser.baseForwardCalls.ToEquatableArray(),
                 helpers.Helpers.ToEquatableArray(),
                 method.Body is null ? BodyLiveness.None : LivenessParser.Read(method.Body, semanticModel, parser.nodes, parser.nodeOf, cancellationToken));
         }
@@ -113,7 +115,7 @@ namespace PrecisionDsl.Generator.Parsing
             SyntaxNode? body = (SyntaxNode?)method.Body ?? method.ExpressionBody?.Expression;
             // A body that does not compile is not copied: the generated file would repeat the user's errors.
             if (body is null || body.ContainsDiagnostics
-                || semanticModel.GetDiagnostics(body.Span, cancellationToken).Any(d => d.Severity == DiagnosticSeverity.Error))
+                || semanticModel.GetDiagnostics(body.Span, cancellationToken).Any(d => d.Severity == DiagnosticSeverity.Error && !CallsGeneratedBaseForward(d, modelType, cancellationToken)))
             {
                 return null;
             }
@@ -121,6 +123,23 @@ namespace PrecisionDsl.Generator.Parsing
             var parser = new ForwardBodyParser(semanticModel, modelType, memberNames, body.SpanStart, helpers, cancellationToken);
             parser.Walk(body);
             return parser;
+        }
+
+        /// <summary>
+        /// CS0205 on <c>base.forward(...)</c> where a base precision model gets a generated forward: an error only here,
+        /// where that forward does not exist yet, so it must not hide the call; the call itself is PDSL014.
+        /// </summary>
+        private static bool CallsGeneratedBaseForward(Diagnostic diagnostic, INamedTypeSymbol modelType, CancellationToken cancellationToken)
+        {
+            if (diagnostic.Id != "CS0205" || diagnostic.Location.SourceTree is not { } tree)
+            {
+                return false;
+            }
+
+            var node = tree.GetRoot(cancellationToken).FindNode(diagnostic.Location.SourceSpan, getInnermostNodeForTie: true);
+            return node.AncestorsAndSelf().OfType<InvocationExpressionSyntax>().FirstOrDefault() is
+                { Expression: MemberAccessExpressionSyntax { Expression: BaseExpressionSyntax, Name.Identifier.ValueText: TypeNames.ModuleForward } }
+                && SymbolFacts.BaseWithGeneratedForward(modelType) is not null;
         }
 
         /// <summary>Whether the body does anything the planner acts on (a layer call, a policy op, a rewritten helper).</summary>
@@ -143,6 +162,7 @@ namespace PrecisionDsl.Generator.Parsing
             routedCalls.ToEquatableArray(),
             layerForwardNames.ToEquatableArray(),
             manualCasts.ToEquatableArray(),
+            baseForwardCalls.ToEquatableArray(),
             EquatableArray<HelperSpec>.Empty,
             BodyLiveness.None);
 
@@ -300,6 +320,13 @@ namespace PrecisionDsl.Generator.Parsing
             if (method.Name is TypeNames.ModuleCall or TypeNames.ModuleForward && receiver is not null && SymbolFacts.IsModule(method.ContainingType))
             {
                 var inputs = Inputs(arguments.Select(a => a.Expression).ToArray());
+                // Abstract here, generated in the build: the same call in the generator's and the analyzers' view.
+                if (method.Name == TypeNames.ModuleForward && receiver is BaseExpressionSyntax && (method.IsAbstract || SymbolFacts.IsGenerated(method))
+                    && SymbolFacts.BaseWithGeneratedForward(modelType) is { } baseModel)
+                {
+                    baseForwardCalls.Add(new BaseForwardCall(OneLine(invocation.ToString()), baseModel.Name, LocationInfo.From(invocation.GetLocation())!));
+                }
+
                 if (ResolveLayer(receiver) is { } layer)
                 {
                     Add(ExprKind.LayerCall, invocation, layer.Member, inputs, layer.ElementType, isTensor);

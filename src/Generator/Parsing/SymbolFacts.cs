@@ -1,5 +1,7 @@
 using System.Linq;
 using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp;
+using Microsoft.CodeAnalysis.CSharp.Syntax;
 
 namespace PrecisionDsl.Generator.Parsing
 {
@@ -114,6 +116,26 @@ namespace PrecisionDsl.Generator.Parsing
                 !m.IsImplicitlyDeclared
                 && m is IFieldSymbol or IPropertySymbol or IMethodSymbol { MethodKind: MethodKind.Ordinary }
                 && m.GetAttributes().Any(IsPrecisionDslAttribute));
+        }
+
+        /// <summary>
+        /// The first class above <paramref name="type"/> that gets a generated forward (a precision model declared partial
+        /// in source, with the types around it), or null. The generator does not see that forward, so there
+        /// <c>base.forward(...)</c> binds to Module's abstract one (CS0205); in the build, where it exists, the call compiles.
+        /// </summary>
+        public static INamedTypeSymbol? BaseWithGeneratedForward(INamedTypeSymbol type)
+        {
+            for (var current = type.BaseType; current is not null; current = current.BaseType)
+            {
+                if (IsPrecisionModel(current) && current.DeclaringSyntaxReferences.Length > 0
+                    && current.DeclaringSyntaxReferences.All(r => r.GetSyntax() is ClassDeclarationSyntax declaration
+                        && declaration.AncestorsAndSelf().OfType<TypeDeclarationSyntax>().All(t => t.Modifiers.Any(SyntaxKind.PartialKeyword))))
+                {
+                    return current;
+                }
+            }
+
+            return null;
         }
 
         private static bool IsPrecisionDslAttribute(AttributeData attribute) =>

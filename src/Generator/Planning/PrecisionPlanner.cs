@@ -9,7 +9,7 @@
 //       The same from an already parsed ModelSpec (what the generator does).
 //
 //   ModelPlan.Problems           model-level problems as data: PlanProblem(RuleId, Location, Subject, Detail),
-//                                RuleId one of RuleIds (PDSL001-004, 006-013); RuleCatalog has the rest.
+//                                RuleId one of RuleIds (PDSL001-004, 006-014); RuleCatalog has the rest.
 //                                Location is a LocationInfo; LocationInfo.ToLocation() makes a Roslyn Location.
 //                                PlanProblem.IsError marks the rules for which the generator emits only a
 //                                throwing forward. Removable (PDSL011) tells the code fix the cast can go.
@@ -59,6 +59,7 @@ namespace PrecisionDsl.Generator.Planning
             CheckShape(model, problems);
             CheckLossScaling(model, classDefault, layers, problems);
             CheckManualCasts(model, problems);
+            CheckBaseForwardCalls(model, problems);
 
             // The generated training members call the loss by name with plain values: only one loss method can
             // be called unambiguously, and only with parameters a call passes as values.
@@ -356,6 +357,23 @@ namespace PrecisionDsl.Generator.Planning
                 {
                     problems.Add(new PlanProblem(RuleIds.ManualCast, cast.Location, cast.Call, $"{cast.Target.ToString().ToLowerInvariant()} by hand {where}", cast.OnlyDtype));
                 }
+            }
+        }
+
+        /// <summary>
+        /// PDSL014: <c>base.forward(...)</c> runs the base's generated forward under the base class's own state, and each
+        /// class's state flattens all of the model's parameters, so the two states' buffers would fight over them.
+        /// </summary>
+        private static void CheckBaseForwardCalls(ModelSpec model, List<PlanProblem> problems)
+        {
+            if (model.ForwardMethods.Count != 1 || model.ForwardMethods[0].Body is not { } body)
+            {
+                return;
+            }
+
+            foreach (var call in body.Helpers.Select(h => h.Body).Prepend(body).SelectMany(code => code.BaseForwardCalls))
+            {
+                problems.Add(new PlanProblem(RuleIds.BaseForwardCall, call.Location, call.Call, $"runs the generated forward of the base precision model '{call.BaseModel}'"));
             }
         }
 

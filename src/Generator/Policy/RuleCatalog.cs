@@ -19,6 +19,7 @@ internal static class RuleIds
     public const string ManualCast = "PDSL011";
     public const string LossNotCallable = "PDSL012";
     public const string LayerTypeNotVisible = "PDSL013";
+    public const string BaseForwardCall = "PDSL014";
 }
 
 internal enum RuleSeverity
@@ -139,10 +140,18 @@ internal static class RuleCatalog
         "Layer type of a Module<...> member is not visible",
         "'{0}' is declared as a Module base type and {1}: it runs in fp32 with its inputs cast to fp32; declare it with its concrete layer type (Conv2d, Linear, ...)");
 
+    public static readonly Rule BaseForwardCall = new(
+        RuleIds.BaseForwardCall,
+        RuleSeverity.Error,
+        UsageCategory,
+        "[Forward] calls the generated forward of a base precision model",
+        "'{0}' {1}, which is not supported yet: hold that model as a member and call it, or call the base's layers directly");
+
     public static readonly Rule[] All =
     {
         NotPartial, NotAModule, ConflictingAttributes, SensitiveLayerInHalf, HalfConstant, Fp16WithoutLossScaling, LossNotTensor,
         ForwardProblem, UnknownLayerAnnotated, Fp32OpPromoted, ManualCast, LossNotCallable, LayerTypeNotVisible,
+        BaseForwardCall,
     };
 
     private static readonly Dictionary<string, Rule> ById = All.ToDictionary(rule => rule.Id);
