@@ -4,80 +4,79 @@ using System.Globalization;
 using System.IO;
 using System.Linq;
 
-namespace PrecisionDsl.Benchmarks
+namespace PrecisionDsl.Benchmarks;
+
+/// <summary>
+/// Peak memory of a training step, mixed vs fp32. BenchmarkDotNet's memory diagnoser sees only the
+/// managed heap, and libtorch allocates natively, so each variant runs in a fresh child process and
+/// reports the kernel's resident high-water mark (VmHWM) after setup and after a few steps. Run with
+/// MALLOC_MMAP_THRESHOLD_=131072 so glibc returns freed tensor memory at once and the peak is the live peak;
+/// PDSL_MEMORY_BATCH sets the attention probe's batch (default 16).
+/// </summary>
+public static class MemoryProbe
 {
-    /// <summary>
-    /// Peak memory of a training step, mixed vs fp32. BenchmarkDotNet's memory diagnoser sees only the
-    /// managed heap, and libtorch allocates natively, so each variant runs in a fresh child process and
-    /// reports the kernel's resident high-water mark (VmHWM) after setup and after a few steps. Run with
-    /// MALLOC_MMAP_THRESHOLD_=131072 so glibc returns freed tensor memory at once and the peak is the live peak;
-    /// PDSL_MEMORY_BATCH sets the attention probe's batch (default 16).
-    /// </summary>
-    public static class MemoryProbe
+    private const int Steps = 2;
+
+    private static readonly (string Name, Func<Func<double>> Prepare)[] Variants =
+    [
+        ("MLP fp32", () => { var b = new MlpStep(); b.Setup(); return b.Fp32; }),
+        ("MLP bf16 generated", () => { var b = new MlpStep(); b.Setup(); return b.GeneratedMixed; }),
+        ("MLP bf16 hand-written", () => { var b = new MlpStep(); b.Setup(); return b.HandWrittenMixed; }),
+        ("GptBlock fp32", () => { var b = new GptBlockStep(); b.Setup(); return b.Fp32; }),
+        ("GptBlock bf16 generated", () => { var b = new GptBlockStep(); b.Setup(); return b.GeneratedMixed; }),
+        ("GptBlock bf16 hand-written", () => { var b = new GptBlockStep(); b.Setup(); return b.HandWrittenMixed; }),
+        // Activation-heavy (context 256): what the generated forward's liveness pass frees early shows here.
+        ("Attention fp32 plain", () => new AttentionStep().PlainFp32()),
+        ("Attention fp32 generated", () => new AttentionStep().GeneratedFp32()),
+        ("Attention bf16 generated", () => new AttentionStep().GeneratedBf16()),
+    ];
+
+    /// <summary>Runs every variant in its own process and prints a Markdown table.</summary>
+    public static int RunAll()
     {
-        private const int Steps = 2;
-
-        private static readonly (string Name, Func<Func<double>> Prepare)[] Variants =
-        [
-            ("MLP fp32", () => { var b = new MlpStep(); b.Setup(); return b.Fp32; }),
-            ("MLP bf16 generated", () => { var b = new MlpStep(); b.Setup(); return b.GeneratedMixed; }),
-            ("MLP bf16 hand-written", () => { var b = new MlpStep(); b.Setup(); return b.HandWrittenMixed; }),
-            ("GptBlock fp32", () => { var b = new GptBlockStep(); b.Setup(); return b.Fp32; }),
-            ("GptBlock bf16 generated", () => { var b = new GptBlockStep(); b.Setup(); return b.GeneratedMixed; }),
-            ("GptBlock bf16 hand-written", () => { var b = new GptBlockStep(); b.Setup(); return b.HandWrittenMixed; }),
-            // Activation-heavy (context 256): what the generated forward's liveness pass frees early shows here.
-            ("Attention fp32 plain", () => new AttentionStep().PlainFp32()),
-            ("Attention fp32 generated", () => new AttentionStep().GeneratedFp32()),
-            ("Attention bf16 generated", () => new AttentionStep().GeneratedBf16()),
-        ];
-
-        /// <summary>Runs every variant in its own process and prints a Markdown table.</summary>
-        public static int RunAll()
+        Console.WriteLine($"| variant | RSS after setup | peak RSS over {Steps} steps | peak - setup |");
+        Console.WriteLine("|---|---:|---:|---:|");
+        string self = Environment.ProcessPath!;
+        string assembly = typeof(MemoryProbe).Assembly.Location;
+        bool viaHost = Path.GetFileNameWithoutExtension(self) == "dotnet";
+        foreach (var (name, _) in Variants)
         {
-            Console.WriteLine($"| variant | RSS after setup | peak RSS over {Steps} steps | peak - setup |");
-            Console.WriteLine("|---|---:|---:|---:|");
-            string self = Environment.ProcessPath!;
-            string assembly = typeof(MemoryProbe).Assembly.Location;
-            bool viaHost = Path.GetFileNameWithoutExtension(self) == "dotnet";
-            foreach (var (name, _) in Variants)
-            {
-                var start = new ProcessStartInfo(self) { RedirectStandardOutput = true };
-                if (viaHost) start.ArgumentList.Add(assembly);
-                start.ArgumentList.Add("memory-child");
-                start.ArgumentList.Add(name);
-                using var child = Process.Start(start)!;
-                string[] fields = child.StandardOutput.ReadToEnd().Trim().Split(' ');
-                child.WaitForExit();
-                if (child.ExitCode != 0 || fields.Length != 2) return Fail($"{name}: child exited {child.ExitCode}");
-                long setup = long.Parse(fields[0], CultureInfo.InvariantCulture), peak = long.Parse(fields[1], CultureInfo.InvariantCulture);
-                Console.WriteLine($"| {name} | {Mb(setup)} | {Mb(peak)} | {Mb(peak - setup)} |");
-            }
-            return 0;
+            var start = new ProcessStartInfo(self) { RedirectStandardOutput = true };
+            if (viaHost) start.ArgumentList.Add(assembly);
+            start.ArgumentList.Add("memory-child");
+            start.ArgumentList.Add(name);
+            using var child = Process.Start(start)!;
+            string[] fields = child.StandardOutput.ReadToEnd().Trim().Split(' ');
+            child.WaitForExit();
+            if (child.ExitCode != 0 || fields.Length != 2) return Fail($"{name}: child exited {child.ExitCode}");
+            long setup = long.Parse(fields[0], CultureInfo.InvariantCulture), peak = long.Parse(fields[1], CultureInfo.InvariantCulture);
+            Console.WriteLine($"| {name} | {Mb(setup)} | {Mb(peak)} | {Mb(peak - setup)} |");
         }
+        return 0;
+    }
 
-        /// <summary>In the child: set up one variant, record RSS, run the steps, print "setupBytes peakBytes".</summary>
-        public static int RunChild(string name)
-        {
-            var variant = Variants.FirstOrDefault(v => v.Name == name);
-            if (variant.Prepare is null) return Fail($"unknown variant '{name}'");
-            var step = variant.Prepare();
-            GC.Collect();
-            long setup = Status("VmRSS:");
-            for (int i = 0; i < Steps; i++) step();
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{setup} {Status("VmHWM:")}"));
-            return 0;
-        }
+    /// <summary>In the child: set up one variant, record RSS, run the steps, print "setupBytes peakBytes".</summary>
+    public static int RunChild(string name)
+    {
+        var variant = Variants.FirstOrDefault(v => v.Name == name);
+        if (variant.Prepare is null) return Fail($"unknown variant '{name}'");
+        var step = variant.Prepare();
+        GC.Collect();
+        long setup = Status("VmRSS:");
+        for (int i = 0; i < Steps; i++) step();
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{setup} {Status("VmHWM:")}"));
+        return 0;
+    }
 
-        private static long Status(string key) =>
-            long.Parse(File.ReadLines("/proc/self/status").First(line => line.StartsWith(key, StringComparison.Ordinal))[key.Length..]
-                .Trim().Split(' ')[0], CultureInfo.InvariantCulture) * 1024;
+    private static long Status(string key) =>
+        long.Parse(File.ReadLines("/proc/self/status").First(line => line.StartsWith(key, StringComparison.Ordinal))[key.Length..]
+            .Trim().Split(' ')[0], CultureInfo.InvariantCulture) * 1024;
 
-        private static string Mb(long bytes) => string.Create(CultureInfo.InvariantCulture, $"{bytes / (1024.0 * 1024.0):F0} MB");
+    private static string Mb(long bytes) => string.Create(CultureInfo.InvariantCulture, $"{bytes / (1024.0 * 1024.0):F0} MB");
 
-        private static int Fail(string message)
-        {
-            Console.Error.WriteLine(message);
-            return 1;
-        }
+    private static int Fail(string message)
+    {
+        Console.Error.WriteLine(message);
+        return 1;
     }
 }

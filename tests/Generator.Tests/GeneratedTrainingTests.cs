@@ -4,54 +4,53 @@ using TorchSharp;
 using Xunit;
 using static TorchSharp.torch;
 
-namespace PrecisionDsl.Generator.Tests
+namespace PrecisionDsl.Generator.Tests;
+
+/// <summary>The generated training members drive the runtime: the loss falls and the masters stay fp32.</summary>
+public sealed class GeneratedTrainingTests
 {
-    /// <summary>The generated training members drive the runtime: the loss falls and the masters stay fp32.</summary>
-    public sealed class GeneratedTrainingTests
+    [Fact]
+    public void Generated_TrainStep_reduces_the_loss_of_a_bf16_model()
     {
-        [Fact]
-        public void Generated_TrainStep_reduces_the_loss_of_a_bf16_model()
+        torch.manual_seed(7);
+        using var scope = torch.NewDisposeScope();
+        var model = new Mlp();
+        var optimizer = torch.optim.Adam(model.parameters(), 0.01);
+        var scaler = model.CreateGradScaler();
+        var inputs = torch.randn(64, 32);
+        var labels = torch.randint(0, 10, new long[] { 64 });
+
+        var results = Enumerable.Range(0, 30).Select(_ => model.TrainStep(inputs, labels, optimizer, scaler)).ToArray();
+
+        Assert.All(results, r => Assert.True(r.Stepped));
+        Assert.True(results[^1].Loss < results[0].Loss * 0.5, $"loss {results[0].Loss:F4} -> {results[^1].Loss:F4}");
+        Assert.All(model.parameters(), p => Assert.Equal(ScalarType.Float32, p.dtype));
+    }
+
+    [Fact]
+    public void Generated_gradient_accumulation_matches_one_full_batch_step()
+    {
+        torch.manual_seed(11);
+        using var scope = torch.NewDisposeScope();
+        var accumulated = new Classifier();
+        var single = new Classifier();
+        single.load_state_dict(accumulated.state_dict());
+        var inputs = torch.randn(16, 784);
+        var labels = torch.randint(0, 10, new long[] { 16 });
+        var accumulatedOptimizer = torch.optim.SGD(accumulated.parameters(), 0.1);
+        var singleOptimizer = torch.optim.SGD(single.parameters(), 0.1);
+
+        var accumulatedScaler = accumulated.CreateGradScaler();
+        accumulated.AccumulateGradients(inputs[..8], labels[..8], accumulatedScaler, lossWeight: 0.5);
+        accumulated.AccumulateGradients(inputs[8..], labels[8..], accumulatedScaler, lossWeight: 0.5);
+        var applied = accumulated.ApplyGradients(accumulatedOptimizer, accumulatedScaler);
+        var stepped = single.TrainStep(inputs, labels, singleOptimizer, single.CreateGradScaler());
+
+        Assert.True(applied.Stepped);
+        Assert.True(stepped.Stepped);
+        foreach (var (a, b) in accumulated.parameters().Zip(single.parameters()))
         {
-            torch.manual_seed(7);
-            using var scope = torch.NewDisposeScope();
-            var model = new Mlp();
-            var optimizer = torch.optim.Adam(model.parameters(), 0.01);
-            var scaler = model.CreateGradScaler();
-            var inputs = torch.randn(64, 32);
-            var labels = torch.randint(0, 10, new long[] { 64 });
-
-            var results = Enumerable.Range(0, 30).Select(_ => model.TrainStep(inputs, labels, optimizer, scaler)).ToArray();
-
-            Assert.All(results, r => Assert.True(r.Stepped));
-            Assert.True(results[^1].Loss < results[0].Loss * 0.5, $"loss {results[0].Loss:F4} -> {results[^1].Loss:F4}");
-            Assert.All(model.parameters(), p => Assert.Equal(ScalarType.Float32, p.dtype));
-        }
-
-        [Fact]
-        public void Generated_gradient_accumulation_matches_one_full_batch_step()
-        {
-            torch.manual_seed(11);
-            using var scope = torch.NewDisposeScope();
-            var accumulated = new Classifier();
-            var single = new Classifier();
-            single.load_state_dict(accumulated.state_dict());
-            var inputs = torch.randn(16, 784);
-            var labels = torch.randint(0, 10, new long[] { 16 });
-            var accumulatedOptimizer = torch.optim.SGD(accumulated.parameters(), 0.1);
-            var singleOptimizer = torch.optim.SGD(single.parameters(), 0.1);
-
-            var accumulatedScaler = accumulated.CreateGradScaler();
-            accumulated.AccumulateGradients(inputs[..8], labels[..8], accumulatedScaler, lossWeight: 0.5);
-            accumulated.AccumulateGradients(inputs[8..], labels[8..], accumulatedScaler, lossWeight: 0.5);
-            var applied = accumulated.ApplyGradients(accumulatedOptimizer, accumulatedScaler);
-            var stepped = single.TrainStep(inputs, labels, singleOptimizer, single.CreateGradScaler());
-
-            Assert.True(applied.Stepped);
-            Assert.True(stepped.Stepped);
-            foreach (var (a, b) in accumulated.parameters().Zip(single.parameters()))
-            {
-                Assert.True(a.allclose(b, rtol: 1e-3, atol: 1e-4), "accumulated and single-batch updates differ");
-            }
+            Assert.True(a.allclose(b, rtol: 1e-3, atol: 1e-4), "accumulated and single-batch updates differ");
         }
     }
 }

@@ -1,51 +1,50 @@
 using System.Text;
 
-namespace PrecisionDsl.Generator.Emitting
+namespace PrecisionDsl.Generator.Emitting;
+
+/// <summary>An indenting text writer over a <see cref="StringBuilder"/> (four spaces, '\n' line ends).</summary>
+internal sealed class SourceWriter
 {
-    /// <summary>An indenting text writer over a <see cref="StringBuilder"/> (four spaces, '\n' line ends).</summary>
-    internal sealed class SourceWriter
+    private const string IndentUnit = "    ";
+    private readonly StringBuilder builder = new();
+    private int indentation;
+
+    public void WriteLine(string line = "")
     {
-        private const string IndentUnit = "    ";
-        private readonly StringBuilder builder = new();
-        private int indentation;
-
-        public void WriteLine(string line = "")
+        if (line.Length > 0)
         {
-            if (line.Length > 0)
+            for (var i = 0; i < indentation; i++)
             {
-                for (var i = 0; i < indentation; i++)
-                {
-                    builder.Append(IndentUnit);
-                }
-
-                builder.Append(line);
+                builder.Append(IndentUnit);
             }
 
-            builder.Append('\n');
+            builder.Append(line);
         }
 
-        /// <summary>Writes a multi-line block of text, each line at the current indentation.</summary>
-        public void WriteLines(string text)
-        {
-            foreach (var line in text.Split('\n'))
-            {
-                WriteLine(line.TrimEnd('\r', ' ', '\t'));
-            }
-        }
-
-        public void OpenBlock(string header)
-        {
-            WriteLine(header);
-            WriteLine("{");
-            indentation++;
-        }
-
-        public void CloseBlock(string suffix = "")
-        {
-            indentation--;
-            WriteLine("}" + suffix);
-        }
-
-        public override string ToString() => builder.ToString();
+        builder.Append('\n');
     }
+
+    /// <summary>Writes a multi-line block of text, each line at the current indentation.</summary>
+    public void WriteLines(string text)
+    {
+        foreach (var line in text.Split('\n'))
+        {
+            WriteLine(line.TrimEnd('\r', ' ', '\t'));
+        }
+    }
+
+    public void OpenBlock(string header)
+    {
+        WriteLine(header);
+        WriteLine("{");
+        indentation++;
+    }
+
+    public void CloseBlock(string suffix = "")
+    {
+        indentation--;
+        WriteLine("}" + suffix);
+    }
+
+    public override string ToString() => builder.ToString();
 }

@@ -4,253 +4,252 @@ using System.Threading;
 using PrecisionDsl.Generator.Model;
 using PrecisionDsl.Generator.Policy;
 
-namespace PrecisionDsl.Generator.Planning
+namespace PrecisionDsl.Generator.Planning;
+
+/// <summary>
+/// Decides, for every tensor expression of the forward body, the dtype it runs in and which of its inputs
+/// need a cast. Casts are elided only where the input's dtype is known statically: dtypes flow from layer
+/// calls and policy ops through pass-through ops, operators and locals (a local's dtype is the join of every
+/// value assigned to it, so loops and branches stay sound). Anything else is Unknown and gets a cast, which
+/// the runtime turns into a no-op when the dtype already matches.
+/// </summary>
+internal sealed class ForwardFlow
 {
-    /// <summary>
-    /// Decides, for every tensor expression of the forward body, the dtype it runs in and which of its inputs
-    /// need a cast. Casts are elided only where the input's dtype is known statically: dtypes flow from layer
-    /// calls and policy ops through pass-through ops, operators and locals (a local's dtype is the join of every
-    /// value assigned to it, so loops and branches stay sound). Anything else is Unknown and gets a cast, which
-    /// the runtime turns into a no-op when the dtype already matches.
-    /// </summary>
-    internal sealed class ForwardFlow
+    private const int MaxIterations = 16;
+
+    private readonly ForwardBody body;
+    private readonly string? helper;
+    private readonly PrecisionKind region;
+    private readonly Dictionary<string, LayerPlan> layers;
+    private readonly CancellationToken cancellationToken;
+    private readonly StaticDtype?[] results;
+    private readonly StaticDtype?[] locals;
+
+    /// <param name="helper">The helper whose body this is; null for the [Forward] body.</param>
+    public ForwardFlow(ForwardBody body, string? helper, PrecisionKind region, EquatableArray<LayerPlan> layers, CancellationToken cancellationToken)
     {
-        private const int MaxIterations = 16;
+        this.body = body;
+        this.helper = helper;
+        this.region = region;
+        // Two members of one name are a compile error of the user's; the first one is planned, nothing throws.
+        this.layers = layers.GroupBy(l => l.Name).ToDictionary(g => g.Key, g => g.First());
+        this.cancellationToken = cancellationToken;
+        results = new StaticDtype?[body.Nodes.Count];
+        locals = new StaticDtype?[body.Locals.Count];
+    }
 
-        private readonly ForwardBody body;
-        private readonly string? helper;
-        private readonly PrecisionKind region;
-        private readonly Dictionary<string, LayerPlan> layers;
-        private readonly CancellationToken cancellationToken;
-        private readonly StaticDtype?[] results;
-        private readonly StaticDtype?[] locals;
-
-        /// <param name="helper">The helper whose body this is; null for the [Forward] body.</param>
-        public ForwardFlow(ForwardBody body, string? helper, PrecisionKind region, EquatableArray<LayerPlan> layers, CancellationToken cancellationToken)
+    /// <summary>The plan of every node of the body; op sites and PDSL010 problems are added to the lists.</summary>
+    public EquatableArray<NodePlan> Plan(List<OpPlan> ops, List<PlanProblem> problems)
+    {
+        // Monotone over a lattice of height 3 (unset < known dtype < Unknown), so this converges quickly.
+        for (var iteration = 0; iteration < MaxIterations; iteration++)
         {
-            this.body = body;
-            this.helper = helper;
-            this.region = region;
-            // Two members of one name are a compile error of the user's; the first one is planned, nothing throws.
-            this.layers = layers.GroupBy(l => l.Name).ToDictionary(g => g.Key, g => g.First());
-            this.cancellationToken = cancellationToken;
-            results = new StaticDtype?[body.Nodes.Count];
-            locals = new StaticDtype?[body.Locals.Count];
-        }
-
-        /// <summary>The plan of every node of the body; op sites and PDSL010 problems are added to the lists.</summary>
-        public EquatableArray<NodePlan> Plan(List<OpPlan> ops, List<PlanProblem> problems)
-        {
-            // Monotone over a lattice of height 3 (unset < known dtype < Unknown), so this converges quickly.
-            for (var iteration = 0; iteration < MaxIterations; iteration++)
-            {
-                cancellationToken.ThrowIfCancellationRequested();
-                var changed = false;
-                for (var i = 0; i < body.Nodes.Count; i++)
-                {
-                    var result = Decide(body.Nodes[i]).Result;
-                    changed |= results[i] != result;
-                    results[i] = result;
-                }
-
-                for (var l = 0; l < body.Locals.Count; l++)
-                {
-                    var local = body.Locals[l];
-                    var dtype = local.Untracked ? StaticDtype.Unknown : Join(local.AssignedNodes.Select(n => results[n]));
-                    changed |= locals[l] != dtype;
-                    locals[l] = dtype;
-                }
-
-                if (!changed)
-                {
-                    break;
-                }
-            }
-
-            var plans = new List<NodePlan>(body.Nodes.Count);
+            cancellationToken.ThrowIfCancellationRequested();
+            var changed = false;
             for (var i = 0; i < body.Nodes.Count; i++)
             {
-                var node = body.Nodes[i];
-                var decision = Decide(node);
-                // A run-time cast target (Precision.Widest) is applied to every input.
-                var casts = decision.CastTarget is { } target
-                    ? node.Inputs.Where(input => target == StaticDtype.Unknown || (results[input] ?? StaticDtype.Unknown) != target).ToEquatableArray()
-                    : EquatableArray<int>.Empty;
-                var runsIn = decision.CastTarget ?? decision.Result ?? StaticDtype.Unknown;
-                plans.Add(new NodePlan(decision.Result ?? StaticDtype.Unknown, runsIn, casts, decision.Why, decision.Promote));
-                Record(node, decision, runsIn, ops, problems);
+                var result = Decide(body.Nodes[i]).Result;
+                changed |= results[i] != result;
+                results[i] = result;
             }
 
-            return plans.ToEquatableArray();
-        }
-
-        private void Record(ExprNode node, Decision decision, StaticDtype runsIn, List<OpPlan> ops, List<PlanProblem> problems)
-        {
-            if (node.Kind != ExprKind.Op || decision.Category == OpCategory.PassThrough)
+            for (var l = 0; l < body.Locals.Count; l++)
             {
-                return; // layers are in the plan's layer rows; pass-through ops have no precision of their own
+                var local = body.Locals[l];
+                var dtype = local.Untracked ? StaticDtype.Unknown : Join(local.AssignedNodes.Select(n => results[n]));
+                changed |= locals[l] != dtype;
+                locals[l] = dtype;
             }
 
-            var subject = helper is null ? node.Name : $"{node.Name} in {helper}";
-            ops.Add(new OpPlan(node.Name, subject, decision.Category, runsIn, decision.Why, node.Location));
-            if (decision.Category == OpCategory.Fp32 && region != PrecisionKind.Fp32)
+            if (!changed)
             {
-                problems.Add(new PlanProblem(RuleIds.Fp32OpPromoted, node.Location, node.Name, $"{node.Name} runs in fp32 inside a [{region}] model (op policy: fp32 list)"));
+                break;
             }
         }
 
-        private readonly record struct Decision(StaticDtype? Result, StaticDtype? CastTarget, OpCategory Category, string Why, RuntimePromote Promote = RuntimePromote.None);
-
-        private Decision Decide(ExprNode node)
+        var plans = new List<NodePlan>(body.Nodes.Count);
+        for (var i = 0; i < body.Nodes.Count; i++)
         {
-            switch (node.Kind)
-            {
-                case ExprKind.Local:
-                    return new Decision(node.LocalIndex >= 0 && node.LocalIndex < locals.Length ? locals[node.LocalIndex] : StaticDtype.Unknown, null, OpCategory.PassThrough, "");
-                case ExprKind.Parameter:
-                case ExprKind.Opaque:
-                    return new Decision(StaticDtype.Unknown, null, OpCategory.PassThrough, "");
-                case ExprKind.Operator:
-                    return new Decision(Widest(node), null, OpCategory.PassThrough, "");
-                case ExprKind.Join:
-                    return new Decision(Join(node.Inputs.Select(i => results[i])), null, OpCategory.PassThrough, "");
-                case ExprKind.LayerCall:
-                    return DecideLayerCall(node);
-                case ExprKind.UnknownModuleCall:
-                    return DecideModuleCall(node, OpPolicy.CategoryOfLayer(node.ModuleType, isModule: true, isPrecisionModel: false), PrecisionKind.Fp32, OpPolicy.DisplayName(node.ModuleType), "a module not held by a member runs in fp32");
-                default:
-                    return DecideOp(node);
-            }
+            var node = body.Nodes[i];
+            var decision = Decide(node);
+            // A run-time cast target (Precision.Widest) is applied to every input.
+            var casts = decision.CastTarget is { } target
+                ? node.Inputs.Where(input => target == StaticDtype.Unknown || (results[input] ?? StaticDtype.Unknown) != target).ToEquatableArray()
+                : EquatableArray<int>.Empty;
+            var runsIn = decision.CastTarget ?? decision.Result ?? StaticDtype.Unknown;
+            plans.Add(new NodePlan(decision.Result ?? StaticDtype.Unknown, runsIn, casts, decision.Why, decision.Promote));
+            Record(node, decision, runsIn, ops, problems);
         }
 
-        private Decision DecideLayerCall(ExprNode node)
+        return plans.ToEquatableArray();
+    }
+
+    private void Record(ExprNode node, Decision decision, StaticDtype runsIn, List<OpPlan> ops, List<PlanProblem> problems)
+    {
+        if (node.Kind != ExprKind.Op || decision.Category == OpCategory.PassThrough)
         {
-            if (!layers.TryGetValue(node.Name, out var layer))
-            {
+            return; // layers are in the plan's layer rows; pass-through ops have no precision of their own
+        }
+
+        var subject = helper is null ? node.Name : $"{node.Name} in {helper}";
+        ops.Add(new OpPlan(node.Name, subject, decision.Category, runsIn, decision.Why, node.Location));
+        if (decision.Category == OpCategory.Fp32 && region != PrecisionKind.Fp32)
+        {
+            problems.Add(new PlanProblem(RuleIds.Fp32OpPromoted, node.Location, node.Name, $"{node.Name} runs in fp32 inside a [{region}] model (op policy: fp32 list)"));
+        }
+    }
+
+    private readonly record struct Decision(StaticDtype? Result, StaticDtype? CastTarget, OpCategory Category, string Why, RuntimePromote Promote = RuntimePromote.None);
+
+    private Decision Decide(ExprNode node)
+    {
+        switch (node.Kind)
+        {
+            case ExprKind.Local:
+                return new Decision(node.LocalIndex >= 0 && node.LocalIndex < locals.Length ? locals[node.LocalIndex] : StaticDtype.Unknown, null, OpCategory.PassThrough, "");
+            case ExprKind.Parameter:
+            case ExprKind.Opaque:
                 return new Decision(StaticDtype.Unknown, null, OpCategory.PassThrough, "");
-            }
-
-            if (layer.Category != LayerCategory.Container || node.ModuleType.Length == 0)
-            {
-                return DecideModuleCall(node, layer.Category, layer.Kind, node.Name, layer.Reason);
-            }
-
-            // An element of a container: the container's precision applied to the element's layer type.
-            var elementCategory = OpPolicy.CategoryOfLayer(node.ModuleType, isModule: true, isPrecisionModel: false);
-            var elementName = OpPolicy.DisplayName(node.ModuleType);
-            return elementCategory switch
-            {
-                LayerCategory.Sensitive or LayerCategory.NativeWeights => DecideModuleCall(node, elementCategory, PrecisionKind.Fp32, $"{node.Name}[]", $"{elementName} in {node.Name}: stays fp32 inside a container"),
-                LayerCategory.Compute or LayerCategory.PassThrough => DecideModuleCall(node, elementCategory, layer.Kind, $"{node.Name}[]", $"{elementName} in {node.Name}: {layer.Reason}"),
-                _ => DecideModuleCall(node, LayerCategory.Container, layer.Kind, $"{node.Name}[]", $"element of {node.Name}: {layer.Reason}"),
-            };
+            case ExprKind.Operator:
+                return new Decision(Widest(node), null, OpCategory.PassThrough, "");
+            case ExprKind.Join:
+                return new Decision(Join(node.Inputs.Select(i => results[i])), null, OpCategory.PassThrough, "");
+            case ExprKind.LayerCall:
+                return DecideLayerCall(node);
+            case ExprKind.UnknownModuleCall:
+                return DecideModuleCall(node, OpPolicy.CategoryOfLayer(node.ModuleType, isModule: true, isPrecisionModel: false), PrecisionKind.Fp32, OpPolicy.DisplayName(node.ModuleType), "a module not held by a member runs in fp32");
+            default:
+                return DecideOp(node);
         }
+    }
 
-        private Decision DecideModuleCall(ExprNode node, LayerCategory category, PrecisionKind kind, string subject, string reason)
+    private Decision DecideLayerCall(ExprNode node)
+    {
+        if (!layers.TryGetValue(node.Name, out var layer))
         {
-            var dtype = kind.ToStatic();
-            var why = $"{subject}: {kind} ({reason})";
-            switch (category)
-            {
-                case LayerCategory.Compute:
-                case LayerCategory.Sensitive:
-                case LayerCategory.NativeWeights:
-                    return new Decision(node.ReturnsTensor ? dtype : StaticDtype.Unknown, dtype, OpCategory.Half, why);
-                case LayerCategory.Container:
-                    return new Decision(StaticDtype.Unknown, dtype, OpCategory.Half, why);
-                case LayerCategory.PassThrough:
-                    return new Decision(node.ReturnsTensor ? Widest(node) : StaticDtype.Unknown, null, OpCategory.PassThrough, "");
-                case LayerCategory.PrecisionModel:
-                    return new Decision(StaticDtype.Unknown, null, OpCategory.PassThrough, "");
-                default:
-                    return new Decision(StaticDtype.Unknown, StaticDtype.Fp32, OpCategory.Fp32, $"{subject}: Fp32 ({reason})");
-            }
+            return new Decision(StaticDtype.Unknown, null, OpCategory.PassThrough, "");
         }
 
-        private Decision DecideOp(ExprNode node)
+        if (layer.Category != LayerCategory.Container || node.ModuleType.Length == 0)
         {
-            var category = OpPolicy.CategoryOf(node.Name);
-            var explicitResult = node.HasExplicitDtype ? StaticDtype.Unknown : (StaticDtype?)null;
-            switch (category)
-            {
-                case OpCategory.Half:
-                    var half = region.ToStatic();
-                    return new Decision(explicitResult ?? half, half, category, $"{node.Name}: half list, runs in the model's {region}");
-                case OpCategory.Fp32:
-                    return new Decision(explicitResult ?? StaticDtype.Fp32, StaticDtype.Fp32, category, $"{node.Name}: fp32 list");
-                case OpCategory.Promote:
-                    var widest = Widest(node);
-                    return widest is StaticDtype.Unknown or null
-                        ? DecideRuntimePromote(node)
-                        : new Decision(explicitResult ?? widest, widest, category, $"{node.Name}: promote list, widest input {widest}");
-                case OpCategory.DtypeChanging:
-                    return new Decision(StaticDtype.Unknown, null, category, $"{node.Name}: sets its own dtype (a manual cast)");
-                case OpCategory.SelfDtype:
-                    return new Decision(explicitResult ?? (node.Inputs.Count == 0 ? StaticDtype.Unknown : results[node.Inputs[0]]), null, OpCategory.PassThrough, "");
-                default:
-                    return new Decision(explicitResult ?? (node.Inputs.Count == 0 ? StaticDtype.Unknown : Widest(node)), null, category, "");
-            }
+            return DecideModuleCall(node, layer.Category, layer.Kind, node.Name, layer.Reason);
         }
 
-        /// <summary>
-        /// Casts to <c>Precision.Widest</c> of the inputs without evaluating any input twice: literal collections
-        /// are passed through a helper, inputs that are plain locals or parameters are named twice; otherwise fp32,
-        /// which holds every input exactly.
-        /// </summary>
-        private Decision DecideRuntimePromote(ExprNode node)
+        // An element of a container: the container's precision applied to the element's layer type.
+        var elementCategory = OpPolicy.CategoryOfLayer(node.ModuleType, isModule: true, isPrecisionModel: false);
+        var elementName = OpPolicy.DisplayName(node.ModuleType);
+        return elementCategory switch
         {
-            var why = $"{node.Name}: promote list, cast to the widest input";
-            if (node.CollectionArguments.Count > 0
-                && node.Inputs.All(input => node.CollectionArguments.Any(collection => collection.Contains(body.Nodes[input].Span))))
-            {
-                return new Decision(StaticDtype.Unknown, null, OpCategory.Promote, why, RuntimePromote.WrapCollections);
-            }
+            LayerCategory.Sensitive or LayerCategory.NativeWeights => DecideModuleCall(node, elementCategory, PrecisionKind.Fp32, $"{node.Name}[]", $"{elementName} in {node.Name}: stays fp32 inside a container"),
+            LayerCategory.Compute or LayerCategory.PassThrough => DecideModuleCall(node, elementCategory, layer.Kind, $"{node.Name}[]", $"{elementName} in {node.Name}: {layer.Reason}"),
+            _ => DecideModuleCall(node, LayerCategory.Container, layer.Kind, $"{node.Name}[]", $"element of {node.Name}: {layer.Reason}"),
+        };
+    }
 
-            if (node.Inputs.All(input => body.Nodes[input].Kind is ExprKind.Local or ExprKind.Parameter))
-            {
-                return new Decision(StaticDtype.Unknown, StaticDtype.Unknown, OpCategory.Promote, why, RuntimePromote.WidestOfInputs);
-            }
-
-            return new Decision(StaticDtype.Unknown, StaticDtype.Fp32, OpCategory.Promote, $"{node.Name}: promote list, widest input known only at run time: fp32 holds every input");
-        }
-
-        /// <summary>Torch type promotion between floating tensors, as far as it is known statically.</summary>
-        private StaticDtype? Widest(ExprNode node)
+    private Decision DecideModuleCall(ExprNode node, LayerCategory category, PrecisionKind kind, string subject, string reason)
+    {
+        var dtype = kind.ToStatic();
+        var why = $"{subject}: {kind} ({reason})";
+        switch (category)
         {
-            var dtypes = node.Inputs.Select(i => results[i]).Where(d => d is not null).Select(d => d!.Value).Distinct().ToArray();
-            if (dtypes.Length == 0)
-            {
-                return node.Inputs.Count == 0 ? StaticDtype.Unknown : null;
-            }
-
-            if (dtypes.Contains(StaticDtype.Unknown))
-            {
-                return StaticDtype.Unknown;
-            }
-
-            if (dtypes.Length == 1)
-            {
-                return dtypes[0];
-            }
-
-            // Fp16 next to Bf16 may be one dtype at run time (fp16 maps to bf16 on CPU) or promote to fp32.
-            return dtypes.Contains(StaticDtype.Fp32) ? StaticDtype.Fp32 : StaticDtype.Unknown;
+            case LayerCategory.Compute:
+            case LayerCategory.Sensitive:
+            case LayerCategory.NativeWeights:
+                return new Decision(node.ReturnsTensor ? dtype : StaticDtype.Unknown, dtype, OpCategory.Half, why);
+            case LayerCategory.Container:
+                return new Decision(StaticDtype.Unknown, dtype, OpCategory.Half, why);
+            case LayerCategory.PassThrough:
+                return new Decision(node.ReturnsTensor ? Widest(node) : StaticDtype.Unknown, null, OpCategory.PassThrough, "");
+            case LayerCategory.PrecisionModel:
+                return new Decision(StaticDtype.Unknown, null, OpCategory.PassThrough, "");
+            default:
+                return new Decision(StaticDtype.Unknown, StaticDtype.Fp32, OpCategory.Fp32, $"{subject}: Fp32 ({reason})");
         }
+    }
 
-        private static StaticDtype? Join(IEnumerable<StaticDtype?> dtypes)
+    private Decision DecideOp(ExprNode node)
+    {
+        var category = OpPolicy.CategoryOf(node.Name);
+        var explicitResult = node.HasExplicitDtype ? StaticDtype.Unknown : (StaticDtype?)null;
+        switch (category)
         {
-            StaticDtype? joined = null;
-            foreach (var dtype in dtypes)
-            {
-                if (dtype is null)
-                {
-                    continue;
-                }
+            case OpCategory.Half:
+                var half = region.ToStatic();
+                return new Decision(explicitResult ?? half, half, category, $"{node.Name}: half list, runs in the model's {region}");
+            case OpCategory.Fp32:
+                return new Decision(explicitResult ?? StaticDtype.Fp32, StaticDtype.Fp32, category, $"{node.Name}: fp32 list");
+            case OpCategory.Promote:
+                var widest = Widest(node);
+                return widest is StaticDtype.Unknown or null
+                    ? DecideRuntimePromote(node)
+                    : new Decision(explicitResult ?? widest, widest, category, $"{node.Name}: promote list, widest input {widest}");
+            case OpCategory.DtypeChanging:
+                return new Decision(StaticDtype.Unknown, null, category, $"{node.Name}: sets its own dtype (a manual cast)");
+            case OpCategory.SelfDtype:
+                return new Decision(explicitResult ?? (node.Inputs.Count == 0 ? StaticDtype.Unknown : results[node.Inputs[0]]), null, OpCategory.PassThrough, "");
+            default:
+                return new Decision(explicitResult ?? (node.Inputs.Count == 0 ? StaticDtype.Unknown : Widest(node)), null, category, "");
+        }
+    }
 
-                joined = joined is null || joined == dtype ? dtype : StaticDtype.Unknown;
+    /// <summary>
+    /// Casts to <c>Precision.Widest</c> of the inputs without evaluating any input twice: literal collections
+    /// are passed through a helper, inputs that are plain locals or parameters are named twice; otherwise fp32,
+    /// which holds every input exactly.
+    /// </summary>
+    private Decision DecideRuntimePromote(ExprNode node)
+    {
+        var why = $"{node.Name}: promote list, cast to the widest input";
+        if (node.CollectionArguments.Count > 0
+            && node.Inputs.All(input => node.CollectionArguments.Any(collection => collection.Contains(body.Nodes[input].Span))))
+        {
+            return new Decision(StaticDtype.Unknown, null, OpCategory.Promote, why, RuntimePromote.WrapCollections);
+        }
+
+        if (node.Inputs.All(input => body.Nodes[input].Kind is ExprKind.Local or ExprKind.Parameter))
+        {
+            return new Decision(StaticDtype.Unknown, StaticDtype.Unknown, OpCategory.Promote, why, RuntimePromote.WidestOfInputs);
+        }
+
+        return new Decision(StaticDtype.Unknown, StaticDtype.Fp32, OpCategory.Promote, $"{node.Name}: promote list, widest input known only at run time: fp32 holds every input");
+    }
+
+    /// <summary>Torch type promotion between floating tensors, as far as it is known statically.</summary>
+    private StaticDtype? Widest(ExprNode node)
+    {
+        var dtypes = node.Inputs.Select(i => results[i]).Where(d => d is not null).Select(d => d!.Value).Distinct().ToArray();
+        if (dtypes.Length == 0)
+        {
+            return node.Inputs.Count == 0 ? StaticDtype.Unknown : null;
+        }
+
+        if (dtypes.Contains(StaticDtype.Unknown))
+        {
+            return StaticDtype.Unknown;
+        }
+
+        if (dtypes.Length == 1)
+        {
+            return dtypes[0];
+        }
+
+        // Fp16 next to Bf16 may be one dtype at run time (fp16 maps to bf16 on CPU) or promote to fp32.
+        return dtypes.Contains(StaticDtype.Fp32) ? StaticDtype.Fp32 : StaticDtype.Unknown;
+    }
+
+    private static StaticDtype? Join(IEnumerable<StaticDtype?> dtypes)
+    {
+        StaticDtype? joined = null;
+        foreach (var dtype in dtypes)
+        {
+            if (dtype is null)
+            {
+                continue;
             }
 
-            return joined;
+            joined = joined is null || joined == dtype ? dtype : StaticDtype.Unknown;
         }
+
+        return joined;
     }
 }

@@ -5,203 +5,202 @@ using System.IO;
 using System.Security.Cryptography;
 using System.Text;
 
-namespace PrecisionDsl
+namespace PrecisionDsl;
+
+/// <summary>A checkpoint's parts, decoded and integrity-checked but not yet applied to any object.</summary>
+internal sealed record CheckpointContents(
+    long Step,
+    string OptimizerType,
+    GradScalerState Scaler,
+    IReadOnlyDictionary<string, string> Metadata,
+    byte[] Model,
+    byte[] Optimizer);
+
+/// <summary>
+/// The file layout, little-endian: magic <c>PDSLCKPT</c>, int32 format version, int64 total file length,
+/// then three sections each prefixed by its int64 length — training state (step, optimizer type,
+/// scaler state, metadata), model (TorchSharp <c>Module.save</c>), optimizer
+/// (<c>OptimizerHelper.save_state_dict</c>) — and last the SHA-256 of every byte before it.
+/// </summary>
+internal static class CheckpointFormat
 {
-    /// <summary>A checkpoint's parts, decoded and integrity-checked but not yet applied to any object.</summary>
-    internal sealed record CheckpointContents(
-        long Step,
-        string OptimizerType,
-        GradScalerState Scaler,
-        IReadOnlyDictionary<string, string> Metadata,
-        byte[] Model,
-        byte[] Optimizer);
+    public const int Version = 1;
 
-    /// <summary>
-    /// The file layout, little-endian: magic <c>PDSLCKPT</c>, int32 format version, int64 total file length,
-    /// then three sections each prefixed by its int64 length — training state (step, optimizer type,
-    /// scaler state, metadata), model (TorchSharp <c>Module.save</c>), optimizer
-    /// (<c>OptimizerHelper.save_state_dict</c>) — and last the SHA-256 of every byte before it.
-    /// </summary>
-    internal static class CheckpointFormat
+    private const int HeaderLength = 8 + sizeof(int) + sizeof(long);
+    private const int ChecksumLength = SHA256.HashSizeInBytes;
+    private const int SectionCount = 3;
+
+    private static ReadOnlySpan<byte> Magic => "PDSLCKPT"u8;
+
+    public static void Write(Stream destination, CheckpointContents contents)
     {
-        public const int Version = 1;
+        var state = EncodeTrainingState(contents);
+        long totalLength = HeaderLength + SectionCount * sizeof(long) + state.Length + contents.Model.Length + contents.Optimizer.Length + ChecksumLength;
+        using var checksum = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
 
-        private const int HeaderLength = 8 + sizeof(int) + sizeof(long);
-        private const int ChecksumLength = SHA256.HashSizeInBytes;
-        private const int SectionCount = 3;
-
-        private static ReadOnlySpan<byte> Magic => "PDSLCKPT"u8;
-
-        public static void Write(Stream destination, CheckpointContents contents)
+        Span<byte> header = stackalloc byte[HeaderLength];
+        Magic.CopyTo(header);
+        BinaryPrimitives.WriteInt32LittleEndian(header[8..], Version);
+        BinaryPrimitives.WriteInt64LittleEndian(header[12..], totalLength);
+        Put(header);
+        Span<byte> length = stackalloc byte[sizeof(long)];
+        foreach (var section in new[] { state, contents.Model, contents.Optimizer })
         {
-            var state = EncodeTrainingState(contents);
-            long totalLength = HeaderLength + SectionCount * sizeof(long) + state.Length + contents.Model.Length + contents.Optimizer.Length + ChecksumLength;
-            using var checksum = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+            BinaryPrimitives.WriteInt64LittleEndian(length, section.Length);
+            Put(length);
+            Put(section);
+        }
 
-            Span<byte> header = stackalloc byte[HeaderLength];
-            Magic.CopyTo(header);
-            BinaryPrimitives.WriteInt32LittleEndian(header[8..], Version);
-            BinaryPrimitives.WriteInt64LittleEndian(header[12..], totalLength);
-            Put(header);
-            Span<byte> length = stackalloc byte[sizeof(long)];
-            foreach (var section in new[] { state, contents.Model, contents.Optimizer })
+        destination.Write(checksum.GetHashAndReset());
+
+        void Put(ReadOnlySpan<byte> bytes)
+        {
+            destination.Write(bytes);
+            checksum.AppendData(bytes);
+        }
+    }
+
+    /// <summary>Checks magic, version, length, checksum and section bounds, in that order, then decodes.</summary>
+    /// <exception cref="InvalidDataException">The bytes are not a complete checkpoint of this format; the message names <paramref name="path"/>.</exception>
+    public static CheckpointContents Read(ReadOnlySpan<byte> file, string path)
+    {
+        if (file.Length < Magic.Length || !file[..Magic.Length].SequenceEqual(Magic))
+        {
+            throw Invalid(path, file.Length < Magic.Length
+                ? $"it is {file.Length} bytes long, too short to be a checkpoint"
+                : "it does not start with the PDSLCKPT magic: not a PrecisionDsl checkpoint");
+        }
+
+        if (file.Length < HeaderLength)
+        {
+            throw Invalid(path, $"truncated inside the header ({file.Length} bytes)");
+        }
+
+        var version = BinaryPrimitives.ReadInt32LittleEndian(file[8..]);
+        if (version != Version)
+        {
+            throw Invalid(path, version > Version
+                ? $"format version {version} is newer than the version {Version} this PrecisionDsl reads; update PrecisionDsl"
+                : $"unknown format version {version}");
+        }
+
+        var declaredLength = BinaryPrimitives.ReadInt64LittleEndian(file[12..]);
+        if (declaredLength != file.Length)
+        {
+            throw Invalid(path, declaredLength > file.Length
+                ? $"truncated: {file.Length} of {declaredLength} bytes"
+                : $"{file.Length} bytes where the header says {declaredLength}");
+        }
+
+        var body = file[..^ChecksumLength];
+        if (!SHA256.HashData(body).AsSpan().SequenceEqual(file[^ChecksumLength..]))
+        {
+            throw Invalid(path, "checksum mismatch: the content is corrupt");
+        }
+
+        var rest = body[HeaderLength..];
+        var state = NextSection(ref rest, "training state", path);
+        var model = NextSection(ref rest, "model", path);
+        var optimizer = NextSection(ref rest, "optimizer", path);
+        if (!rest.IsEmpty)
+        {
+            throw Invalid(path, $"{rest.Length} unexpected bytes after the last section");
+        }
+
+        return DecodeTrainingState(state, model, optimizer, path);
+    }
+
+    public static InvalidDataException Invalid(string path, string problem, Exception? inner = null) =>
+        new($"Checkpoint '{path}' cannot be loaded: {problem}.", inner);
+
+    private static byte[] NextSection(ref ReadOnlySpan<byte> rest, string name, string path)
+    {
+        if (rest.Length < sizeof(long))
+        {
+            throw Invalid(path, $"the {name} section is missing");
+        }
+
+        var length = BinaryPrimitives.ReadInt64LittleEndian(rest);
+        rest = rest[sizeof(long)..];
+        if (length < 0 || length > rest.Length)
+        {
+            throw Invalid(path, $"the {name} section claims {length} bytes, {rest.Length} remain");
+        }
+
+        var section = rest[..(int)length].ToArray();
+        rest = rest[(int)length..];
+        return section;
+    }
+
+    private static byte[] EncodeTrainingState(CheckpointContents contents)
+    {
+        using var stream = new MemoryStream();
+        using (var writer = new BinaryWriter(stream, Encoding.UTF8, leaveOpen: true))
+        {
+            writer.Write(contents.Step);
+            writer.Write(contents.OptimizerType);
+            var s = contents.Scaler;
+            writer.Write(s.Scale);
+            writer.Write(s.GrowthTracker);
+            writer.Write(s.HysteresisLeft);
+            writer.Write(s.SkippedSteps);
+            writer.Write(s.InitialScale);
+            writer.Write(s.GrowthFactor);
+            writer.Write(s.BackoffFactor);
+            writer.Write(s.GrowthInterval);
+            writer.Write(s.Hysteresis);
+            writer.Write(s.MinScale);
+            writer.Write(s.MaxScale);
+            writer.Write(s.Enabled);
+            writer.Write(s.SkippedStepsAtMinScale);
+            writer.Write(s.MaxSkippedStepsAtMinScale);
+            writer.Write(contents.Metadata.Count);
+            foreach (var (key, value) in contents.Metadata)
             {
-                BinaryPrimitives.WriteInt64LittleEndian(length, section.Length);
-                Put(length);
-                Put(section);
-            }
-
-            destination.Write(checksum.GetHashAndReset());
-
-            void Put(ReadOnlySpan<byte> bytes)
-            {
-                destination.Write(bytes);
-                checksum.AppendData(bytes);
+                writer.Write(key);
+                writer.Write(value);
             }
         }
 
-        /// <summary>Checks magic, version, length, checksum and section bounds, in that order, then decodes.</summary>
-        /// <exception cref="InvalidDataException">The bytes are not a complete checkpoint of this format; the message names <paramref name="path"/>.</exception>
-        public static CheckpointContents Read(ReadOnlySpan<byte> file, string path)
+        return stream.ToArray();
+    }
+
+    private static CheckpointContents DecodeTrainingState(byte[] state, byte[] model, byte[] optimizer, string path)
+    {
+        // The checksum matched, so a malformed section means the writer was not this format's.
+        try
         {
-            if (file.Length < Magic.Length || !file[..Magic.Length].SequenceEqual(Magic))
+            using var reader = new BinaryReader(new MemoryStream(state), Encoding.UTF8);
+            var step = reader.ReadInt64();
+            var optimizerType = reader.ReadString();
+            var scaler = new GradScalerState(
+                Scale: reader.ReadDouble(), GrowthTracker: reader.ReadInt32(), HysteresisLeft: reader.ReadInt32(),
+                SkippedSteps: reader.ReadInt64(), InitialScale: reader.ReadDouble(), GrowthFactor: reader.ReadDouble(),
+                BackoffFactor: reader.ReadDouble(), GrowthInterval: reader.ReadInt32(), Hysteresis: reader.ReadInt32(),
+                MinScale: reader.ReadDouble(), MaxScale: reader.ReadDouble(), Enabled: reader.ReadBoolean(),
+                SkippedStepsAtMinScale: reader.ReadInt32(), MaxSkippedStepsAtMinScale: reader.ReadInt32());
+            var count = reader.ReadInt32();
+            var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
+            for (var i = 0; i < count; i++)
             {
-                throw Invalid(path, file.Length < Magic.Length
-                    ? $"it is {file.Length} bytes long, too short to be a checkpoint"
-                    : "it does not start with the PDSLCKPT magic: not a PrecisionDsl checkpoint");
+                metadata.Add(reader.ReadString(), reader.ReadString());
             }
 
-            if (file.Length < HeaderLength)
+            if (reader.BaseStream.Position != state.Length)
             {
-                throw Invalid(path, $"truncated inside the header ({file.Length} bytes)");
+                throw Invalid(path, "the training state section has unread bytes");
             }
 
-            var version = BinaryPrimitives.ReadInt32LittleEndian(file[8..]);
-            if (version != Version)
+            if (step < 0)
             {
-                throw Invalid(path, version > Version
-                    ? $"format version {version} is newer than the version {Version} this PrecisionDsl reads; update PrecisionDsl"
-                    : $"unknown format version {version}");
+                throw Invalid(path, $"negative step {step}");
             }
 
-            var declaredLength = BinaryPrimitives.ReadInt64LittleEndian(file[12..]);
-            if (declaredLength != file.Length)
-            {
-                throw Invalid(path, declaredLength > file.Length
-                    ? $"truncated: {file.Length} of {declaredLength} bytes"
-                    : $"{file.Length} bytes where the header says {declaredLength}");
-            }
-
-            var body = file[..^ChecksumLength];
-            if (!SHA256.HashData(body).AsSpan().SequenceEqual(file[^ChecksumLength..]))
-            {
-                throw Invalid(path, "checksum mismatch: the content is corrupt");
-            }
-
-            var rest = body[HeaderLength..];
-            var state = NextSection(ref rest, "training state", path);
-            var model = NextSection(ref rest, "model", path);
-            var optimizer = NextSection(ref rest, "optimizer", path);
-            if (!rest.IsEmpty)
-            {
-                throw Invalid(path, $"{rest.Length} unexpected bytes after the last section");
-            }
-
-            return DecodeTrainingState(state, model, optimizer, path);
+            return new CheckpointContents(step, optimizerType, scaler, metadata, model, optimizer);
         }
-
-        public static InvalidDataException Invalid(string path, string problem, Exception? inner = null) =>
-            new($"Checkpoint '{path}' cannot be loaded: {problem}.", inner);
-
-        private static byte[] NextSection(ref ReadOnlySpan<byte> rest, string name, string path)
+        catch (Exception e) when (e is EndOfStreamException or FormatException or ArgumentException)
         {
-            if (rest.Length < sizeof(long))
-            {
-                throw Invalid(path, $"the {name} section is missing");
-            }
-
-            var length = BinaryPrimitives.ReadInt64LittleEndian(rest);
-            rest = rest[sizeof(long)..];
-            if (length < 0 || length > rest.Length)
-            {
-                throw Invalid(path, $"the {name} section claims {length} bytes, {rest.Length} remain");
-            }
-
-            var section = rest[..(int)length].ToArray();
-            rest = rest[(int)length..];
-            return section;
-        }
-
-        private static byte[] EncodeTrainingState(CheckpointContents contents)
-        {
-            using var stream = new MemoryStream();
-            using (var writer = new BinaryWriter(stream, Encoding.UTF8, leaveOpen: true))
-            {
-                writer.Write(contents.Step);
-                writer.Write(contents.OptimizerType);
-                var s = contents.Scaler;
-                writer.Write(s.Scale);
-                writer.Write(s.GrowthTracker);
-                writer.Write(s.HysteresisLeft);
-                writer.Write(s.SkippedSteps);
-                writer.Write(s.InitialScale);
-                writer.Write(s.GrowthFactor);
-                writer.Write(s.BackoffFactor);
-                writer.Write(s.GrowthInterval);
-                writer.Write(s.Hysteresis);
-                writer.Write(s.MinScale);
-                writer.Write(s.MaxScale);
-                writer.Write(s.Enabled);
-                writer.Write(s.SkippedStepsAtMinScale);
-                writer.Write(s.MaxSkippedStepsAtMinScale);
-                writer.Write(contents.Metadata.Count);
-                foreach (var (key, value) in contents.Metadata)
-                {
-                    writer.Write(key);
-                    writer.Write(value);
-                }
-            }
-
-            return stream.ToArray();
-        }
-
-        private static CheckpointContents DecodeTrainingState(byte[] state, byte[] model, byte[] optimizer, string path)
-        {
-            // The checksum matched, so a malformed section means the writer was not this format's.
-            try
-            {
-                using var reader = new BinaryReader(new MemoryStream(state), Encoding.UTF8);
-                var step = reader.ReadInt64();
-                var optimizerType = reader.ReadString();
-                var scaler = new GradScalerState(
-                    Scale: reader.ReadDouble(), GrowthTracker: reader.ReadInt32(), HysteresisLeft: reader.ReadInt32(),
-                    SkippedSteps: reader.ReadInt64(), InitialScale: reader.ReadDouble(), GrowthFactor: reader.ReadDouble(),
-                    BackoffFactor: reader.ReadDouble(), GrowthInterval: reader.ReadInt32(), Hysteresis: reader.ReadInt32(),
-                    MinScale: reader.ReadDouble(), MaxScale: reader.ReadDouble(), Enabled: reader.ReadBoolean(),
-                    SkippedStepsAtMinScale: reader.ReadInt32(), MaxSkippedStepsAtMinScale: reader.ReadInt32());
-                var count = reader.ReadInt32();
-                var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
-                for (var i = 0; i < count; i++)
-                {
-                    metadata.Add(reader.ReadString(), reader.ReadString());
-                }
-
-                if (reader.BaseStream.Position != state.Length)
-                {
-                    throw Invalid(path, "the training state section has unread bytes");
-                }
-
-                if (step < 0)
-                {
-                    throw Invalid(path, $"negative step {step}");
-                }
-
-                return new CheckpointContents(step, optimizerType, scaler, metadata, model, optimizer);
-            }
-            catch (Exception e) when (e is EndOfStreamException or FormatException or ArgumentException)
-            {
-                throw Invalid(path, "the training state section is malformed", e);
-            }
+            throw Invalid(path, "the training state section is malformed", e);
         }
     }
 }

@@ -7,442 +7,441 @@ using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
-namespace PrecisionDsl
+namespace PrecisionDsl;
+
+/// <summary>
+/// The flat buffers of one precision model (Apex O2 / DeepSpeed layout): its own floating parameters live as
+/// views of one contiguous master buffer per device and dtype, the half shadows as views of one half buffer
+/// per shadow dtype, the widened fp32 copies likewise, and every gradient in matching flat buffers. Refreshing
+/// the shadows, moving the gradients and zeroing them are then a few kernels per buffer whatever the number of
+/// parameters.
+/// </summary>
+/// <remarks>
+/// <para><b>Identity.</b> Each parameter is moved into its buffer with <c>set_</c>, so the Parameter objects
+/// that the modules, <c>parameters()</c>, <c>state_dict()</c> and existing optimizers hold stay the same;
+/// TorchSharp's loads write into them in place, so a load writes into the buffer.</para>
+/// <para><b>Order.</b> In a master buffer, per shadow dtype: the widened slots' masters, then the native
+/// slots', then the parameters without a shadow; within each, matrices before vectors (biases, norm weights),
+/// so a "no weight decay on vectors" parameter group is a few contiguous ranges. The half buffer of a shadow
+/// dtype mirrors its masters' range (refresh: one <c>copy_</c>); the widened buffer mirrors the half buffer's
+/// first part (one <c>copy_</c>).</para>
+/// <para><b>Gradients.</b> Allocated at the first move or fused-optimizer step (an inference-only model has
+/// none): master gradients (fp32; none for a frozen parameter), half gradients for natively-half slots and fp32
+/// gradients for widened slots (at the first move), each <c>.grad</c> a view, so autograd accumulates in place. The persistent half gradient (2 bytes per half
+/// parameter) is the price of a move that is one <c>add_</c> and of no allocation per step. A gradient a
+/// hand-written loop cleared (<c>model.zero_grad()</c> sets it to null) or replaced is put back by
+/// <see cref="AttachGradients"/>: its value copied into the buffer, the view reassigned.</para>
+/// </remarks>
+internal sealed class FlatBuffers : IDisposable
 {
-    /// <summary>
-    /// The flat buffers of one precision model (Apex O2 / DeepSpeed layout): its own floating parameters live as
-    /// views of one contiguous master buffer per device and dtype, the half shadows as views of one half buffer
-    /// per shadow dtype, the widened fp32 copies likewise, and every gradient in matching flat buffers. Refreshing
-    /// the shadows, moving the gradients and zeroing them are then a few kernels per buffer whatever the number of
-    /// parameters.
-    /// </summary>
-    /// <remarks>
-    /// <para><b>Identity.</b> Each parameter is moved into its buffer with <c>set_</c>, so the Parameter objects
-    /// that the modules, <c>parameters()</c>, <c>state_dict()</c> and existing optimizers hold stay the same;
-    /// TorchSharp's loads write into them in place, so a load writes into the buffer.</para>
-    /// <para><b>Order.</b> In a master buffer, per shadow dtype: the widened slots' masters, then the native
-    /// slots', then the parameters without a shadow; within each, matrices before vectors (biases, norm weights),
-    /// so a "no weight decay on vectors" parameter group is a few contiguous ranges. The half buffer of a shadow
-    /// dtype mirrors its masters' range (refresh: one <c>copy_</c>); the widened buffer mirrors the half buffer's
-    /// first part (one <c>copy_</c>).</para>
-    /// <para><b>Gradients.</b> Allocated at the first move or fused-optimizer step (an inference-only model has
-    /// none): master gradients (fp32; none for a frozen parameter), half gradients for natively-half slots and fp32
-    /// gradients for widened slots (at the first move), each <c>.grad</c> a view, so autograd accumulates in place. The persistent half gradient (2 bytes per half
-    /// parameter) is the price of a move that is one <c>add_</c> and of no allocation per step. A gradient a
-    /// hand-written loop cleared (<c>model.zero_grad()</c> sets it to null) or replaced is put back by
-    /// <see cref="AttachGradients"/>: its value copied into the buffer, the view reassigned.</para>
-    /// </remarks>
-    internal sealed class FlatBuffers : IDisposable
+    private static long builds;
+
+    private readonly List<FlatGroup> groups;
+
+    private FlatBuffers(List<FlatGroup> groups)
     {
-        private static long builds;
-
-        private readonly List<FlatGroup> groups;
-
-        private FlatBuffers(List<FlatGroup> groups)
-        {
-            this.groups = groups;
-            Interlocked.Increment(ref builds);
-        }
-
-        /// <summary>How many flat layouts were built in this process: an optimizer re-resolves its ranges when it moved.</summary>
-        public static long Builds => Interlocked.Read(ref builds);
-
-        public IReadOnlyList<FlatGroup> Groups => groups;
-
-        /// <summary>True once gradients were moved (a backward whose shadow gradients never moved is warned about).</summary>
-        public bool EverMoved { get; private set; }
-
-        /// <summary>False once a newer layout replaced this one (e.g. after <c>to(device)</c>).</summary>
-        public bool IsCurrent { get; private set; } = true;
-
-        /// <summary>
-        /// Moves <paramref name="parameters"/> (the model's own floating parameters, slot masters included) into flat
-        /// buffers and the slots' shadows and widened copies into theirs. A master shared by two slots (tied weights)
-        /// is placed once and both shadows become views of its segment.
-        /// </summary>
-        public static FlatBuffers Build(IReadOnlyList<ShadowSlot> slots, IEnumerable<Parameter> parameters)
-        {
-            using var noGrad = no_grad();
-            var slotsByMaster = slots.GroupBy(s => s.Master.Handle).ToDictionary(g => g.Key, g => g.ToList());
-            var unique = parameters.Where(p => p.is_floating_point()).DistinctBy(p => p.Handle).ToList();
-            var groups = new List<FlatGroup>();
-            foreach (var byDevice in unique.GroupBy(p => (p.device.type, p.device.index, p.dtype)))
-            {
-                groups.Add(FlatGroup.Create(byDevice.ToList(), slotsByMaster));
-            }
-
-            return new FlatBuffers(groups);
-        }
-
-        /// <summary>Where <paramref name="parameter"/> lives, if it is one of this layout's.</summary>
-        public bool TryLocate(Parameter parameter, out FlatGroup group, out FlatEntry entry)
-        {
-            foreach (var candidate in groups)
-            {
-                if (candidate.TryLocate(parameter, out entry))
-                {
-                    group = candidate;
-                    return true;
-                }
-            }
-
-            (group, entry) = (null!, null!);
-            return false;
-        }
-
-        /// <summary>Copies the masters into the half shadows and those into the widened copies: two kernels per shadow dtype.</summary>
-        public void Refresh()
-        {
-            using var noGrad = no_grad();
-            foreach (var group in groups)
-            {
-                group.Refresh();
-            }
-        }
-
-        /// <summary>
-        /// Makes every master gradient a view of its flat buffer (those of parameters that require one), allocating
-        /// the buffers the first time. When <paramref name="everyParameter"/> is false only the first master of each
-        /// buffer is checked (O(1)): a loop that clears gradients (<c>model.zero_grad()</c>) clears them all.
-        /// </summary>
-        public void AttachGradients(bool everyParameter)
-        {
-            using var noGrad = no_grad();
-            foreach (var group in groups)
-            {
-                group.AttachGradients(everyParameter);
-            }
-        }
-
-        /// <summary>
-        /// Adds the half and widened gradients into the master gradients and zeroes them: two kernels per buffer.
-        /// The shadows' gradients become views too (checked like the masters', see <see cref="AttachGradients"/>).
-        /// </summary>
-        public void MoveGradients(bool verifyEveryParameter)
-        {
-            AttachGradients(verifyEveryParameter);
-            using var noGrad = no_grad();
-            foreach (var group in groups)
-            {
-                group.MoveGradients(verifyEveryParameter);
-            }
-
-            EverMoved = true;
-        }
-
-        /// <summary>Zeroes the master gradients in place: one kernel per buffer.</summary>
-        public void ZeroGradients()
-        {
-            using var noGrad = no_grad();
-            foreach (var group in groups)
-            {
-                group.Gradients?.zero_();
-            }
-        }
-
-        public PersistentBytes PersistentBytes => groups.Aggregate(default(PersistentBytes), (sum, g) => sum + g.PersistentBytes);
-
-        public void Dispose()
-        {
-            IsCurrent = false;
-            foreach (var group in groups)
-            {
-                group.Dispose();
-            }
-        }
-
-        /// <summary>Address of a tensor's first element: how a gradient is recognised as still being its buffer's view.</summary>
-        internal static long DataPointer(Tensor tensor) => (long)TensorData(tensor.Handle);
-
-        // TorchSharp 0.107 exposes no data pointer for device tensors; its own binding is the one reliable source.
-        private static readonly Func<IntPtr, IntPtr> TensorData = typeof(Tensor).Assembly
-            .GetType("TorchSharp.PInvoke.NativeMethods", throwOnError: true)!
-            .GetMethod("THSTensor_data", BindingFlags.Static | BindingFlags.NonPublic)!
-            .CreateDelegate<Func<IntPtr, IntPtr>>();
+        this.groups = groups;
+        Interlocked.Increment(ref builds);
     }
 
-    /// <summary>One parameter's place in its group's master buffer.</summary>
-    internal sealed record FlatEntry(Parameter Parameter, long Offset, long Count);
+    /// <summary>How many flat layouts were built in this process: an optimizer re-resolves its ranges when it moved.</summary>
+    public static long Builds => Interlocked.Read(ref builds);
 
-    /// <summary>The flat buffers of the parameters of one device and dtype.</summary>
-    internal sealed class FlatGroup : IDisposable
+    public IReadOnlyList<FlatGroup> Groups => groups;
+
+    /// <summary>True once gradients were moved (a backward whose shadow gradients never moved is warned about).</summary>
+    public bool EverMoved { get; private set; }
+
+    /// <summary>False once a newer layout replaced this one (e.g. after <c>to(device)</c>).</summary>
+    public bool IsCurrent { get; private set; } = true;
+
+    /// <summary>
+    /// Moves <paramref name="parameters"/> (the model's own floating parameters, slot masters included) into flat
+    /// buffers and the slots' shadows and widened copies into theirs. A master shared by two slots (tied weights)
+    /// is placed once and both shadows become views of its segment.
+    /// </summary>
+    public static FlatBuffers Build(IReadOnlyList<ShadowSlot> slots, IEnumerable<Parameter> parameters)
     {
-        private readonly Dictionary<IntPtr, FlatEntry> entriesByHandle;
-
-        private FlatGroup(Tensor masters, List<FlatEntry> entries, List<ShadowSegment> shadows)
+        using var noGrad = no_grad();
+        var slotsByMaster = slots.GroupBy(s => s.Master.Handle).ToDictionary(g => g.Key, g => g.ToList());
+        var unique = parameters.Where(p => p.is_floating_point()).DistinctBy(p => p.Handle).ToList();
+        var groups = new List<FlatGroup>();
+        foreach (var byDevice in unique.GroupBy(p => (p.device.type, p.device.index, p.dtype)))
         {
-            Masters = masters;
-            Entries = entries;
-            Shadows = shadows;
-            entriesByHandle = entries.ToDictionary(e => e.Parameter.Handle);
+            groups.Add(FlatGroup.Create(byDevice.ToList(), slotsByMaster));
         }
 
-        public bool TryLocate(Parameter parameter, out FlatEntry entry) => entriesByHandle.TryGetValue(parameter.Handle, out entry!);
+        return new FlatBuffers(groups);
+    }
 
-        public Tensor Masters { get; }
-
-        /// <summary>The master gradients; null until the first move.</summary>
-        public Tensor? Gradients { get; private set; }
-
-        /// <summary>Entries in buffer order.</summary>
-        public IReadOnlyList<FlatEntry> Entries { get; }
-
-        public IReadOnlyList<ShadowSegment> Shadows { get; }
-
-        public PersistentBytes PersistentBytes => new(
-            Masters: Bytes(Masters), MasterGradients: Bytes(Gradients),
-            HalfShadows: Shadows.Sum(s => Bytes(s.Half)), HalfGradients: Shadows.Sum(s => Bytes(s.HalfGradients)),
-            WidenedCopies: Shadows.Sum(s => Bytes(s.Widened)), WidenedGradients: Shadows.Sum(s => Bytes(s.WidenedGradients)),
-            OptimizerState: 0);
-
-        internal static FlatGroup Create(List<Parameter> parameters, Dictionary<IntPtr, List<ShadowSlot>> slotsByMaster)
+    /// <summary>Where <paramref name="parameter"/> lives, if it is one of this layout's.</summary>
+    public bool TryLocate(Parameter parameter, out FlatGroup group, out FlatEntry entry)
+    {
+        foreach (var candidate in groups)
         {
-            // Per shadow dtype: widened masters, native masters; then plain parameters; matrices before vectors in each.
-            var ordered = parameters
-                .Select(p => (Parameter: p, Slots: slotsByMaster.GetValueOrDefault(p.Handle)))
-                .OrderBy(x => x.Slots is null ? 1 : 0)
-                .ThenBy(x => x.Slots is null ? 0 : (int)x.Slots[0].Shadow.dtype)
-                .ThenBy(x => x.Slots is not null && x.Slots[0].Widened is null ? 1 : 0)
-                .ThenBy(x => x.Parameter.dim() >= 2 ? 0 : 1)
-                .ToList();
-            var first = ordered[0].Parameter;
-            var total = ordered.Sum(x => x.Parameter.numel());
-            var masters = empty(new[] { total }, first.dtype, first.device).DetachFromDisposeScope();
-            var entries = new List<FlatEntry>(ordered.Count);
-            var offset = 0L;
-            foreach (var (parameter, _) in ordered)
+            if (candidate.TryLocate(parameter, out entry))
             {
-                var count = parameter.numel();
-                var view = View(masters, offset, parameter);
-                view.copy_(parameter);
-                parameter.set_(view);
-                entries.Add(new FlatEntry(parameter, offset, count));
-                offset += count;
-            }
-
-            var shadows = new List<ShadowSegment>();
-            foreach (var run in ordered.Zip(entries).Where(x => x.First.Slots is not null)
-                         .GroupBy(x => x.First.Slots![0].Shadow.dtype))
-            {
-                shadows.Add(ShadowSegment.Create(masters, run.Select(x => (x.Second, x.First.Slots!)).ToList()));
-            }
-
-            return new FlatGroup(masters, entries, shadows);
-        }
-
-        internal void Refresh()
-        {
-            foreach (var segment in Shadows)
-            {
-                segment.Refresh(Masters);
+                group = candidate;
+                return true;
             }
         }
 
-        internal void AttachGradients(bool everyParameter)
-        {
-            if (Gradients is null)
-            {
-                Gradients = zeros_like(Masters).DetachFromDisposeScope();
-                everyParameter = true;
-            }
+        (group, entry) = (null!, null!);
+        return false;
+    }
 
-            // A frozen parameter keeps no gradient, so that TorchSharp's optimizers skip it as before.
-            foreach (var entry in Entries.Where(e => e.Parameter.requires_grad).Take(everyParameter ? int.MaxValue : 1))
+    /// <summary>Copies the masters into the half shadows and those into the widened copies: two kernels per shadow dtype.</summary>
+    public void Refresh()
+    {
+        using var noGrad = no_grad();
+        foreach (var group in groups)
+        {
+            group.Refresh();
+        }
+    }
+
+    /// <summary>
+    /// Makes every master gradient a view of its flat buffer (those of parameters that require one), allocating
+    /// the buffers the first time. When <paramref name="everyParameter"/> is false only the first master of each
+    /// buffer is checked (O(1)): a loop that clears gradients (<c>model.zero_grad()</c>) clears them all.
+    /// </summary>
+    public void AttachGradients(bool everyParameter)
+    {
+        using var noGrad = no_grad();
+        foreach (var group in groups)
+        {
+            group.AttachGradients(everyParameter);
+        }
+    }
+
+    /// <summary>
+    /// Adds the half and widened gradients into the master gradients and zeroes them: two kernels per buffer.
+    /// The shadows' gradients become views too (checked like the masters', see <see cref="AttachGradients"/>).
+    /// </summary>
+    public void MoveGradients(bool verifyEveryParameter)
+    {
+        AttachGradients(verifyEveryParameter);
+        using var noGrad = no_grad();
+        foreach (var group in groups)
+        {
+            group.MoveGradients(verifyEveryParameter);
+        }
+
+        EverMoved = true;
+    }
+
+    /// <summary>Zeroes the master gradients in place: one kernel per buffer.</summary>
+    public void ZeroGradients()
+    {
+        using var noGrad = no_grad();
+        foreach (var group in groups)
+        {
+            group.Gradients?.zero_();
+        }
+    }
+
+    public PersistentBytes PersistentBytes => groups.Aggregate(default(PersistentBytes), (sum, g) => sum + g.PersistentBytes);
+
+    public void Dispose()
+    {
+        IsCurrent = false;
+        foreach (var group in groups)
+        {
+            group.Dispose();
+        }
+    }
+
+    /// <summary>Address of a tensor's first element: how a gradient is recognised as still being its buffer's view.</summary>
+    internal static long DataPointer(Tensor tensor) => (long)TensorData(tensor.Handle);
+
+    // TorchSharp 0.107 exposes no data pointer for device tensors; its own binding is the one reliable source.
+    private static readonly Func<IntPtr, IntPtr> TensorData = typeof(Tensor).Assembly
+        .GetType("TorchSharp.PInvoke.NativeMethods", throwOnError: true)!
+        .GetMethod("THSTensor_data", BindingFlags.Static | BindingFlags.NonPublic)!
+        .CreateDelegate<Func<IntPtr, IntPtr>>();
+}
+
+/// <summary>One parameter's place in its group's master buffer.</summary>
+internal sealed record FlatEntry(Parameter Parameter, long Offset, long Count);
+
+/// <summary>The flat buffers of the parameters of one device and dtype.</summary>
+internal sealed class FlatGroup : IDisposable
+{
+    private readonly Dictionary<IntPtr, FlatEntry> entriesByHandle;
+
+    private FlatGroup(Tensor masters, List<FlatEntry> entries, List<ShadowSegment> shadows)
+    {
+        Masters = masters;
+        Entries = entries;
+        Shadows = shadows;
+        entriesByHandle = entries.ToDictionary(e => e.Parameter.Handle);
+    }
+
+    public bool TryLocate(Parameter parameter, out FlatEntry entry) => entriesByHandle.TryGetValue(parameter.Handle, out entry!);
+
+    public Tensor Masters { get; }
+
+    /// <summary>The master gradients; null until the first move.</summary>
+    public Tensor? Gradients { get; private set; }
+
+    /// <summary>Entries in buffer order.</summary>
+    public IReadOnlyList<FlatEntry> Entries { get; }
+
+    public IReadOnlyList<ShadowSegment> Shadows { get; }
+
+    public PersistentBytes PersistentBytes => new(
+        Masters: Bytes(Masters), MasterGradients: Bytes(Gradients),
+        HalfShadows: Shadows.Sum(s => Bytes(s.Half)), HalfGradients: Shadows.Sum(s => Bytes(s.HalfGradients)),
+        WidenedCopies: Shadows.Sum(s => Bytes(s.Widened)), WidenedGradients: Shadows.Sum(s => Bytes(s.WidenedGradients)),
+        OptimizerState: 0);
+
+    internal static FlatGroup Create(List<Parameter> parameters, Dictionary<IntPtr, List<ShadowSlot>> slotsByMaster)
+    {
+        // Per shadow dtype: widened masters, native masters; then plain parameters; matrices before vectors in each.
+        var ordered = parameters
+            .Select(p => (Parameter: p, Slots: slotsByMaster.GetValueOrDefault(p.Handle)))
+            .OrderBy(x => x.Slots is null ? 1 : 0)
+            .ThenBy(x => x.Slots is null ? 0 : (int)x.Slots[0].Shadow.dtype)
+            .ThenBy(x => x.Slots is not null && x.Slots[0].Widened is null ? 1 : 0)
+            .ThenBy(x => x.Parameter.dim() >= 2 ? 0 : 1)
+            .ToList();
+        var first = ordered[0].Parameter;
+        var total = ordered.Sum(x => x.Parameter.numel());
+        var masters = empty(new[] { total }, first.dtype, first.device).DetachFromDisposeScope();
+        var entries = new List<FlatEntry>(ordered.Count);
+        var offset = 0L;
+        foreach (var (parameter, _) in ordered)
+        {
+            var count = parameter.numel();
+            var view = View(masters, offset, parameter);
+            view.copy_(parameter);
+            parameter.set_(view);
+            entries.Add(new FlatEntry(parameter, offset, count));
+            offset += count;
+        }
+
+        var shadows = new List<ShadowSegment>();
+        foreach (var run in ordered.Zip(entries).Where(x => x.First.Slots is not null)
+                     .GroupBy(x => x.First.Slots![0].Shadow.dtype))
+        {
+            shadows.Add(ShadowSegment.Create(masters, run.Select(x => (x.Second, x.First.Slots!)).ToList()));
+        }
+
+        return new FlatGroup(masters, entries, shadows);
+    }
+
+    internal void Refresh()
+    {
+        foreach (var segment in Shadows)
+        {
+            segment.Refresh(Masters);
+        }
+    }
+
+    internal void AttachGradients(bool everyParameter)
+    {
+        if (Gradients is null)
+        {
+            Gradients = zeros_like(Masters).DetachFromDisposeScope();
+            everyParameter = true;
+        }
+
+        // A frozen parameter keeps no gradient, so that TorchSharp's optimizers skip it as before.
+        foreach (var entry in Entries.Where(e => e.Parameter.requires_grad).Take(everyParameter ? int.MaxValue : 1))
+        {
+            Attach(entry.Parameter, Gradients, entry.Offset);
+        }
+    }
+
+    internal void MoveGradients(bool verifyEveryParameter)
+    {
+        foreach (var segment in Shadows)
+        {
+            segment.AttachGradients(verifyEveryParameter);
+            segment.MoveGradients(Gradients!);
+        }
+    }
+
+    /// <summary>Makes <paramref name="parameter"/>'s gradient the view of <paramref name="buffer"/> at <paramref name="offset"/>, keeping its value.</summary>
+    internal static void Attach(Parameter parameter, Tensor buffer, long offset)
+    {
+        using var view = View(buffer, offset, parameter);
+        using var gradient = parameter.grad;
+        if (gradient is not null && FlatBuffers.DataPointer(gradient) == FlatBuffers.DataPointer(view))
+        {
+            return;
+        }
+
+        if (gradient is null)
+        {
+            view.zero_();
+        }
+        else
+        {
+            view.copy_(gradient);
+        }
+
+        parameter.grad = view;
+    }
+
+    internal static Tensor View(Tensor buffer, long offset, Tensor like) =>
+        buffer.narrow(0, offset, like.numel()).view(like.shape);
+
+    internal static long Bytes(Tensor? tensor) => tensor is null ? 0 : tensor.numel() * tensor.ElementSize;
+
+    public void Dispose()
+    {
+        Masters.Dispose();
+        Gradients?.Dispose();
+        foreach (var segment in Shadows)
+        {
+            segment.Dispose();
+        }
+    }
+}
+
+/// <summary>
+/// The half shadows of one shadow dtype: <see cref="Half"/> mirrors the masters at
+/// [<see cref="Offset"/>, +<see cref="Count"/>), whose first <see cref="WidenedCount"/> elements belong to
+/// widened slots (mirrored again by <see cref="Widened"/>), the rest to natively-half slots.
+/// </summary>
+internal sealed class ShadowSegment : IDisposable
+{
+    private readonly List<(ShadowSlot Slot, long Offset)> slots;
+
+    private ShadowSegment(long offset, long count, long widenedCount, Tensor half, Tensor? widened, List<(ShadowSlot, long)> slots)
+    {
+        Offset = offset;
+        Count = count;
+        WidenedCount = widenedCount;
+        Half = half;
+        Widened = widened;
+        this.slots = slots;
+    }
+
+    public long Offset { get; }
+
+    public long Count { get; }
+
+    public long WidenedCount { get; }
+
+    public Tensor Half { get; }
+
+    public Tensor? Widened { get; }
+
+    /// <summary>Gradients of the natively-half slots (Count - WidenedCount elements); null until the first move.</summary>
+    public Tensor? HalfGradients { get; private set; }
+
+    /// <summary>Gradients of the widened slots' fp32 copies; null until the first move.</summary>
+    public Tensor? WidenedGradients { get; private set; }
+
+    internal static ShadowSegment Create(Tensor masters, List<(FlatEntry Entry, List<ShadowSlot> Slots)> run)
+    {
+        var offset = run[0].Entry.Offset;
+        var count = run.Sum(x => x.Entry.Count);
+        var widenedCount = run.Where(x => x.Slots[0].Widened is not null).Sum(x => x.Entry.Count);
+        var dtype = run[0].Slots[0].Shadow.dtype;
+        var half = masters.narrow(0, offset, count).to(dtype, copy: true).DetachFromDisposeScope();
+        var widened = widenedCount == 0 ? null : half.narrow(0, 0, widenedCount).to(ScalarType.Float32, copy: true).DetachFromDisposeScope();
+        var placed = new List<(ShadowSlot, long)>();
+        foreach (var (entry, slots) in run)
+        {
+            var local = entry.Offset - offset;
+            foreach (var slot in slots)
             {
-                Attach(entry.Parameter, Gradients, entry.Offset);
+                if (slot.Widened is null != slots[0].Widened is null)
+                {
+                    throw new NotSupportedException($"A weight shared by a widened and a natively-half layer ({slot.Name}) is not supported.");
+                }
+
+                slot.Shadow.set_(FlatGroup.View(half, local, slot.Shadow));
+                slot.Widened?.set_(FlatGroup.View(widened!, local, slot.Widened));
+                placed.Add((slot, local));
             }
         }
 
-        internal void MoveGradients(bool verifyEveryParameter)
+        return new ShadowSegment(offset, count, widenedCount, half, widened, placed);
+    }
+
+    internal void Refresh(Tensor masters)
+    {
+        using (var source = masters.narrow(0, Offset, Count))
         {
-            foreach (var segment in Shadows)
-            {
-                segment.AttachGradients(verifyEveryParameter);
-                segment.MoveGradients(Gradients!);
-            }
+            Half.copy_(source);
         }
 
-        /// <summary>Makes <paramref name="parameter"/>'s gradient the view of <paramref name="buffer"/> at <paramref name="offset"/>, keeping its value.</summary>
-        internal static void Attach(Parameter parameter, Tensor buffer, long offset)
+        if (Widened is not null)
         {
-            using var view = View(buffer, offset, parameter);
-            using var gradient = parameter.grad;
-            if (gradient is not null && FlatBuffers.DataPointer(gradient) == FlatBuffers.DataPointer(view))
-            {
-                return;
-            }
+            using var source = Half.narrow(0, 0, WidenedCount);
+            Widened.copy_(source);
+        }
 
-            if (gradient is null)
+        // Host-side flags only (no tensor, no kernel): a master frozen or unfrozen since the last refresh.
+        foreach (var (slot, _) in slots)
+        {
+            slot.SyncRequiresGrad();
+        }
+    }
+
+    internal void AttachGradients(bool everyParameter)
+    {
+        if (HalfGradients is null)
+        {
+            HalfGradients = zeros(new[] { Count - WidenedCount }, Half.dtype, Half.device).DetachFromDisposeScope();
+            WidenedGradients = WidenedCount == 0 ? null : zeros(new[] { WidenedCount }, ScalarType.Float32, Half.device).DetachFromDisposeScope();
+            everyParameter = true;
+        }
+
+        foreach (var (slot, offset) in everyParameter ? slots : slots.Take(1))
+        {
+            if (slot.Widened is { } widened)
             {
-                view.zero_();
+                FlatGroup.Attach(widened, WidenedGradients!, offset);
             }
             else
             {
-                view.copy_(gradient);
-            }
-
-            parameter.grad = view;
-        }
-
-        internal static Tensor View(Tensor buffer, long offset, Tensor like) =>
-            buffer.narrow(0, offset, like.numel()).view(like.shape);
-
-        internal static long Bytes(Tensor? tensor) => tensor is null ? 0 : tensor.numel() * tensor.ElementSize;
-
-        public void Dispose()
-        {
-            Masters.Dispose();
-            Gradients?.Dispose();
-            foreach (var segment in Shadows)
-            {
-                segment.Dispose();
+                FlatGroup.Attach(slot.Shadow, HalfGradients, offset - WidenedCount);
             }
         }
     }
 
-    /// <summary>
-    /// The half shadows of one shadow dtype: <see cref="Half"/> mirrors the masters at
-    /// [<see cref="Offset"/>, +<see cref="Count"/>), whose first <see cref="WidenedCount"/> elements belong to
-    /// widened slots (mirrored again by <see cref="Widened"/>), the rest to natively-half slots.
-    /// </summary>
-    internal sealed class ShadowSegment : IDisposable
+    internal void MoveGradients(Tensor masterGradients)
     {
-        private readonly List<(ShadowSlot Slot, long Offset)> slots;
-
-        private ShadowSegment(long offset, long count, long widenedCount, Tensor half, Tensor? widened, List<(ShadowSlot, long)> slots)
+        if (WidenedGradients is not null)
         {
-            Offset = offset;
-            Count = count;
-            WidenedCount = widenedCount;
-            Half = half;
-            Widened = widened;
-            this.slots = slots;
+            using var target = masterGradients.narrow(0, Offset, WidenedCount);
+            target.add_(WidenedGradients);
+            WidenedGradients.zero_();
         }
 
-        public long Offset { get; }
-
-        public long Count { get; }
-
-        public long WidenedCount { get; }
-
-        public Tensor Half { get; }
-
-        public Tensor? Widened { get; }
-
-        /// <summary>Gradients of the natively-half slots (Count - WidenedCount elements); null until the first move.</summary>
-        public Tensor? HalfGradients { get; private set; }
-
-        /// <summary>Gradients of the widened slots' fp32 copies; null until the first move.</summary>
-        public Tensor? WidenedGradients { get; private set; }
-
-        internal static ShadowSegment Create(Tensor masters, List<(FlatEntry Entry, List<ShadowSlot> Slots)> run)
+        if (HalfGradients!.numel() > 0)
         {
-            var offset = run[0].Entry.Offset;
-            var count = run.Sum(x => x.Entry.Count);
-            var widenedCount = run.Where(x => x.Slots[0].Widened is not null).Sum(x => x.Entry.Count);
-            var dtype = run[0].Slots[0].Shadow.dtype;
-            var half = masters.narrow(0, offset, count).to(dtype, copy: true).DetachFromDisposeScope();
-            var widened = widenedCount == 0 ? null : half.narrow(0, 0, widenedCount).to(ScalarType.Float32, copy: true).DetachFromDisposeScope();
-            var placed = new List<(ShadowSlot, long)>();
-            foreach (var (entry, slots) in run)
-            {
-                var local = entry.Offset - offset;
-                foreach (var slot in slots)
-                {
-                    if (slot.Widened is null != slots[0].Widened is null)
-                    {
-                        throw new NotSupportedException($"A weight shared by a widened and a natively-half layer ({slot.Name}) is not supported.");
-                    }
-
-                    slot.Shadow.set_(FlatGroup.View(half, local, slot.Shadow));
-                    slot.Widened?.set_(FlatGroup.View(widened!, local, slot.Widened));
-                    placed.Add((slot, local));
-                }
-            }
-
-            return new ShadowSegment(offset, count, widenedCount, half, widened, placed);
-        }
-
-        internal void Refresh(Tensor masters)
-        {
-            using (var source = masters.narrow(0, Offset, Count))
-            {
-                Half.copy_(source);
-            }
-
-            if (Widened is not null)
-            {
-                using var source = Half.narrow(0, 0, WidenedCount);
-                Widened.copy_(source);
-            }
-
-            // Host-side flags only (no tensor, no kernel): a master frozen or unfrozen since the last refresh.
-            foreach (var (slot, _) in slots)
-            {
-                slot.SyncRequiresGrad();
-            }
-        }
-
-        internal void AttachGradients(bool everyParameter)
-        {
-            if (HalfGradients is null)
-            {
-                HalfGradients = zeros(new[] { Count - WidenedCount }, Half.dtype, Half.device).DetachFromDisposeScope();
-                WidenedGradients = WidenedCount == 0 ? null : zeros(new[] { WidenedCount }, ScalarType.Float32, Half.device).DetachFromDisposeScope();
-                everyParameter = true;
-            }
-
-            foreach (var (slot, offset) in everyParameter ? slots : slots.Take(1))
-            {
-                if (slot.Widened is { } widened)
-                {
-                    FlatGroup.Attach(widened, WidenedGradients!, offset);
-                }
-                else
-                {
-                    FlatGroup.Attach(slot.Shadow, HalfGradients, offset - WidenedCount);
-                }
-            }
-        }
-
-        internal void MoveGradients(Tensor masterGradients)
-        {
-            if (WidenedGradients is not null)
-            {
-                using var target = masterGradients.narrow(0, Offset, WidenedCount);
-                target.add_(WidenedGradients);
-                WidenedGradients.zero_();
-            }
-
-            if (HalfGradients!.numel() > 0)
-            {
-                using var target = masterGradients.narrow(0, Offset + WidenedCount, Count - WidenedCount);
-                target.add_(HalfGradients);
-                HalfGradients.zero_();
-            }
-        }
-
-        public void Dispose()
-        {
-            Half.Dispose();
-            Widened?.Dispose();
-            HalfGradients?.Dispose();
-            WidenedGradients?.Dispose();
+            using var target = masterGradients.narrow(0, Offset + WidenedCount, Count - WidenedCount);
+            target.add_(HalfGradients);
+            HalfGradients.zero_();
         }
     }
 
-    /// <summary>
-    /// Persistent bytes of a precision model's training state by kind (docs/ARCHITECTURE.md, "Bytes per parameter").
-    /// </summary>
-    internal readonly record struct PersistentBytes(
-        long Masters, long MasterGradients, long HalfShadows, long HalfGradients, long WidenedCopies, long WidenedGradients,
-        long OptimizerState)
+    public void Dispose()
     {
-        public long Total => Masters + MasterGradients + HalfShadows + HalfGradients + WidenedCopies + WidenedGradients + OptimizerState;
-
-        public static PersistentBytes operator +(PersistentBytes a, PersistentBytes b) => new(
-            a.Masters + b.Masters, a.MasterGradients + b.MasterGradients, a.HalfShadows + b.HalfShadows,
-            a.HalfGradients + b.HalfGradients, a.WidenedCopies + b.WidenedCopies, a.WidenedGradients + b.WidenedGradients,
-            a.OptimizerState + b.OptimizerState);
+        Half.Dispose();
+        Widened?.Dispose();
+        HalfGradients?.Dispose();
+        WidenedGradients?.Dispose();
     }
+}
+
+/// <summary>
+/// Persistent bytes of a precision model's training state by kind (docs/ARCHITECTURE.md, "Bytes per parameter").
+/// </summary>
+internal readonly record struct PersistentBytes(
+    long Masters, long MasterGradients, long HalfShadows, long HalfGradients, long WidenedCopies, long WidenedGradients,
+    long OptimizerState)
+{
+    public long Total => Masters + MasterGradients + HalfShadows + HalfGradients + WidenedCopies + WidenedGradients + OptimizerState;
+
+    public static PersistentBytes operator +(PersistentBytes a, PersistentBytes b) => new(
+        a.Masters + b.Masters, a.MasterGradients + b.MasterGradients, a.HalfShadows + b.HalfShadows,
+        a.HalfGradients + b.HalfGradients, a.WidenedCopies + b.WidenedCopies, a.WidenedGradients + b.WidenedGradients,
+        a.OptimizerState + b.OptimizerState);
 }

@@ -2,42 +2,41 @@ using System;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace PrecisionDsl
+namespace PrecisionDsl;
+
+/// <summary>
+/// The span of one generated <c>forward</c> during which half layers run on their half shadows.
+/// Disposing it puts the fp32 masters back; the generated code holds it in a <c>using</c>, so the
+/// masters return even when the forward throws. While it is open, the model's <see cref="MixedPrecisionState.Settings"/>
+/// are <see cref="PrecisionPolicy.Current"/> on this thread, so the ops the forward routes through <see cref="CheckedOps"/>
+/// (and nested precision models created in it) run under the same settings as its layers.
+/// </summary>
+public readonly struct ForwardScope : IDisposable
 {
-    /// <summary>
-    /// The span of one generated <c>forward</c> during which half layers run on their half shadows.
-    /// Disposing it puts the fp32 masters back; the generated code holds it in a <c>using</c>, so the
-    /// masters return even when the forward throws. While it is open, the model's <see cref="MixedPrecisionState.Settings"/>
-    /// are <see cref="PrecisionPolicy.Current"/> on this thread, so the ops the forward routes through <see cref="CheckedOps"/>
-    /// (and nested precision models created in it) run under the same settings as its layers.
-    /// </summary>
-    public readonly struct ForwardScope : IDisposable
+    private readonly MixedPrecisionState? state;
+    private readonly DeviceType deviceType;
+    private readonly PrecisionSettings? outerSettings;
+
+    internal ForwardScope(MixedPrecisionState state, DeviceType deviceType)
     {
-        private readonly MixedPrecisionState? state;
-        private readonly DeviceType deviceType;
-        private readonly PrecisionSettings? outerSettings;
+        this.state = state;
+        this.deviceType = deviceType;
+        outerSettings = PrecisionPolicy.EnterForward(state.Settings);
+    }
 
-        internal ForwardScope(MixedPrecisionState state, DeviceType deviceType)
+    /// <summary>The dtype <see cref="PrecisionKind.Fp16"/> runs in on the model's device: Float16, or BFloat16 where the policy maps it (CPU).</summary>
+    public ScalarType Fp16 => (state?.Settings ?? PrecisionPolicy.Current).DtypeFor(PrecisionKind.Fp16, deviceType);
+
+    /// <summary>The dtype <see cref="PrecisionKind.Bf16"/> runs in: BFloat16.</summary>
+    public ScalarType Bf16 => PrecisionPolicy.DtypeFor(PrecisionKind.Bf16, deviceType);
+
+    /// <summary>Swaps the fp32 masters back into the layers (the outermost scope of a nested forward does it).</summary>
+    public void Dispose()
+    {
+        if (state is not null)
         {
-            this.state = state;
-            this.deviceType = deviceType;
-            outerSettings = PrecisionPolicy.EnterForward(state.Settings);
-        }
-
-        /// <summary>The dtype <see cref="PrecisionKind.Fp16"/> runs in on the model's device: Float16, or BFloat16 where the policy maps it (CPU).</summary>
-        public ScalarType Fp16 => (state?.Settings ?? PrecisionPolicy.Current).DtypeFor(PrecisionKind.Fp16, deviceType);
-
-        /// <summary>The dtype <see cref="PrecisionKind.Bf16"/> runs in: BFloat16.</summary>
-        public ScalarType Bf16 => PrecisionPolicy.DtypeFor(PrecisionKind.Bf16, deviceType);
-
-        /// <summary>Swaps the fp32 masters back into the layers (the outermost scope of a nested forward does it).</summary>
-        public void Dispose()
-        {
-            if (state is not null)
-            {
-                PrecisionPolicy.ExitForward(outerSettings);
-                state.ExitForward();
-            }
+            PrecisionPolicy.ExitForward(outerSettings);
+            state.ExitForward();
         }
     }
 }

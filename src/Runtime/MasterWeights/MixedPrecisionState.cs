@@ -10,412 +10,411 @@ using static TorchSharp.torch;
 using Module = TorchSharp.torch.nn.Module;
 using Optimizer = TorchSharp.torch.optim.Optimizer;
 
-namespace PrecisionDsl
+namespace PrecisionDsl;
+
+/// <summary>
+/// The run-time side of one precision model: fp32 master weights with persistent half shadows,
+/// the forward scope that swaps them in, and the loss-scaled training step. The generator creates
+/// one per model instance; user code reaches it through the model's generated members.
+/// </summary>
+/// <remarks>
+/// <para><b>Optimizer.</b> <c>model.CreateAdamW(...)</c>/<c>model.CreateSgd(...)</c>
+/// (<see cref="FlatOptimizers"/>) update the flat fp32 masters in a few kernels; any TorchSharp optimizer
+/// built on <c>model.parameters()</c> works too: those are the fp32 masters (the shadows are never
+/// registered), views of the flat buffers (<see cref="FlatBuffers"/>) from the first forward on, the same
+/// Parameter objects. The optimizer updates the masters; the next forward refreshes the shadows from them
+/// in place.</para>
+/// <para><b>Training step.</b> The generated <c>TrainStep(x, target, optimizer, scaler)</c> runs
+/// forward, the fp32 loss, the scaled backward, moves the half gradients into the masters,
+/// unscales, clips when <c>maxGradNorm</c> is given, steps or skips on inf/NaN, updates the scale
+/// and zeroes the gradients in place.</para>
+/// <para><b>Gradient accumulation.</b> Call the generated <c>AccumulateGradients</c> once per
+/// micro-batch and <c>ApplyGradients</c> once per effective batch:
+/// <code>
+/// var scaler = model.CreateGradScaler();
+/// var optimizer = torch.optim.Adam(model.parameters(), lr: 1e-3);
+/// foreach (var batch in batches)
+/// {
+///     foreach (var (x, y) in batch.MicroBatches)          // e.g. 4 micro-batches
+///         model.AccumulateGradients(x, y, scaler, lossWeight: 1.0 / 4);
+///     var result = model.ApplyGradients(optimizer, scaler, maxGradNorm: 1.0);
+///     Console.WriteLine($"loss {result.Loss:F4} stepped {result.Stepped} scale {result.Scale}");
+/// }
+/// </code></para>
+/// <para><b>Hand-written loop.</b> Without the generated step, call <see cref="MoveGradientsToMasters(Module)"/>
+/// after every <c>backward</c>; the gradients then sit on the masters, where the optimizer and
+/// <see cref="GradScaler"/> look for them:
+/// <code>
+/// optimizer.zero_grad();                                   // zeroes the masters' gradients in place
+/// scaler.Scale(functional.cross_entropy(model.call(x), y)).backward();
+/// MixedPrecisionState.MoveGradientsToMasters(model);       // half shadow gradients -> fp32 masters
+/// scaler.Step(optimizer);
+/// scaler.Update();
+/// </code></para>
+/// </remarks>
+public sealed class MixedPrecisionState
 {
-    /// <summary>
-    /// The run-time side of one precision model: fp32 master weights with persistent half shadows,
-    /// the forward scope that swaps them in, and the loss-scaled training step. The generator creates
-    /// one per model instance; user code reaches it through the model's generated members.
-    /// </summary>
-    /// <remarks>
-    /// <para><b>Optimizer.</b> <c>model.CreateAdamW(...)</c>/<c>model.CreateSgd(...)</c>
-    /// (<see cref="FlatOptimizers"/>) update the flat fp32 masters in a few kernels; any TorchSharp optimizer
-    /// built on <c>model.parameters()</c> works too: those are the fp32 masters (the shadows are never
-    /// registered), views of the flat buffers (<see cref="FlatBuffers"/>) from the first forward on, the same
-    /// Parameter objects. The optimizer updates the masters; the next forward refreshes the shadows from them
-    /// in place.</para>
-    /// <para><b>Training step.</b> The generated <c>TrainStep(x, target, optimizer, scaler)</c> runs
-    /// forward, the fp32 loss, the scaled backward, moves the half gradients into the masters,
-    /// unscales, clips when <c>maxGradNorm</c> is given, steps or skips on inf/NaN, updates the scale
-    /// and zeroes the gradients in place.</para>
-    /// <para><b>Gradient accumulation.</b> Call the generated <c>AccumulateGradients</c> once per
-    /// micro-batch and <c>ApplyGradients</c> once per effective batch:
-    /// <code>
-    /// var scaler = model.CreateGradScaler();
-    /// var optimizer = torch.optim.Adam(model.parameters(), lr: 1e-3);
-    /// foreach (var batch in batches)
-    /// {
-    ///     foreach (var (x, y) in batch.MicroBatches)          // e.g. 4 micro-batches
-    ///         model.AccumulateGradients(x, y, scaler, lossWeight: 1.0 / 4);
-    ///     var result = model.ApplyGradients(optimizer, scaler, maxGradNorm: 1.0);
-    ///     Console.WriteLine($"loss {result.Loss:F4} stepped {result.Stepped} scale {result.Scale}");
-    /// }
-    /// </code></para>
-    /// <para><b>Hand-written loop.</b> Without the generated step, call <see cref="MoveGradientsToMasters(Module)"/>
-    /// after every <c>backward</c>; the gradients then sit on the masters, where the optimizer and
-    /// <see cref="GradScaler"/> look for them:
-    /// <code>
-    /// optimizer.zero_grad();                                   // zeroes the masters' gradients in place
-    /// scaler.Scale(functional.cross_entropy(model.call(x), y)).backward();
-    /// MixedPrecisionState.MoveGradientsToMasters(model);       // half shadow gradients -> fp32 masters
-    /// scaler.Step(optimizer);
-    /// scaler.Update();
-    /// </code></para>
-    /// </remarks>
-    public sealed class MixedPrecisionState
+    private readonly Module owner;
+    private readonly PrecisionLayer[] layers;
+    private readonly LossScaleOptions lossScale;
+    private readonly ShadowWeights shadows;
+    private readonly ConditionalWeakTable<Optimizer, FlatLayout> layoutsOfOptimizers = new();
+    private bool warnedAboutUnmovedGradients;
+    private double pendingLoss;
+    private int enteredOnce;
+
+    /// <summary>Creates the state of <paramref name="owner"/>; shadows are built at the first forward.</summary>
+    /// <param name="owner">The precision model.</param>
+    /// <param name="layers">Its layer members with their resolved precision (fp32 ones may be omitted).</param>
+    /// <param name="lossScale">The <c>[LossScaled]</c> options, or null for the defaults.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="owner"/> or <paramref name="layers"/> is null.</exception>
+    /// <exception cref="ArgumentException">A layer has no name or an undefined <see cref="PrecisionKind"/>.</exception>
+    public MixedPrecisionState(Module owner, PrecisionLayer[] layers, LossScaleOptions? lossScale)
     {
-        private readonly Module owner;
-        private readonly PrecisionLayer[] layers;
-        private readonly LossScaleOptions lossScale;
-        private readonly ShadowWeights shadows;
-        private readonly ConditionalWeakTable<Optimizer, FlatLayout> layoutsOfOptimizers = new();
-        private bool warnedAboutUnmovedGradients;
-        private double pendingLoss;
-        private int enteredOnce;
-
-        /// <summary>Creates the state of <paramref name="owner"/>; shadows are built at the first forward.</summary>
-        /// <param name="owner">The precision model.</param>
-        /// <param name="layers">Its layer members with their resolved precision (fp32 ones may be omitted).</param>
-        /// <param name="lossScale">The <c>[LossScaled]</c> options, or null for the defaults.</param>
-        /// <exception cref="ArgumentNullException"><paramref name="owner"/> or <paramref name="layers"/> is null.</exception>
-        /// <exception cref="ArgumentException">A layer has no name or an undefined <see cref="PrecisionKind"/>.</exception>
-        public MixedPrecisionState(Module owner, PrecisionLayer[] layers, LossScaleOptions? lossScale)
+        this.owner = owner ?? throw new ArgumentNullException(nameof(owner));
+        this.layers = layers ?? throw new ArgumentNullException(nameof(layers));
+        foreach (var layer in layers)
         {
-            this.owner = owner ?? throw new ArgumentNullException(nameof(owner));
-            this.layers = layers ?? throw new ArgumentNullException(nameof(layers));
-            foreach (var layer in layers)
+            if (layer.Name is null || !Enum.IsDefined(layer.Kind))
             {
-                if (layer.Name is null || !Enum.IsDefined(layer.Kind))
-                {
-                    throw new ArgumentException($"Every layer needs a name and a defined precision kind; found ('{layer.Name}', {layer.Kind}).", nameof(layers));
-                }
-            }
-
-            this.lossScale = lossScale ?? LossScaleOptions.Default;
-            shadows = new ShadowWeights(owner, layers) { OnEnter = WarnOnceIfGradientsWereNotMoved };
-        }
-
-        /// <summary>
-        /// The settings this model runs under: <see cref="PrecisionPolicy.Current"/> when the state was created (the
-        /// model's first forward, <c>TrainStep</c> or <c>CreateGradScaler</c>), for the model's lifetime.
-        /// </summary>
-        public PrecisionSettings Settings => shadows.Settings;
-
-        /// <summary>The master/shadow pairs (for tests and diagnostics).</summary>
-        internal IReadOnlyList<ShadowSlot> Slots => shadows.Slots;
-
-        /// <summary>The flat master, shadow and gradient buffers; null until the first forward.</summary>
-        internal FlatBuffers? Flat => shadows.Flat;
-
-        /// <summary>
-        /// Persistent training-state bytes of <paramref name="model"/> and the precision models inside it by kind, with the
-        /// flat state of a fused <paramref name="optimizer"/> (docs/ARCHITECTURE.md, "Bytes per parameter").
-        /// </summary>
-        internal static PersistentBytes PersistentBytesOf(Module model, Optimizer? optimizer) =>
-            FlatBuffersWithin(model).Aggregate(default(PersistentBytes), (sum, flat) => sum + flat.PersistentBytes)
-            with { OptimizerState = (optimizer as IFlatOptimizer)?.StateBytes ?? 0 };
-
-        /// <summary>Refreshes of the shadows from changed masters so far (a test hook).</summary>
-        internal int ShadowRefreshes => shadows.Refreshes;
-
-        /// <summary>
-        /// Puts the half shadows into the layers (refreshed first when the fp32 masters changed since the last
-        /// forward); disposing the returned scope puts the masters back once no generated forward of the model
-        /// runs any more. Nested calls on one thread share the outermost scope; calls on several threads run
-        /// at once (see <see cref="ShadowWeights"/>).
-        /// </summary>
-        public ForwardScope EnterForward()
-        {
-            // At the first forward, not in the constructor: a state LazyInitializer created and dropped in a race never gets here.
-            if (Volatile.Read(ref enteredOnce) == 0 && Interlocked.Exchange(ref enteredOnce, 1) == 0)
-            {
-                PrecisionStates.Add(owner, this);
-            }
-
-            shadows.Enter();
-            return new ForwardScope(this, DeviceTypeOfModel());
-        }
-
-        /// <summary>
-        /// Tells the model its fp32 masters changed outside its own training members (a write into a parameter,
-        /// an optimizer stepped by hand without <see cref="MoveGradientsToMasters(Module)"/>): the next forward
-        /// refreshes the half shadows of <paramref name="model"/> and of every precision model inside it.
-        /// Loading through <see cref="TrainingCheckpoint"/>, <c>load</c> or <c>load_state_dict</c> does it already.
-        /// </summary>
-        public static void MastersChanged(Module model)
-        {
-            ArgumentNullException.ThrowIfNull(model);
-            MarkMastersChanged(model);
-        }
-
-        private static void MarkMastersChanged(Module model)
-        {
-            foreach (var state in StatesWithin(model))
-            {
-                state.shadows.MastersChanged();
+                throw new ArgumentException($"Every layer needs a name and a defined precision kind; found ('{layer.Name}', {layer.Kind}).", nameof(layers));
             }
         }
 
-        /// <summary>
-        /// One optimizer step: <paramref name="computeLoss"/> (forward + fp32 loss), scaled backward,
-        /// gradients into the masters, unscale, optional clipping of the unscaled gradients to
-        /// <paramref name="maxGradNorm"/>, step or skip on inf/NaN, scale update, gradients zeroed in place.
-        /// </summary>
-        /// <remarks>The loss is read back together with the overflow flag: one host synchronisation per step.</remarks>
-        public TrainStepResult TrainStep(Func<Tensor> computeLoss, Optimizer optimizer, GradScaler scaler, double? maxGradNorm)
+        this.lossScale = lossScale ?? LossScaleOptions.Default;
+        shadows = new ShadowWeights(owner, layers) { OnEnter = WarnOnceIfGradientsWereNotMoved };
+    }
+
+    /// <summary>
+    /// The settings this model runs under: <see cref="PrecisionPolicy.Current"/> when the state was created (the
+    /// model's first forward, <c>TrainStep</c> or <c>CreateGradScaler</c>), for the model's lifetime.
+    /// </summary>
+    public PrecisionSettings Settings => shadows.Settings;
+
+    /// <summary>The master/shadow pairs (for tests and diagnostics).</summary>
+    internal IReadOnlyList<ShadowSlot> Slots => shadows.Slots;
+
+    /// <summary>The flat master, shadow and gradient buffers; null until the first forward.</summary>
+    internal FlatBuffers? Flat => shadows.Flat;
+
+    /// <summary>
+    /// Persistent training-state bytes of <paramref name="model"/> and the precision models inside it by kind, with the
+    /// flat state of a fused <paramref name="optimizer"/> (docs/ARCHITECTURE.md, "Bytes per parameter").
+    /// </summary>
+    internal static PersistentBytes PersistentBytesOf(Module model, Optimizer? optimizer) =>
+        FlatBuffersWithin(model).Aggregate(default(PersistentBytes), (sum, flat) => sum + flat.PersistentBytes)
+        with { OptimizerState = (optimizer as IFlatOptimizer)?.StateBytes ?? 0 };
+
+    /// <summary>Refreshes of the shadows from changed masters so far (a test hook).</summary>
+    internal int ShadowRefreshes => shadows.Refreshes;
+
+    /// <summary>
+    /// Puts the half shadows into the layers (refreshed first when the fp32 masters changed since the last
+    /// forward); disposing the returned scope puts the masters back once no generated forward of the model
+    /// runs any more. Nested calls on one thread share the outermost scope; calls on several threads run
+    /// at once (see <see cref="ShadowWeights"/>).
+    /// </summary>
+    public ForwardScope EnterForward()
+    {
+        // At the first forward, not in the constructor: a state LazyInitializer created and dropped in a race never gets here.
+        if (Volatile.Read(ref enteredOnce) == 0 && Interlocked.Exchange(ref enteredOnce, 1) == 0)
         {
-            ArgumentNullException.ThrowIfNull(computeLoss);
-            ValidateStepArguments(optimizer, scaler, maxGradNorm);
-            // Every temporary of the step (wrappers of gradients, the optimizer's and the check's) is released
-            // here, not left to the garbage collector: on CUDA that memory is held until a collection.
-            using var scope = NewDisposeScope();
-            var loss = BackwardAndMoveGradients(computeLoss, scaler, 1.0);
-            return ApplyGradientsCore(optimizer, scaler, maxGradNorm, loss);
+            PrecisionStates.Add(owner, this);
         }
 
-        /// <summary>
-        /// One micro-batch of gradient accumulation: computes the loss, back-propagates
-        /// <c>scale × lossWeight × loss</c> and adds the gradients to the masters' persistent fp32
-        /// gradients. Follow the micro-batches of an effective batch with one <see cref="ApplyGradients"/>.
-        /// </summary>
-        /// <returns>This micro-batch's loss (unweighted, unscaled).</returns>
-        public double AccumulateGradients(Func<Tensor> computeLoss, GradScaler scaler, double lossWeight)
+        shadows.Enter();
+        return new ForwardScope(this, DeviceTypeOfModel());
+    }
+
+    /// <summary>
+    /// Tells the model its fp32 masters changed outside its own training members (a write into a parameter,
+    /// an optimizer stepped by hand without <see cref="MoveGradientsToMasters(Module)"/>): the next forward
+    /// refreshes the half shadows of <paramref name="model"/> and of every precision model inside it.
+    /// Loading through <see cref="TrainingCheckpoint"/>, <c>load</c> or <c>load_state_dict</c> does it already.
+    /// </summary>
+    public static void MastersChanged(Module model)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        MarkMastersChanged(model);
+    }
+
+    private static void MarkMastersChanged(Module model)
+    {
+        foreach (var state in StatesWithin(model))
         {
-            ArgumentNullException.ThrowIfNull(computeLoss);
-            ArgumentNullException.ThrowIfNull(scaler);
-            if (!double.IsFinite(lossWeight))
+            state.shadows.MastersChanged();
+        }
+    }
+
+    /// <summary>
+    /// One optimizer step: <paramref name="computeLoss"/> (forward + fp32 loss), scaled backward,
+    /// gradients into the masters, unscale, optional clipping of the unscaled gradients to
+    /// <paramref name="maxGradNorm"/>, step or skip on inf/NaN, scale update, gradients zeroed in place.
+    /// </summary>
+    /// <remarks>The loss is read back together with the overflow flag: one host synchronisation per step.</remarks>
+    public TrainStepResult TrainStep(Func<Tensor> computeLoss, Optimizer optimizer, GradScaler scaler, double? maxGradNorm)
+    {
+        ArgumentNullException.ThrowIfNull(computeLoss);
+        ValidateStepArguments(optimizer, scaler, maxGradNorm);
+        // Every temporary of the step (wrappers of gradients, the optimizer's and the check's) is released
+        // here, not left to the garbage collector: on CUDA that memory is held until a collection.
+        using var scope = NewDisposeScope();
+        var loss = BackwardAndMoveGradients(computeLoss, scaler, 1.0);
+        return ApplyGradientsCore(optimizer, scaler, maxGradNorm, loss);
+    }
+
+    /// <summary>
+    /// One micro-batch of gradient accumulation: computes the loss, back-propagates
+    /// <c>scale × lossWeight × loss</c> and adds the gradients to the masters' persistent fp32
+    /// gradients. Follow the micro-batches of an effective batch with one <see cref="ApplyGradients"/>.
+    /// </summary>
+    /// <returns>This micro-batch's loss (unweighted, unscaled).</returns>
+    public double AccumulateGradients(Func<Tensor> computeLoss, GradScaler scaler, double lossWeight)
+    {
+        ArgumentNullException.ThrowIfNull(computeLoss);
+        ArgumentNullException.ThrowIfNull(scaler);
+        if (!double.IsFinite(lossWeight))
+        {
+            throw new ArgumentOutOfRangeException(nameof(lossWeight), lossWeight, "Must be finite.");
+        }
+
+        using var scope = NewDisposeScope();
+        var loss = BackwardAndMoveGradients(computeLoss, scaler, lossWeight).item<float>();
+        pendingLoss += lossWeight * loss;
+        return loss;
+    }
+
+    /// <summary>
+    /// Ends an effective batch: unscale, optional clipping, step or skip, scale update, gradients
+    /// zeroed in place. The optimizer must hold the fp32 masters (<c>model.parameters()</c>).
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The optimizer holds half shadows instead of the masters.</exception>
+    public TrainStepResult ApplyGradients(Optimizer optimizer, GradScaler scaler, double? maxGradNorm)
+    {
+        ValidateStepArguments(optimizer, scaler, maxGradNorm);
+        using var scope = NewDisposeScope();
+        return ApplyGradientsCore(optimizer, scaler, maxGradNorm, null);
+    }
+
+    /// <summary>
+    /// The gradients <paramref name="optimizer"/> steps with, for the unscale, the inf/NaN check and clipping: a fused
+    /// optimizer's ranges; for a TorchSharp optimizer whose every parameter lies in the flat buffers (the usual
+    /// <c>optim.AdamW(model.parameters())</c>), the contiguous ranges of the flat gradient buffers those parameters'
+    /// gradients are views of (resolved again when a layout was rebuilt or the optimizer's parameter count changed);
+    /// otherwise each parameter's gradient.
+    /// </summary>
+    internal IEnumerable<Tensor> GradientsOf(Optimizer optimizer)
+    {
+        if (optimizer is IFlatOptimizer || optimizer.ParamGroups is not { } controllers)
+        {
+            return GradScaler.GradientsOf(optimizer);
+        }
+
+        var groups = controllers.OfType<ParamGroup>().ToList();
+        var layout = layoutsOfOptimizers.GetValue(optimizer, _ => new FlatLayout(owner));
+        layout.Update(groups, force: groups.Sum(g => g.Parameters.Count()) != layout.ParameterCount);
+        return layout.Loose.Count == 0 && layout.Ranges.Count > 0 && layout.Ranges.All(r => r.Group.Gradients is not null)
+            ? layout.Gradients()
+            : GradScaler.GradientsOfParameters(optimizer);
+    }
+
+    /// <summary>Checked before any work, so a bad argument never leaves a half-done step behind.</summary>
+    private static void ValidateStepArguments(Optimizer optimizer, GradScaler scaler, double? maxGradNorm)
+    {
+        ArgumentNullException.ThrowIfNull(optimizer);
+        ArgumentNullException.ThrowIfNull(scaler);
+        if (maxGradNorm is { } limit && !(limit > 0))
+        {
+            throw new ArgumentOutOfRangeException(nameof(maxGradNorm), limit, "Must be > 0.");
+        }
+    }
+
+    private TrainStepResult ApplyGradientsCore(Optimizer optimizer, GradScaler scaler, double? maxGradNorm, Tensor? unreadLoss)
+    {
+        // One walk of the module tree per step: the nested precision models whose masters this step changes.
+        var states = StatesWithin(owner).ToList();
+        RejectShadowsIn(optimizer, states);
+        var accumulatedLoss = pendingLoss;
+        bool stepped;
+        double loss;
+        try
+        {
+            var gradients = GradientsOf(optimizer);
+            if (maxGradNorm is { } maxNorm)
             {
-                throw new ArgumentOutOfRangeException(nameof(lossWeight), lossWeight, "Must be finite.");
+                scaler.UnscaleGradients(optimizer, gradients);
+                ClipGradientNorm(gradients, maxNorm);
             }
 
-            using var scope = NewDisposeScope();
-            var loss = BackwardAndMoveGradients(computeLoss, scaler, lossWeight).item<float>();
-            pendingLoss += lossWeight * loss;
-            return loss;
-        }
-
-        /// <summary>
-        /// Ends an effective batch: unscale, optional clipping, step or skip, scale update, gradients
-        /// zeroed in place. The optimizer must hold the fp32 masters (<c>model.parameters()</c>).
-        /// </summary>
-        /// <exception cref="InvalidOperationException">The optimizer holds half shadows instead of the masters.</exception>
-        public TrainStepResult ApplyGradients(Optimizer optimizer, GradScaler scaler, double? maxGradNorm)
-        {
-            ValidateStepArguments(optimizer, scaler, maxGradNorm);
-            using var scope = NewDisposeScope();
-            return ApplyGradientsCore(optimizer, scaler, maxGradNorm, null);
-        }
-
-        /// <summary>
-        /// The gradients <paramref name="optimizer"/> steps with, for the unscale, the inf/NaN check and clipping: a fused
-        /// optimizer's ranges; for a TorchSharp optimizer whose every parameter lies in the flat buffers (the usual
-        /// <c>optim.AdamW(model.parameters())</c>), the contiguous ranges of the flat gradient buffers those parameters'
-        /// gradients are views of (resolved again when a layout was rebuilt or the optimizer's parameter count changed);
-        /// otherwise each parameter's gradient.
-        /// </summary>
-        internal IEnumerable<Tensor> GradientsOf(Optimizer optimizer)
-        {
-            if (optimizer is IFlatOptimizer || optimizer.ParamGroups is not { } controllers)
-            {
-                return GradScaler.GradientsOf(optimizer);
-            }
-
-            var groups = controllers.OfType<ParamGroup>().ToList();
-            var layout = layoutsOfOptimizers.GetValue(optimizer, _ => new FlatLayout(owner));
-            layout.Update(groups, force: groups.Sum(g => g.Parameters.Count()) != layout.ParameterCount);
-            return layout.Loose.Count == 0 && layout.Ranges.Count > 0 && layout.Ranges.All(r => r.Group.Gradients is not null)
-                ? layout.Gradients()
-                : GradScaler.GradientsOfParameters(optimizer);
-        }
-
-        /// <summary>Checked before any work, so a bad argument never leaves a half-done step behind.</summary>
-        private static void ValidateStepArguments(Optimizer optimizer, GradScaler scaler, double? maxGradNorm)
-        {
-            ArgumentNullException.ThrowIfNull(optimizer);
-            ArgumentNullException.ThrowIfNull(scaler);
-            if (maxGradNorm is { } limit && !(limit > 0))
-            {
-                throw new ArgumentOutOfRangeException(nameof(maxGradNorm), limit, "Must be > 0.");
-            }
-        }
-
-        private TrainStepResult ApplyGradientsCore(Optimizer optimizer, GradScaler scaler, double? maxGradNorm, Tensor? unreadLoss)
-        {
-            // One walk of the module tree per step: the nested precision models whose masters this step changes.
-            var states = StatesWithin(owner).ToList();
-            RejectShadowsIn(optimizer, states);
-            var accumulatedLoss = pendingLoss;
-            bool stepped;
-            double loss;
+            var blocked = new List<IDisposable>(states.Count);
             try
             {
-                var gradients = GradientsOf(optimizer);
-                if (maxGradNorm is { } maxNorm)
+                // Outer model first, as forwards enter them: no forward reads a master while it steps.
+                blocked.AddRange(states.Select(state => state.shadows.BlockForwards()));
+                stepped = scaler.StepReadingAlong(optimizer, gradients, unreadLoss, out loss);
+                if (stepped)
                 {
-                    scaler.UnscaleGradients(optimizer, gradients);
-                    ClipGradientNorm(gradients, maxNorm);
+                    // Before the forwards resume, so none pairs new fp32 layers with old half shadows.
+                    states.ForEach(state => state.shadows.MastersChanged());
                 }
-
-                var blocked = new List<IDisposable>(states.Count);
-                try
-                {
-                    // Outer model first, as forwards enter them: no forward reads a master while it steps.
-                    blocked.AddRange(states.Select(state => state.shadows.BlockForwards()));
-                    stepped = scaler.StepReadingAlong(optimizer, gradients, unreadLoss, out loss);
-                    if (stepped)
-                    {
-                        // Before the forwards resume, so none pairs new fp32 layers with old half shadows.
-                        states.ForEach(state => state.shadows.MastersChanged());
-                    }
-                }
-                finally
-                {
-                    blocked.ForEach(b => b.Dispose());
-                }
-
-                scaler.Update();
             }
             finally
             {
-                // Also when the scaler throws (e.g. a stalled scale): the next step starts clean.
-                ZeroGradients(states);
-                pendingLoss = 0;
+                blocked.ForEach(b => b.Dispose());
             }
 
-            return new TrainStepResult(accumulatedLoss + (unreadLoss is null ? 0 : loss), stepped, scaler.CurrentScale);
+            scaler.Update();
         }
-
-        /// <summary>
-        /// Runs <paramref name="computeLoss"/>, back-propagates the scaled, weighted loss and moves the
-        /// half gradients into the masters. Returns the unweighted fp32 loss, still on the device.
-        /// </summary>
-        private Tensor BackwardAndMoveGradients(Func<Tensor> computeLoss, GradScaler scaler, double lossWeight)
+        finally
         {
-            Tensor loss;
-            using (var scope = NewDisposeScope())
-            {
-                var value = Precision.Cast(computeLoss(), ScalarType.Float32);
-                var weighted = lossWeight == 1.0 ? value : value * lossWeight;
-                scaler.Scale(weighted).backward();
-                loss = value.detach().MoveToOuterDisposeScope();
-            }
-
-            foreach (var state in StatesWithin(owner))
-            {
-                state.shadows.MoveGradientsToMasters(verifyEveryParameter: false);
-            }
-
-            return loss;
+            // Also when the scaler throws (e.g. a stalled scale): the next step starts clean.
+            ZeroGradients(states);
+            pendingLoss = 0;
         }
 
-        /// <summary>
-        /// A scaler configured from the model's <c>[LossScaled]</c> options; disabled (pass-through)
-        /// unless some layer of this model runs in real float16 on its device.
-        /// </summary>
-        public GradScaler CreateGradScaler() => new(
-            lossScale.InitialScale, lossScale.GrowthFactor, lossScale.BackoffFactor, lossScale.GrowthInterval,
-            lossScale.Hysteresis, lossScale.MinScale, lossScale.MaxScale, enabled: RunsRealFp16()) { Logger = Settings.Logger };
+        return new TrainStepResult(accumulatedLoss + (unreadLoss is null ? 0 : loss), stepped, scaler.CurrentScale);
+    }
 
-        /// <summary>
-        /// Moves the half gradients of this model's shadows into the fp32 masters' gradients. Needed
-        /// only in a hand-written loop, after each <c>backward</c>.
-        /// </summary>
-        /// <remarks>The optimizer is about to step the masters, so the next forward refreshes the shadows. A
-        /// hand-written loop may have cleared gradients (<c>model.zero_grad()</c>) or replaced some, so every
-        /// gradient is checked to be its flat buffer's view (a pointer read per parameter, no kernel).</remarks>
-        public void MoveGradientsToMasters()
+    /// <summary>
+    /// Runs <paramref name="computeLoss"/>, back-propagates the scaled, weighted loss and moves the
+    /// half gradients into the masters. Returns the unweighted fp32 loss, still on the device.
+    /// </summary>
+    private Tensor BackwardAndMoveGradients(Func<Tensor> computeLoss, GradScaler scaler, double lossWeight)
+    {
+        Tensor loss;
+        using (var scope = NewDisposeScope())
         {
-            shadows.MoveGradientsToMasters(verifyEveryParameter: true);
-            shadows.MastersChanged();
+            var value = Precision.Cast(computeLoss(), ScalarType.Float32);
+            var weighted = lossWeight == 1.0 ? value : value * lossWeight;
+            scaler.Scale(weighted).backward();
+            loss = value.detach().MoveToOuterDisposeScope();
         }
 
-        /// <summary>
-        /// Moves the half gradients of <paramref name="model"/> and of every precision model nested in it
-        /// into their fp32 masters. Call it after each <c>backward</c> in a hand-written training loop
-        /// (the generated <c>TrainStep</c>/<c>AccumulateGradients</c> do it for you).
-        /// </summary>
-        public static void MoveGradientsToMasters(Module model)
+        foreach (var state in StatesWithin(owner))
         {
-            ArgumentNullException.ThrowIfNull(model);
-            foreach (var state in StatesWithin(model))
-            {
-                state.MoveGradientsToMasters();
-            }
+            state.shadows.MoveGradientsToMasters(verifyEveryParameter: false);
         }
 
-        internal void ExitForward() => shadows.Exit();
+        return loss;
+    }
 
-        /// <summary>The flat buffers of <paramref name="model"/> and of the precision models inside it that have run a forward.</summary>
-        internal static IEnumerable<FlatBuffers> FlatBuffersWithin(Module model) =>
-            StatesWithin(model).Select(s => s.shadows.Flat).OfType<FlatBuffers>();
+    /// <summary>
+    /// A scaler configured from the model's <c>[LossScaled]</c> options; disabled (pass-through)
+    /// unless some layer of this model runs in real float16 on its device.
+    /// </summary>
+    public GradScaler CreateGradScaler() => new(
+        lossScale.InitialScale, lossScale.GrowthFactor, lossScale.BackoffFactor, lossScale.GrowthInterval,
+        lossScale.Hysteresis, lossScale.MinScale, lossScale.MaxScale, enabled: RunsRealFp16()) { Logger = Settings.Logger };
 
-        /// <summary>The states of <paramref name="model"/> and of every precision model inside it that has run a forward.</summary>
-        private static IEnumerable<MixedPrecisionState> StatesWithin(Module model) =>
-            model.modules().Prepend(model).OfType<IPrecisionModel>().SelectMany(precisionModel => precisionModel.PrecisionStatesInUse);
+    /// <summary>
+    /// Moves the half gradients of this model's shadows into the fp32 masters' gradients. Needed
+    /// only in a hand-written loop, after each <c>backward</c>.
+    /// </summary>
+    /// <remarks>The optimizer is about to step the masters, so the next forward refreshes the shadows. A
+    /// hand-written loop may have cleared gradients (<c>model.zero_grad()</c>) or replaced some, so every
+    /// gradient is checked to be its flat buffer's view (a pointer read per parameter, no kernel).</remarks>
+    public void MoveGradientsToMasters()
+    {
+        shadows.MoveGradientsToMasters(verifyEveryParameter: true);
+        shadows.MastersChanged();
+    }
 
-        /// <summary>
-        /// Clips the gradients' global L2 norm on the device, as <c>torch.nn.utils.clip_grad_norm_</c>
-        /// does, without reading the norm back to the host (the step's one synchronisation is the
-        /// scaler's overflow check).
-        /// </summary>
-        private static void ClipGradientNorm(IEnumerable<Tensor> gradientsOfOptimizer, double maxNorm)
+    /// <summary>
+    /// Moves the half gradients of <paramref name="model"/> and of every precision model nested in it
+    /// into their fp32 masters. Call it after each <c>backward</c> in a hand-written training loop
+    /// (the generated <c>TrainStep</c>/<c>AccumulateGradients</c> do it for you).
+    /// </summary>
+    public static void MoveGradientsToMasters(Module model)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        foreach (var state in StatesWithin(model))
         {
-            using var scope = NewDisposeScope();
-            using var noGrad = no_grad();
-            var gradients = gradientsOfOptimizer.ToList();
-            if (gradients.Count == 0)
-            {
-                return;
-            }
-
-            var totalNorm = stack(gradients.Select(g => linalg.vector_norm(g)).ToArray()).norm();
-            var coefficient = (maxNorm / (totalNorm + 1e-6)).clamp_max(1.0);
-            foreach (var gradient in gradients)
-            {
-                gradient.mul_(coefficient);
-            }
+            state.MoveGradientsToMasters();
         }
+    }
 
-        private void ZeroGradients(List<MixedPrecisionState> states)
+    internal void ExitForward() => shadows.Exit();
+
+    /// <summary>The flat buffers of <paramref name="model"/> and of the precision models inside it that have run a forward.</summary>
+    internal static IEnumerable<FlatBuffers> FlatBuffersWithin(Module model) =>
+        StatesWithin(model).Select(s => s.shadows.Flat).OfType<FlatBuffers>();
+
+    /// <summary>The states of <paramref name="model"/> and of every precision model inside it that has run a forward.</summary>
+    private static IEnumerable<MixedPrecisionState> StatesWithin(Module model) =>
+        model.modules().Prepend(model).OfType<IPrecisionModel>().SelectMany(precisionModel => precisionModel.PrecisionStatesInUse);
+
+    /// <summary>
+    /// Clips the gradients' global L2 norm on the device, as <c>torch.nn.utils.clip_grad_norm_</c>
+    /// does, without reading the norm back to the host (the step's one synchronisation is the
+    /// scaler's overflow check).
+    /// </summary>
+    private static void ClipGradientNorm(IEnumerable<Tensor> gradientsOfOptimizer, double maxNorm)
+    {
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var gradients = gradientsOfOptimizer.ToList();
+        if (gradients.Count == 0)
         {
-            if (states.All(s => s.shadows.Flat is not null))
-            {
-                // Every parameter of the model is in one of these buffers: one kernel per buffer.
-                states.ForEach(s => s.shadows.Flat!.ZeroGradients());
-                return;
-            }
-
-            using var noGrad = no_grad();
-            foreach (var parameter in owner.parameters())
-            {
-                using var gradient = parameter.grad;
-                gradient?.zero_();
-            }
+            return;
         }
 
-        private static void RejectShadowsIn(Optimizer optimizer, List<MixedPrecisionState> states)
+        var totalNorm = stack(gradients.Select(g => linalg.vector_norm(g)).ToArray()).norm();
+        var coefficient = (maxNorm / (totalNorm + 1e-6)).clamp_max(1.0);
+        foreach (var gradient in gradients)
         {
-            var shadowHandles = states.SelectMany(s => s.Slots)
-                .SelectMany(s => s.Widened is null ? new[] { s.Shadow.Handle } : new[] { s.Shadow.Handle, s.Widened.Handle })
-                .ToHashSet();
-            if (shadowHandles.Count > 0 && optimizer.parameters().Any(p => shadowHandles.Contains(p.Handle)))
-            {
-                throw new InvalidOperationException(
-                    "The optimizer holds half shadow weights; build it on model.parameters() (the fp32 masters) outside forward.");
-            }
+            gradient.mul_(coefficient);
         }
+    }
 
-        private bool RunsRealFp16() => layers.Any(l =>
-            l.Kind == PrecisionKind.Fp16 && l.Module is not null &&
-            Settings.DtypeFor(PrecisionKind.Fp16, ShadowWeights.DeviceTypeOf(l.Module)) == ScalarType.Float16);
-
-        private DeviceType DeviceTypeOfModel() => Slots.Count > 0 ? Slots[0].Master.device_type : ShadowWeights.DeviceTypeOf(owner);
-
-        /// <summary>
-        /// A hand-written loop that forgets <see cref="MoveGradientsToMasters(Module)"/> trains only the
-        /// fp32 layers, silently. Checking one slot's gradient handles costs no synchronisation.
-        /// </summary>
-        private void WarnOnceIfGradientsWereNotMoved()
+    private void ZeroGradients(List<MixedPrecisionState> states)
+    {
+        if (states.All(s => s.shadows.Flat is not null))
         {
-            if (warnedAboutUnmovedGradients || Slots.Count == 0 || shadows.Flat!.EverMoved || !Slots[0].HasGradient)
-            {
-                return;
-            }
-
-            warnedAboutUnmovedGradients = true;
-            Settings.Logger.LogWarning(
-                "PrecisionDsl: {Model} ran backward but its half-layer gradients never reached the fp32 masters, so the optimizer does not see them. Use the generated TrainStep, or call MixedPrecisionState.MoveGradientsToMasters(model) after backward.",
-                owner.GetType().Name);
+            // Every parameter of the model is in one of these buffers: one kernel per buffer.
+            states.ForEach(s => s.shadows.Flat!.ZeroGradients());
+            return;
         }
+
+        using var noGrad = no_grad();
+        foreach (var parameter in owner.parameters())
+        {
+            using var gradient = parameter.grad;
+            gradient?.zero_();
+        }
+    }
+
+    private static void RejectShadowsIn(Optimizer optimizer, List<MixedPrecisionState> states)
+    {
+        var shadowHandles = states.SelectMany(s => s.Slots)
+            .SelectMany(s => s.Widened is null ? new[] { s.Shadow.Handle } : new[] { s.Shadow.Handle, s.Widened.Handle })
+            .ToHashSet();
+        if (shadowHandles.Count > 0 && optimizer.parameters().Any(p => shadowHandles.Contains(p.Handle)))
+        {
+            throw new InvalidOperationException(
+                "The optimizer holds half shadow weights; build it on model.parameters() (the fp32 masters) outside forward.");
+        }
+    }
+
+    private bool RunsRealFp16() => layers.Any(l =>
+        l.Kind == PrecisionKind.Fp16 && l.Module is not null &&
+        Settings.DtypeFor(PrecisionKind.Fp16, ShadowWeights.DeviceTypeOf(l.Module)) == ScalarType.Float16);
+
+    private DeviceType DeviceTypeOfModel() => Slots.Count > 0 ? Slots[0].Master.device_type : ShadowWeights.DeviceTypeOf(owner);
+
+    /// <summary>
+    /// A hand-written loop that forgets <see cref="MoveGradientsToMasters(Module)"/> trains only the
+    /// fp32 layers, silently. Checking one slot's gradient handles costs no synchronisation.
+    /// </summary>
+    private void WarnOnceIfGradientsWereNotMoved()
+    {
+        if (warnedAboutUnmovedGradients || Slots.Count == 0 || shadows.Flat!.EverMoved || !Slots[0].HasGradient)
+        {
+            return;
+        }
+
+        warnedAboutUnmovedGradients = true;
+        Settings.Logger.LogWarning(
+            "PrecisionDsl: {Model} ran backward but its half-layer gradients never reached the fp32 masters, so the optimizer does not see them. Use the generated TrainStep, or call MixedPrecisionState.MoveGradientsToMasters(model) after backward.",
+            owner.GetType().Name);
     }
 }

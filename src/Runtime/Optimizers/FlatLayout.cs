@@ -5,123 +5,122 @@ using TorchSharp.Modules;
 using static TorchSharp.torch;
 using Module = TorchSharp.torch.nn.Module;
 
-namespace PrecisionDsl
+namespace PrecisionDsl;
+
+/// <summary>A fused optimizer: its gradients are a few ranges of flat buffers (what <see cref="GradScaler"/> unscales and checks).</summary>
+internal interface IFlatOptimizer
 {
-    /// <summary>A fused optimizer: its gradients are a few ranges of flat buffers (what <see cref="GradScaler"/> unscales and checks).</summary>
-    internal interface IFlatOptimizer
-    {
-        /// <summary>The gradients the next step uses, as views created in the caller's dispose scope.</summary>
-        IEnumerable<Tensor> GradientRanges();
+    /// <summary>The gradients the next step uses, as views created in the caller's dispose scope.</summary>
+    IEnumerable<Tensor> GradientRanges();
 
-        /// <summary>How the parameter groups map onto the flat buffers (as of the last step).</summary>
-        FlatLayout Layout { get; }
+    /// <summary>How the parameter groups map onto the flat buffers (as of the last step).</summary>
+    FlatLayout Layout { get; }
 
-        /// <summary>Bytes of optimizer state held in flat buffers.</summary>
-        long StateBytes { get; }
-    }
+    /// <summary>Bytes of optimizer state held in flat buffers.</summary>
+    long StateBytes { get; }
+}
 
-    /// <summary>Contiguous parameters of one parameter group in one flat group: updated by one kernel per operation.</summary>
-    internal sealed record FlatRange(FlatGroup Group, long Offset, long Count, ParamGroup ParamGroup, IReadOnlyList<FlatEntry> Entries);
+/// <summary>Contiguous parameters of one parameter group in one flat group: updated by one kernel per operation.</summary>
+internal sealed record FlatRange(FlatGroup Group, long Offset, long Count, ParamGroup ParamGroup, IReadOnlyList<FlatEntry> Entries);
+
+/// <summary>
+/// Maps a fused optimizer's parameter groups onto the flat buffers of its model (<see cref="FlatBuffers"/>):
+/// runs of adjacent parameters of one group become one <see cref="FlatRange"/>; a parameter in no flat buffer
+/// (not a precision model's, or before its first forward) is <see cref="Loose"/> and updated on its own.
+/// </summary>
+internal sealed class FlatLayout(Module model)
+{
+    private long buildsSeen = -1;
+    private List<FlatBuffers> flats = new();
+
+    public IReadOnlyList<FlatRange> Ranges { get; private set; } = new List<FlatRange>();
+
+    public IReadOnlyList<(Parameter Parameter, ParamGroup Group)> Loose { get; private set; } = new List<(Parameter, ParamGroup)>();
+
+    /// <summary>How many parameters the groups held at the last <see cref="Update"/>.</summary>
+    public int ParameterCount { get; private set; }
+
+    /// <summary>The flat buffers the ranges lie in.</summary>
+    public IReadOnlyList<FlatBuffers> Flats => flats;
 
     /// <summary>
-    /// Maps a fused optimizer's parameter groups onto the flat buffers of its model (<see cref="FlatBuffers"/>):
-    /// runs of adjacent parameters of one group become one <see cref="FlatRange"/>; a parameter in no flat buffer
-    /// (not a precision model's, or before its first forward) is <see cref="Loose"/> and updated on its own.
+    /// Recomputes the ranges when some flat layout was built or replaced since the last call (or when
+    /// <paramref name="force"/>): true when it did, and the optimizer must move its state into the new ranges.
     /// </summary>
-    internal sealed class FlatLayout(Module model)
+    public bool Update(IEnumerable<ParamGroup> groups, bool force)
     {
-        private long buildsSeen = -1;
-        private List<FlatBuffers> flats = new();
-
-        public IReadOnlyList<FlatRange> Ranges { get; private set; } = new List<FlatRange>();
-
-        public IReadOnlyList<(Parameter Parameter, ParamGroup Group)> Loose { get; private set; } = new List<(Parameter, ParamGroup)>();
-
-        /// <summary>How many parameters the groups held at the last <see cref="Update"/>.</summary>
-        public int ParameterCount { get; private set; }
-
-        /// <summary>The flat buffers the ranges lie in.</summary>
-        public IReadOnlyList<FlatBuffers> Flats => flats;
-
-        /// <summary>
-        /// Recomputes the ranges when some flat layout was built or replaced since the last call (or when
-        /// <paramref name="force"/>): true when it did, and the optimizer must move its state into the new ranges.
-        /// </summary>
-        public bool Update(IEnumerable<ParamGroup> groups, bool force)
+        if (!force && buildsSeen == FlatBuffers.Builds && flats.TrueForAll(f => f.IsCurrent))
         {
-            if (!force && buildsSeen == FlatBuffers.Builds && flats.TrueForAll(f => f.IsCurrent))
-            {
-                return false;
-            }
-
-            buildsSeen = FlatBuffers.Builds;
-            flats = MixedPrecisionState.FlatBuffersWithin(model).ToList();
-            var located = new List<(FlatGroup Group, FlatEntry Entry, ParamGroup ParamGroup)>();
-            var loose = new List<(Parameter, ParamGroup)>();
-            foreach (var group in groups)
-            {
-                foreach (var parameter in group.Parameters)
-                {
-                    // A frozen parameter is updated alone, so that it is skipped like TorchSharp skips it (no gradient).
-                    if (parameter.requires_grad && Locate(parameter) is { } place)
-                    {
-                        located.Add((place.Group, place.Entry, group));
-                    }
-                    else
-                    {
-                        loose.Add((parameter, group));
-                    }
-                }
-            }
-
-            var ranges = new List<FlatRange>();
-            foreach (var inGroup in located.GroupBy(x => x.Group))
-            {
-                var run = new List<FlatEntry>();
-                ParamGroup? runGroup = null;
-                foreach (var (flatGroup, entry, paramGroup) in inGroup.OrderBy(x => x.Entry.Offset))
-                {
-                    if (run.Count > 0 && (!ReferenceEquals(paramGroup, runGroup) || run[^1].Offset + run[^1].Count != entry.Offset))
-                    {
-                        ranges.Add(Range(flatGroup, run, runGroup!));
-                        run = new List<FlatEntry>();
-                    }
-
-                    run.Add(entry);
-                    runGroup = paramGroup;
-                }
-
-                ranges.Add(Range(inGroup.Key, run, runGroup!));
-            }
-
-            Ranges = ranges;
-            Loose = loose;
-            ParameterCount = located.Count + loose.Count;
-            return true;
+            return false;
         }
 
-        /// <summary>The ranges' gradients (views of the flat buffers, created in the caller's dispose scope), then the loose parameters'.</summary>
-        public IEnumerable<Tensor> Gradients() =>
-            Ranges.Select(r => r.Group.Gradients!.narrow(0, r.Offset, r.Count))
-                .Concat(Loose.Select(l => l.Parameter.grad).OfType<Tensor>());
-
-        /// <summary>Gradients are views of the flat buffers (the first of each checked, O(1); see <see cref="FlatBuffers.AttachGradients"/>).</summary>
-        public void AttachGradients() => flats.ForEach(f => f.AttachGradients(everyParameter: false));
-
-        private (FlatGroup Group, FlatEntry Entry)? Locate(Parameter parameter)
+        buildsSeen = FlatBuffers.Builds;
+        flats = MixedPrecisionState.FlatBuffersWithin(model).ToList();
+        var located = new List<(FlatGroup Group, FlatEntry Entry, ParamGroup ParamGroup)>();
+        var loose = new List<(Parameter, ParamGroup)>();
+        foreach (var group in groups)
         {
-            foreach (var flat in flats)
+            foreach (var parameter in group.Parameters)
             {
-                if (flat.TryLocate(parameter, out var group, out var entry))
+                // A frozen parameter is updated alone, so that it is skipped like TorchSharp skips it (no gradient).
+                if (parameter.requires_grad && Locate(parameter) is { } place)
                 {
-                    return (group, entry);
+                    located.Add((place.Group, place.Entry, group));
+                }
+                else
+                {
+                    loose.Add((parameter, group));
                 }
             }
-
-            return null;
         }
 
-        private static FlatRange Range(FlatGroup group, List<FlatEntry> run, ParamGroup paramGroup) =>
-            new(group, run[0].Offset, run[^1].Offset + run[^1].Count - run[0].Offset, paramGroup, run);
+        var ranges = new List<FlatRange>();
+        foreach (var inGroup in located.GroupBy(x => x.Group))
+        {
+            var run = new List<FlatEntry>();
+            ParamGroup? runGroup = null;
+            foreach (var (flatGroup, entry, paramGroup) in inGroup.OrderBy(x => x.Entry.Offset))
+            {
+                if (run.Count > 0 && (!ReferenceEquals(paramGroup, runGroup) || run[^1].Offset + run[^1].Count != entry.Offset))
+                {
+                    ranges.Add(Range(flatGroup, run, runGroup!));
+                    run = new List<FlatEntry>();
+                }
+
+                run.Add(entry);
+                runGroup = paramGroup;
+            }
+
+            ranges.Add(Range(inGroup.Key, run, runGroup!));
+        }
+
+        Ranges = ranges;
+        Loose = loose;
+        ParameterCount = located.Count + loose.Count;
+        return true;
     }
+
+    /// <summary>The ranges' gradients (views of the flat buffers, created in the caller's dispose scope), then the loose parameters'.</summary>
+    public IEnumerable<Tensor> Gradients() =>
+        Ranges.Select(r => r.Group.Gradients!.narrow(0, r.Offset, r.Count))
+            .Concat(Loose.Select(l => l.Parameter.grad).OfType<Tensor>());
+
+    /// <summary>Gradients are views of the flat buffers (the first of each checked, O(1); see <see cref="FlatBuffers.AttachGradients"/>).</summary>
+    public void AttachGradients() => flats.ForEach(f => f.AttachGradients(everyParameter: false));
+
+    private (FlatGroup Group, FlatEntry Entry)? Locate(Parameter parameter)
+    {
+        foreach (var flat in flats)
+        {
+            if (flat.TryLocate(parameter, out var group, out var entry))
+            {
+                return (group, entry);
+            }
+        }
+
+        return null;
+    }
+
+    private static FlatRange Range(FlatGroup group, List<FlatEntry> run, ParamGroup paramGroup) =>
+        new(group, run[0].Offset, run[^1].Offset + run[^1].Count - run[0].Offset, paramGroup, run);
 }

@@ -114,7 +114,7 @@ public sealed class FlatBufferTests
 
         foreach (var (name, parameter) in generated.named_parameters())
         {
-            Assert.Equal(Snapshots.Values(parameter), Snapshots.Values(handWritten.get_parameter(name)));
+            Assert.Equal(Snapshots.Values(parameter), Snapshots.Values(handWritten.get_parameter(name)!));
         }
     }
 

@@ -108,7 +108,7 @@ public sealed class FlatOptimizerTests
             Assert.Equal(expected, actual);
             foreach (var (name, parameter) in model.named_parameters())
             {
-                Assert.Equal(Snapshots.Values(parameter), Snapshots.Values(resumed.get_parameter(name)));
+                Assert.Equal(Snapshots.Values(parameter), Snapshots.Values(resumed.get_parameter(name)!));
             }
 
             Assert.Equal(Snapshots.Of((OptimizerHelper)optimizer), Snapshots.Of((OptimizerHelper)resumedOptimizer));
@@ -185,7 +185,7 @@ public sealed class FlatOptimizerTests
     private static void StepWithSameGradients(Module flat, Optimizer fused, Module reference, Optimizer torchSharp, int steps = Steps)
     {
         var generator = new torch.Generator().manual_seed(42);
-        var pairs = flat.named_parameters().Select(p => (Flat: p.parameter, Reference: reference.get_parameter(p.name))).ToList();
+        var pairs = flat.named_parameters().Select(p => (Flat: p.parameter, Reference: reference.get_parameter(p.name)!)).ToList();
         for (var step = 0; step < steps; step++)
         {
             fused.zero_grad(); // makes the gradients the flat buffer's views
@@ -219,7 +219,7 @@ public sealed class FlatOptimizerTests
     {
         foreach (var (name, parameter) in flat.named_parameters())
         {
-            var expected = reference.get_parameter(name);
+            var expected = reference.get_parameter(name)!;
             Assert.True(parameter.allclose(expected, rtol: 1e-5, atol: 1e-6),
                 $"{name}: max difference {(parameter - expected).abs().max().item<float>()}");
         }
