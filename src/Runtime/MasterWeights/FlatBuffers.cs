@@ -287,6 +287,14 @@ internal sealed class FlatGroup : IDisposable
     internal static Tensor View(Tensor buffer, long offset, Tensor like) =>
         buffer.narrow(0, offset, like.numel()).view(like.shape);
 
+    /// <summary>Copies a tensor (e.g. optimizer state) into its place in a flat buffer and makes it a view of that place (same object).</summary>
+    internal static void MoveInto(Tensor tensor, Tensor buffer, FlatEntry entry)
+    {
+        using var view = View(buffer, entry.Offset, entry.Parameter);
+        view.copy_(tensor);
+        tensor.set_(view);
+    }
+
     internal static long Bytes(Tensor? tensor) => tensor is null ? 0 : tensor.numel() * tensor.ElementSize;
 
     public void Dispose()

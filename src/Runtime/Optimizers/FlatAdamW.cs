@@ -94,14 +94,9 @@ public sealed class FlatAdamW : AdamW, IFlatOptimizer
         using var noGrad = no_grad();
         using var scope = NewDisposeScope();
         Prepare();
-        foreach (var range in layout.Ranges)
+        foreach (var gradient in layout.Gradients())
         {
-            range.Group.Gradients!.narrow(0, range.Offset, range.Count).zero_();
-        }
-
-        foreach (var (parameter, _) in layout.Loose)
-        {
-            parameter.grad?.zero_();
+            gradient.zero_();
         }
     }
 
@@ -171,8 +166,8 @@ public sealed class FlatAdamW : AdamW, IFlatOptimizer
                 foreach (var entry in range.Entries)
                 {
                     var state = StateOf(entry.Parameter);
-                    MoveInto(state.exp_avg, flat.ExpAvg, entry);
-                    MoveInto(state.exp_avg_sq, flat.ExpAvgSq, entry);
+                    FlatGroup.MoveInto(state.exp_avg, flat.ExpAvg, entry);
+                    FlatGroup.MoveInto(state.exp_avg_sq, flat.ExpAvgSq, entry);
                 }
             }
 
@@ -181,14 +176,6 @@ public sealed class FlatAdamW : AdamW, IFlatOptimizer
         }
 
         layout.AttachGradients();
-    }
-
-    /// <summary>Copies a state tensor into its place in a flat buffer and makes it a view of that place (same object).</summary>
-    internal static void MoveInto(Tensor state, Tensor buffer, FlatEntry entry)
-    {
-        using var view = FlatGroup.View(buffer, entry.Offset, entry.Parameter);
-        view.copy_(state);
-        state.set_(view);
     }
 
     private State StateOf(Parameter parameter) => (State)_state[parameter.Handle];

@@ -89,14 +89,9 @@ public sealed class FlatSgd : SGD, IFlatOptimizer
         using var noGrad = no_grad();
         using var scope = NewDisposeScope();
         Prepare();
-        foreach (var range in layout.Ranges)
+        foreach (var gradient in layout.Gradients())
         {
-            range.Group.Gradients!.narrow(0, range.Offset, range.Count).zero_();
-        }
-
-        foreach (var (parameter, _) in layout.Loose)
-        {
-            parameter.grad?.zero_();
+            gradient.zero_();
         }
     }
 
@@ -150,7 +145,7 @@ public sealed class FlatSgd : SGD, IFlatOptimizer
                 {
                     if (StateOf(entry.Parameter).momentum_buffer is { } momentum)
                     {
-                        FlatAdamW.MoveInto(momentum, flat, entry);
+                        FlatGroup.MoveInto(momentum, flat, entry);
                     }
                 }
             }
