@@ -159,8 +159,8 @@ public sealed class MixedPrecisionState
         // Every temporary of the step (wrappers of gradients, the optimizer's and the check's) is released
         // here, not left to the garbage collector: on CUDA that memory is held until a collection.
         using var scope = NewDisposeScope();
-        var loss = BackwardAndMoveGradients(computeLoss, scaler, 1.0);
-        return ApplyGradientsCore(optimizer, scaler, maxGradNorm, loss);
+        var loss = BackwardAndMoveGradients(computeLoss, scaler, 1.0, out var states);
+        return ApplyGradientsCore(optimizer, scaler, maxGradNorm, loss, states);
     }
 
     /// <summary>
@@ -179,7 +179,7 @@ public sealed class MixedPrecisionState
         }
 
         using var scope = NewDisposeScope();
-        var loss = BackwardAndMoveGradients(computeLoss, scaler, lossWeight).item<float>();
+        var loss = BackwardAndMoveGradients(computeLoss, scaler, lossWeight, out _).item<float>();
         pendingLoss += lossWeight * loss;
         return loss;
     }
@@ -193,7 +193,7 @@ public sealed class MixedPrecisionState
     {
         ValidateStepArguments(optimizer, scaler, maxGradNorm);
         using var scope = NewDisposeScope();
-        return ApplyGradientsCore(optimizer, scaler, maxGradNorm, null);
+        return ApplyGradientsCore(optimizer, scaler, maxGradNorm, null, StatesWithin(owner).ToList());
     }
 
     /// <summary>
@@ -229,17 +229,19 @@ public sealed class MixedPrecisionState
         }
     }
 
-    private TrainStepResult ApplyGradientsCore(Optimizer optimizer, GradScaler scaler, double? maxGradNorm, Tensor? unreadLoss)
+    // states: the states within the model, from the step's one walk of the module tree (the nested precision models
+    // whose masters this step changes).
+    private TrainStepResult ApplyGradientsCore(Optimizer optimizer, GradScaler scaler, double? maxGradNorm, Tensor? unreadLoss,
+        List<MixedPrecisionState> states)
     {
-        // One walk of the module tree per step: the nested precision models whose masters this step changes.
-        var states = StatesWithin(owner).ToList();
         RejectShadowsIn(optimizer, states);
         var accumulatedLoss = pendingLoss;
         bool stepped;
         double loss;
         try
         {
-            var gradients = GradientsOf(optimizer);
+            // Listed once: the unscale, the clipping and the step's check use the same views.
+            var gradients = GradientsOf(optimizer).ToList();
             if (maxGradNorm is { } maxNorm)
             {
                 scaler.UnscaleGradients(optimizer, gradients);
@@ -277,9 +279,10 @@ public sealed class MixedPrecisionState
 
     /// <summary>
     /// Runs <paramref name="computeLoss"/>, back-propagates the scaled, weighted loss and moves the
-    /// half gradients into the masters. Returns the unweighted fp32 loss, still on the device.
+    /// half gradients into the masters. Returns the unweighted fp32 loss, still on the device, and the states within the
+    /// model (listed after the forward: a state joins at its first forward).
     /// </summary>
-    private Tensor BackwardAndMoveGradients(Func<Tensor> computeLoss, GradScaler scaler, double lossWeight)
+    private Tensor BackwardAndMoveGradients(Func<Tensor> computeLoss, GradScaler scaler, double lossWeight, out List<MixedPrecisionState> states)
     {
         Tensor loss;
         using (var scope = NewDisposeScope())
@@ -290,7 +293,8 @@ public sealed class MixedPrecisionState
             loss = value.detach().MoveToOuterDisposeScope();
         }
 
-        foreach (var state in StatesWithin(owner))
+        states = StatesWithin(owner).ToList();
+        foreach (var state in states)
         {
             state.shadows.MoveGradientsToMasters(verifyEveryParameter: false);
         }
@@ -348,11 +352,10 @@ public sealed class MixedPrecisionState
     /// does, without reading the norm back to the host (the step's one synchronisation is the
     /// scaler's overflow check).
     /// </summary>
-    private static void ClipGradientNorm(IEnumerable<Tensor> gradientsOfOptimizer, double maxNorm)
+    private static void ClipGradientNorm(IReadOnlyList<Tensor> gradients, double maxNorm)
     {
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
-        var gradients = gradientsOfOptimizer.ToList();
         if (gradients.Count == 0)
         {
             return;
