@@ -100,10 +100,28 @@ internal sealed class FlatBuffers : IDisposable
         }
     }
 
+    /// <summary>How many times <see cref="SyncRequiresGrad"/> ran (a test hook: a step that changed no flag reads none).</summary>
+    internal int RequiresGradSyncs { get; private set; }
+
+    /// <summary>
+    /// Makes every shadow and widened copy require a gradient exactly when its master does: one host-side flag per
+    /// slot, read only when a master may have been frozen or unfrozen (<see cref="ShadowWeights.MastersChanged"/>).
+    /// </summary>
+    public void SyncRequiresGrad()
+    {
+        foreach (var segment in groups.SelectMany(g => g.Shadows))
+        {
+            segment.SyncRequiresGrad();
+        }
+
+        RequiresGradSyncs++;
+    }
+
     /// <summary>
     /// Makes every master gradient a view of its flat buffer (those of parameters that require one), allocating
     /// the buffers the first time. When <paramref name="everyParameter"/> is false only the first master of each
-    /// buffer is checked (O(1)): a loop that clears gradients (<c>model.zero_grad()</c>) clears them all.
+    /// buffer is checked (O(1)), and all of them when it was not its view: a loop that clears gradients
+    /// (<c>model.zero_grad()</c>) clears them all.
     /// </summary>
     public void AttachGradients(bool everyParameter)
     {
@@ -246,10 +264,16 @@ internal sealed class FlatGroup : IDisposable
             everyParameter = true;
         }
 
-        // A frozen parameter keeps no gradient, so that TorchSharp's optimizers skip it as before.
-        foreach (var entry in Entries.Where(e => e.Parameter.requires_grad).Take(everyParameter ? int.MaxValue : 1))
+        // A frozen parameter keeps no gradient, so that TorchSharp's optimizers skip it as before. Past the first
+        // only when asked or when the first was not its view: Module.zero_grad() clears every gradient.
+        foreach (var entry in Entries.Where(e => e.Parameter.requires_grad))
         {
-            Attach(entry.Parameter, Gradients, entry.Offset);
+            if (!Attach(entry.Parameter, Gradients, entry.Offset) && !everyParameter)
+            {
+                break;
+            }
+
+            everyParameter = true;
         }
     }
 
@@ -262,14 +286,17 @@ internal sealed class FlatGroup : IDisposable
         }
     }
 
-    /// <summary>Makes <paramref name="parameter"/>'s gradient the view of <paramref name="buffer"/> at <paramref name="offset"/>, keeping its value.</summary>
-    internal static void Attach(Parameter parameter, Tensor buffer, long offset)
+    /// <summary>
+    /// Makes <paramref name="parameter"/>'s gradient the view of <paramref name="buffer"/> at <paramref name="offset"/>,
+    /// keeping its value; false when it already was.
+    /// </summary>
+    internal static bool Attach(Parameter parameter, Tensor buffer, long offset)
     {
         using var view = View(buffer, offset, parameter);
         using var gradient = parameter.grad;
         if (gradient is not null && FlatBuffers.DataPointer(gradient) == FlatBuffers.DataPointer(view))
         {
-            return;
+            return false;
         }
 
         if (gradient is null)
@@ -282,6 +309,7 @@ internal sealed class FlatGroup : IDisposable
         }
 
         parameter.grad = view;
+        return true;
     }
 
     internal static Tensor View(Tensor buffer, long offset, Tensor like) =>
@@ -383,8 +411,11 @@ internal sealed class ShadowSegment : IDisposable
             using var source = Half.narrow(0, 0, WidenedCount);
             Widened.copy_(source);
         }
+    }
 
-        // Host-side flags only (no tensor, no kernel): a master frozen or unfrozen since the last refresh.
+    /// <summary>Host-side flags only (no tensor, no kernel): masters frozen or unfrozen since the build.</summary>
+    internal void SyncRequiresGrad()
+    {
         foreach (var (slot, _) in slots)
         {
             slot.SyncRequiresGrad();

@@ -59,6 +59,7 @@ public sealed class MixedPrecisionState
     private readonly LossScaleOptions lossScale;
     private readonly ShadowWeights shadows;
     private readonly ConditionalWeakTable<Optimizer, FlatLayout> layoutsOfOptimizers = new();
+    private readonly ConditionalWeakTable<Optimizer, StrongBox<(long, long)>> shadowChecks = new();
     private bool warnedAboutUnmovedGradients;
     private double pendingLoss;
     private int enteredOnce;
@@ -131,6 +132,8 @@ public sealed class MixedPrecisionState
     /// an optimizer stepped by hand without <see cref="MoveGradientsToMasters(Module)"/>): the next forward
     /// refreshes the half shadows of <paramref name="model"/> and of every precision model inside it.
     /// Loading through <see cref="TrainingCheckpoint"/>, <c>load</c> or <c>load_state_dict</c> does it already.
+    /// Call it too after freezing or unfreezing parameters (<c>requires_grad_</c>) of a model that has run a forward
+    /// and trains through the generated members: they read no <c>requires_grad</c> flag per step.
     /// </summary>
     public static void MastersChanged(Module model)
     {
@@ -142,7 +145,7 @@ public sealed class MixedPrecisionState
     {
         foreach (var state in StatesWithin(model))
         {
-            state.shadows.MastersChanged();
+            state.shadows.MastersChanged(requiresGradMayHaveChanged: true);
         }
     }
 
@@ -320,7 +323,7 @@ public sealed class MixedPrecisionState
     public void MoveGradientsToMasters()
     {
         shadows.MoveGradientsToMasters(verifyEveryParameter: true);
-        shadows.MastersChanged();
+        shadows.MastersChanged(requiresGradMayHaveChanged: true);
     }
 
     /// <summary>
@@ -386,8 +389,16 @@ public sealed class MixedPrecisionState
         }
     }
 
-    private static void RejectShadowsIn(Optimizer optimizer, List<MixedPrecisionState> states)
+    private void RejectShadowsIn(Optimizer optimizer, List<MixedPrecisionState> states)
     {
+        // A fused optimizer's parameters change only through add_param_group, the shadows only at a build: checked
+        // once per change, not at every step.
+        (long, long)? version = optimizer is IFlatOptimizer flat ? (FlatBuffers.Builds, flat.GroupsAdded) : null;
+        if (version is { } current && shadowChecks.TryGetValue(optimizer, out var checkedAt) && checkedAt.Value == current)
+        {
+            return;
+        }
+
         var shadowHandles = states.SelectMany(s => s.Slots)
             .SelectMany(s => s.Widened is null ? new[] { s.Shadow.Handle } : new[] { s.Shadow.Handle, s.Widened.Handle })
             .ToHashSet();
@@ -395,6 +406,11 @@ public sealed class MixedPrecisionState
         {
             throw new InvalidOperationException(
                 "The optimizer holds half shadow weights; build it on model.parameters() (the fp32 masters) outside forward.");
+        }
+
+        if (version is { } checkedNow)
+        {
+            shadowChecks.AddOrUpdate(optimizer, new StrongBox<(long, long)>(checkedNow));
         }
     }
 

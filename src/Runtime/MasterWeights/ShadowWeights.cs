@@ -41,6 +41,7 @@ internal sealed class ShadowWeights
     private int forwardsRunning;
     private long mastersGeneration;
     private long shadowsGeneration;
+    private int syncRequiresGrad;
 
     public ShadowWeights(Module owner, PrecisionLayer[] layers)
     {
@@ -65,8 +66,20 @@ internal sealed class ShadowWeights
     /// <summary>Called when a thread enters its outermost forward, once the shadows are ready (the unmoved-gradient warning).</summary>
     public Action? OnEnter { get; init; }
 
-    /// <summary>The masters changed (or may have): the next forward refreshes the shadows first.</summary>
-    public void MastersChanged() => Interlocked.Increment(ref mastersGeneration);
+    /// <summary>
+    /// The masters changed (or may have): the next forward refreshes the shadows first. With
+    /// <paramref name="requiresGradMayHaveChanged"/> it also makes the shadows require a gradient exactly when their
+    /// masters do (one flag per slot); the generated step's own calls leave that out, so a step reads no flag.
+    /// </summary>
+    public void MastersChanged(bool requiresGradMayHaveChanged = false)
+    {
+        if (requiresGradMayHaveChanged)
+        {
+            Interlocked.Exchange(ref syncRequiresGrad, 1);
+        }
+
+        Interlocked.Increment(ref mastersGeneration);
+    }
 
     /// <summary>
     /// Enters a generated forward on this thread: the shadows, refreshed if the masters changed, are in the
@@ -177,6 +190,11 @@ internal sealed class ShadowWeights
         }
 
         shadowsGeneration = generation;
+        if (Interlocked.Exchange(ref syncRequiresGrad, 0) == 1)
+        {
+            Flat!.SyncRequiresGrad();
+        }
+
         if (!swappedIn)
         {
             SwapInAll();

@@ -9,8 +9,8 @@ using Module = TorchSharp.torch.nn.Module;
 namespace PrecisionDsl;
 
 /// <summary>
-/// TorchSharp's <see cref="AdamW"/> over a precision model's flat fp32 masters: each parameter group is a few
-/// contiguous ranges of the flat buffers, updated with TorchSharp's own sequence of operations (so the values
+/// TorchSharp's <see cref="AdamW"/> over flat fp32 buffers (a precision model's masters, or buffers of its own for a
+/// plain module's parameters): each parameter group is a few contiguous ranges of the flat buffers, updated with TorchSharp's own sequence of operations (so the values
 /// equal <c>torch.optim.AdamW</c>'s within fp32 rounding) in a handful of kernels per range instead of per
 /// parameter. Create it with <see cref="FlatOptimizers.CreateAdamW(Module, double, double, double, double, double)"/>.
 /// </summary>
@@ -19,28 +19,40 @@ namespace PrecisionDsl;
 /// schedulers), <c>zero_grad</c> (in place), <c>state_dict</c>, <c>save_state_dict</c>/<c>load_state_dict</c> and
 /// <see cref="TrainingCheckpoint"/> work as for TorchSharp's; the per-parameter state tensors are views of flat
 /// state buffers. Differences: <c>amsgrad</c> is not supported; all parameters of a group share one step count
-/// (TorchSharp counts per parameter, which differs only for a parameter that had no gradient on some steps; in a
-/// precision model every parameter has a gradient buffer).</para>
-/// <para>Parameters outside any flat buffer (a module that is no precision model, or before the first forward)
-/// are updated one by one, as TorchSharp does; the ranges are resolved at the first step and again whenever a
-/// model rebuilt its buffers.</para>
+/// (TorchSharp counts per parameter, which differs only for a parameter that had no gradient on some steps); and
+/// every flattened parameter has a gradient (a view of the flat gradient buffer, zero when the backward did not reach
+/// it), so one the loss does not use is still decayed and moved by its moments, where TorchSharp skips it.</para>
+/// <para>At the first step (or <c>zero_grad</c>) the trainable parameters that no precision model holds (a plain
+/// module, or a precision model before its first forward) are moved into flat buffers of the optimizer's own with
+/// <c>set_</c>, as a precision model moves its masters: the Parameter objects stay the same. Frozen and non-floating
+/// parameters are updated one by one, as TorchSharp does. The ranges are resolved again whenever some model built
+/// its buffers (a precision model's first forward moves its parameters out of the optimizer's into its own). The
+/// groups keep the Parameter objects they were given: a <c>to(dtype)</c>/<c>to(device)</c> that gives the module new
+/// ones (TorchSharp replaces a parameter whose dtype or device changes) needs a new optimizer, as TorchSharp's
+/// does.</para>
 /// </remarks>
 public sealed class FlatAdamW : AdamW, IFlatOptimizer
 {
     private readonly FlatLayout layout;
     private readonly Dictionary<FlatGroup, (Tensor ExpAvg, Tensor ExpAvgSq)> buffers = new();
     private bool stateReplaced = true;
+    private long groupsAdded;
 
     internal FlatAdamW(Module model, IEnumerable<ParamGroup> groups, double lr, double beta1, double beta2, double eps, double weightDecay)
         : base(groups, lr, beta1, beta2, eps, weightDecay)
     {
-        layout = new FlatLayout(model);
+        layout = new FlatLayout(model, flattenTheRest: true);
     }
 
-    /// <summary>Adds a group (its ranges are resolved at the next step).</summary>
+    /// <summary>
+    /// Adds a group (its ranges are resolved at the next step). Its parameters are listed once, as PyTorch does: a
+    /// lazy <c>model.parameters()</c> would walk the module tree at every step.
+    /// </summary>
     public override void add_param_group(TorchSharp.Modules.ParamGroup param_group)
     {
+        param_group.Parameters = param_group.Parameters.ToList();
         base.add_param_group(param_group);
+        groupsAdded++;
         if (((Options)param_group.Options).amsgrad == true)
         {
             throw new NotSupportedException("FlatAdamW does not support amsgrad; use torch.optim.AdamW.");
@@ -102,6 +114,8 @@ public sealed class FlatAdamW : AdamW, IFlatOptimizer
 
     FlatLayout IFlatOptimizer.Layout => layout;
 
+    long IFlatOptimizer.GroupsAdded => groupsAdded;
+
     IEnumerable<Tensor> IFlatOptimizer.GradientRanges()
     {
         Prepare();
@@ -139,6 +153,7 @@ public sealed class FlatAdamW : AdamW, IFlatOptimizer
         base.Dispose(disposing);
         if (disposing)
         {
+            layout.Dispose();
             foreach (var (expAvg, expAvgSq) in buffers.Values)
             {
                 expAvg.Dispose();

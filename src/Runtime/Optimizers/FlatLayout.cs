@@ -1,3 +1,4 @@
+using System;
 using System.Collections.Generic;
 using System.Linq;
 using TorchSharp;
@@ -18,6 +19,9 @@ internal interface IFlatOptimizer
 
     /// <summary>Bytes of optimizer state held in flat buffers.</summary>
     long StateBytes { get; }
+
+    /// <summary>How many parameter groups were added so far: the parameters changed when it did.</summary>
+    long GroupsAdded { get; }
 }
 
 /// <summary>Contiguous parameters of one parameter group in one flat group: updated by one kernel per operation.</summary>
@@ -25,13 +29,19 @@ internal sealed record FlatRange(FlatGroup Group, long Offset, long Count, Param
 
 /// <summary>
 /// Maps a fused optimizer's parameter groups onto the flat buffers of its model (<see cref="FlatBuffers"/>):
-/// runs of adjacent parameters of one group become one <see cref="FlatRange"/>; a parameter in no flat buffer
-/// (not a precision model's, or before its first forward) is <see cref="Loose"/> and updated on its own.
+/// runs of adjacent parameters of one group become one <see cref="FlatRange"/>. With
+/// <paramref name="flattenTheRest"/> (a fused optimizer) the trainable floating parameters that no precision model
+/// holds (a plain fp32 module, or a precision model before its first forward) are moved into flat buffers of the
+/// layout's own, exactly as a precision model moves its masters; a precision model's first forward later moves its
+/// parameters out of them into its own buffers (a build: the ranges are resolved again and the rest re-flattened).
+/// Any other parameter (frozen, not floating, or every unplaced one without <paramref name="flattenTheRest"/>) is
+/// <see cref="Loose"/> and updated on its own.
 /// </summary>
-internal sealed class FlatLayout(Module model)
+internal sealed class FlatLayout(Module model, bool flattenTheRest = false) : IDisposable
 {
     private long buildsSeen = -1;
     private List<FlatBuffers> flats = new();
+    private FlatBuffers? own;
 
     public IReadOnlyList<FlatRange> Ranges { get; private set; } = new List<FlatRange>();
 
@@ -54,8 +64,13 @@ internal sealed class FlatLayout(Module model)
             return false;
         }
 
-        buildsSeen = FlatBuffers.Builds;
         flats = MixedPrecisionState.FlatBuffersWithin(model).ToList();
+        if (flattenTheRest)
+        {
+            FlattenTheRest(groups);
+        }
+
+        buildsSeen = FlatBuffers.Builds;
         var located = new List<(FlatGroup Group, FlatEntry Entry, ParamGroup ParamGroup)>();
         var loose = new List<(Parameter, ParamGroup)>();
         foreach (var group in groups)
@@ -107,6 +122,33 @@ internal sealed class FlatLayout(Module model)
 
     /// <summary>Gradients are views of the flat buffers (the first of each checked, O(1); see <see cref="FlatBuffers.AttachGradients"/>).</summary>
     public void AttachGradients() => flats.ForEach(f => f.AttachGradients(everyParameter: false));
+
+    /// <summary>Releases the layout's own buffers (the parameters keep their storage).</summary>
+    public void Dispose() => own?.Dispose();
+
+    /// <summary>
+    /// Puts the trainable floating parameters of <paramref name="groups"/> that no precision model holds into the
+    /// layout's own flat buffers (<see cref="FlatBuffers.Build"/> without shadows), rebuilt only when that set changed.
+    /// </summary>
+    private void FlattenTheRest(IEnumerable<ParamGroup> groups)
+    {
+        var rest = groups.SelectMany(g => g.Parameters)
+            .Where(p => p.requires_grad && p.is_floating_point() && Locate(p) is null)
+            .DistinctBy(p => p.Handle)
+            .ToList();
+        var unchanged = own is not null && own.Groups.Sum(g => g.Entries.Count) == rest.Count && rest.TrueForAll(p => own.TryLocate(p, out _, out _));
+        if (!unchanged)
+        {
+            // The old buffers' storage lives on in any parameter, gradient or state still viewing it.
+            own?.Dispose();
+            own = rest.Count == 0 ? null : FlatBuffers.Build(Array.Empty<ShadowSlot>(), rest);
+        }
+
+        if (own is not null)
+        {
+            flats.Add(own);
+        }
+    }
 
     private (FlatGroup Group, FlatEntry Entry)? Locate(Parameter parameter)
     {

@@ -6,8 +6,9 @@ using Module = TorchSharp.torch.nn.Module;
 namespace PrecisionDsl;
 
 /// <summary>
-/// The fast-path optimizers of a precision model (SPEC §7): fused AdamW and SGD over its flat fp32 masters.
-/// Any other TorchSharp optimizer built on <c>model.parameters()</c> works too, one parameter at a time.
+/// The fast-path optimizers (SPEC §7): fused AdamW and SGD over flat fp32 buffers, the flat masters of a precision
+/// model and buffers of their own for any other module's parameters, so a plain fp32 module steps in a few kernels
+/// too. Any other TorchSharp optimizer built on <c>model.parameters()</c> works as well, one parameter at a time.
 /// </summary>
 public static class FlatOptimizers
 {

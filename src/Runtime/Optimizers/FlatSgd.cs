@@ -9,8 +9,9 @@ using Module = TorchSharp.torch.nn.Module;
 namespace PrecisionDsl;
 
 /// <summary>
-/// TorchSharp's <see cref="SGD"/> (momentum, dampening, Nesterov, weight decay) over a precision model's flat fp32
-/// masters, a few kernels per contiguous range of a parameter group; see <see cref="FlatAdamW"/> for the design.
+/// TorchSharp's <see cref="SGD"/> (momentum, dampening, Nesterov, weight decay) over flat fp32 buffers (a precision
+/// model's masters, or its own for a plain module's parameters), a few kernels per contiguous range of a parameter
+/// group; see <see cref="FlatAdamW"/> for the design.
 /// Create it with <see cref="FlatOptimizers.CreateSgd(Module, double, double, double, bool)"/>.
 /// </summary>
 /// <remarks>Momentum buffers are views of one flat buffer per flat group, created (as TorchSharp does) at the
@@ -20,17 +21,23 @@ public sealed class FlatSgd : SGD, IFlatOptimizer
     private readonly FlatLayout layout;
     private readonly Dictionary<FlatGroup, Tensor> buffers = new();
     private bool stateReplaced = true;
+    private long groupsAdded;
 
     internal FlatSgd(Module model, IEnumerable<ParamGroup> groups, double lr, double momentum, double weightDecay, bool nesterov)
         : base(groups, lr, momentum, 0, weightDecay, nesterov, false)
     {
-        layout = new FlatLayout(model);
+        layout = new FlatLayout(model, flattenTheRest: true);
     }
 
-    /// <summary>Adds a group (its ranges are resolved at the next step).</summary>
+    /// <summary>
+    /// Adds a group (its ranges are resolved at the next step). Its parameters are listed once, as PyTorch does: a
+    /// lazy <c>model.parameters()</c> would walk the module tree at every step.
+    /// </summary>
     public override void add_param_group(TorchSharp.Modules.ParamGroup param_group)
     {
+        param_group.Parameters = param_group.Parameters.ToList();
         base.add_param_group(param_group);
+        groupsAdded++;
         stateReplaced = true;
     }
 
@@ -97,6 +104,8 @@ public sealed class FlatSgd : SGD, IFlatOptimizer
 
     FlatLayout IFlatOptimizer.Layout => layout;
 
+    long IFlatOptimizer.GroupsAdded => groupsAdded;
+
     IEnumerable<Tensor> IFlatOptimizer.GradientRanges()
     {
         Prepare();
@@ -119,6 +128,7 @@ public sealed class FlatSgd : SGD, IFlatOptimizer
         base.Dispose(disposing);
         if (disposing)
         {
+            layout.Dispose();
             foreach (var buffer in buffers.Values)
             {
                 buffer.Dispose();

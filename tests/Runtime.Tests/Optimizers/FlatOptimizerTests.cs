@@ -154,23 +154,6 @@ public sealed class FlatOptimizerTests
         Assert.Equal(state, Snapshots.Of(fused));
     }
 
-    [Fact]
-    public void A_module_that_is_no_precision_model_is_updated_parameter_by_parameter_like_TorchSharp()
-    {
-        using var scope = NewDisposeScope();
-        var flat = nn.Linear(4, 3);
-        var reference = nn.Linear(4, 3);
-        reference.load_state_dict(flat.state_dict());
-        var fused = flat.CreateAdamW(lr: 0.01);
-        var torchSharp = optim.AdamW(reference.parameters(), lr: 0.01, weight_decay: 0.01);
-
-        StepWithSameGradients(flat, fused, reference, torchSharp, steps: 10);
-
-        Assert.Empty(Layout(fused).Ranges);
-        Assert.Equal(2, Layout(fused).Loose.Count);
-        AssertClose(flat, reference);
-    }
-
     /// <summary>A precision model whose buffers are built, and an unflattened copy of it.</summary>
     private static (TinyMlp Flat, TinyMlp Reference) TwinModels()
     {
