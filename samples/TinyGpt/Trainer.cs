@@ -70,7 +70,9 @@ public static class Trainer
         using var model = new TinyGptModel(settings.Model);
         model.to(settings.Device);
         model.train();
-        using var optimizer = optim.AdamW(model.parameters(), settings.LearningRate, weight_decay: 0.01);
+        // Both runs step with the fused AdamW, so the comparison times the same optimizer (flat over the masters, or over
+        // its own buffers for the fp32 reference, whose generated forward never runs).
+        using var optimizer = model.CreateAdamW(settings.LearningRate, weightDecay: 0.01);
         var scaler = mixed ? model.CreateGradScaler() : null;
         // A checkpoint holds a scaler; the fp32 reference's is a pass-through.
         var checkpointScaler = scaler ?? new GradScaler(enabled: false);

@@ -8,18 +8,18 @@ using Module = TorchSharp.torch.nn.Module;
 
 namespace PrecisionDsl.Benchmarks;
 
-/// <summary>Issue #15's bad case: many small layers, where a step is many small kernels.</summary>
+/// <summary>Issue #15's bad case: many small layers (<paramref name="depth"/> Linear 64→64 + ReLU, 2 parameters each), where a step is many small kernels.</summary>
 [Bf16]
 public partial class ManySmallLayers : Module<Tensor, Tensor>
 {
-    public const int Width = 64, Depth = 64;
+    public const int Width = 64;
 
     private readonly Sequential body;
 
-    public ManySmallLayers() : base(nameof(ManySmallLayers))
+    public ManySmallLayers(int depth) : base(nameof(ManySmallLayers))
     {
         body = Sequential();
-        for (var i = 0; i < Depth; i++)
+        for (var i = 0; i < depth; i++)
         {
             body.append(Linear(Width, Width));
             body.append(ReLU());
@@ -38,7 +38,8 @@ public partial class ManySmallLayers : Module<Tensor, Tensor>
 /// <summary>
 /// The fused AdamW over the flat masters against TorchSharp's per-parameter AdamW, alone and inside the
 /// generated step's bookkeeping (<c>ApplyGradients</c>: unscale + inf/NaN check, step, zero), on
-/// <see cref="ManySmallLayers"/> (128 parameters, 266k values). Gradients come from one backward in setup.
+/// <see cref="ManySmallLayers"/> at 128 and 200 parameters (issue #15's target: fused ≥ 3x faster at 200).
+/// Gradients come from one backward in setup.
 /// </summary>
 [Config(typeof(ShortJobConfig))]
 [IterationCount(20)]
@@ -50,10 +51,14 @@ public class FlatOptimizerStep
     private GradScaler scaler = null!;
     private Tensor input = null!, target = null!;
 
+    /// <summary>Parameters of the model (two per layer).</summary>
+    [Params(128, 200)]
+    public int Parameters { get; set; }
+
     private void Setup(bool fused)
     {
         manual_seed(1);
-        model = new ManySmallLayers();
+        model = new ManySmallLayers(Parameters / 2);
         optimizer = fused ? model.CreateAdamW(lr: 1e-4) : optim.AdamW(model.parameters(), lr: 1e-4, weight_decay: 0.01);
         scaler = new GradScaler(initialScale: 1); // enabled: the unscale runs, and keeps the values
         input = randn(Batch, ManySmallLayers.Width);
@@ -86,4 +91,50 @@ public class FlatOptimizerStep
 
     [Benchmark(Description = "bf16 step, generated, fused AdamW")]
     public double TrainStepFusedAdamW() => model.TrainStep(input, target, optimizer, scaler).Loss;
+}
+
+/// <summary>
+/// Issue #15's "overhead-bound model: mixed step ≤ 1.10x fp32" on <see cref="ManySmallLayers"/> (200 parameters): the
+/// plain fp32 step (the untouched <c>[Forward]</c> method, backward, optimizer; TorchSharp's AdamW and the fused one,
+/// which flattens the fp32 parameters itself) against the generated bf16 <c>TrainStep</c> with the fused AdamW.
+/// Ratio of interest: "bf16 step, generated, fused AdamW" over "fp32 step, fused AdamW".
+/// </summary>
+[Config(typeof(ShortJobConfig))]
+[IterationCount(20)]
+public class OverheadBoundStep
+{
+    private const int Batch = 32, Depth = 100;
+    private ManySmallLayers model = null!;
+    private optim.Optimizer optimizer = null!;
+    private GradScaler scaler = null!;
+    private Tensor input = null!, target = null!;
+
+    private void Setup(bool fused)
+    {
+        manual_seed(1);
+        model = new ManySmallLayers(Depth);
+        optimizer = fused ? model.CreateAdamW(lr: 1e-4) : optim.AdamW(model.parameters(), lr: 1e-4, weight_decay: 0.01);
+        scaler = model.CreateGradScaler();
+        input = randn(Batch, ManySmallLayers.Width);
+        target = randn(Batch, ManySmallLayers.Width);
+    }
+
+    [GlobalSetup(Target = nameof(Fp32TorchSharpAdamW))]
+    public void SetupTorchSharp() => Setup(fused: false);
+
+    [GlobalSetup(Targets = new[] { nameof(Fp32FusedAdamW), nameof(Bf16GeneratedFusedAdamW) })]
+    public void SetupFused() => Setup(fused: true);
+
+    [Benchmark(Description = "fp32 step, TorchSharp AdamW")]
+    public double Fp32TorchSharpAdamW() => PlainTraining.PlainStep(optimizer, () => model.Loss(model.ForwardFp32(input), target));
+
+    [Benchmark(Baseline = true, Description = "fp32 step, fused AdamW")]
+    public double Fp32FusedAdamW() => PlainTraining.PlainStep(optimizer, () => model.Loss(model.ForwardFp32(input), target));
+
+    [Benchmark(Description = "bf16 step, generated, fused AdamW")]
+    public double Bf16GeneratedFusedAdamW()
+    {
+        using var scope = NewDisposeScope();
+        return model.TrainStep(input, target, optimizer, scaler).Loss;
+    }
 }

@@ -19,16 +19,18 @@ public sealed class CheckpointResumeTests : IDisposable
 
     public void Dispose() => Directory.Delete(folder, recursive: true);
 
-    [Fact]
-    public void A_run_resumed_from_its_checkpoint_continues_from_the_saved_step_exactly()
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)] // the fp32 reference: the fused AdamW over buffers of its own
+    public void A_run_resumed_from_its_checkpoint_continues_from_the_saved_step_exactly(bool mixed)
     {
         var checkpoints = new CheckpointSettings(folder, Every: 4, Resume: false);
-        var full = Trainer.Run(Tiny with { Checkpoints = checkpoints }, mixed: true, "full");
+        var full = Trainer.Run(Tiny with { Checkpoints = checkpoints }, mixed, "full");
         Assert.Equal(new[] { "checkpoint-0000000004.pdslckpt", "checkpoint-0000000008.pdslckpt" },
             Directory.GetFiles(folder).Select(Path.GetFileName).Order(StringComparer.Ordinal));
         File.Delete(Path.Combine(folder, "checkpoint-0000000008.pdslckpt")); // as if the run had died after step 4's checkpoint
 
-        var resumed = Trainer.Run(Tiny with { Checkpoints = checkpoints with { Resume = true } }, mixed: true, "resumed");
+        var resumed = Trainer.Run(Tiny with { Checkpoints = checkpoints with { Resume = true } }, mixed, "resumed");
 
         Assert.Equal(4, resumed.ResumedFromStep);
         Assert.Equal(full.Losses.Skip(4), resumed.Losses);
