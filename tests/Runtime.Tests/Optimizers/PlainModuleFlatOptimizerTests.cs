@@ -258,6 +258,45 @@ public sealed class PlainModuleFlatOptimizerTests
     }
 
     [Fact]
+    public void A_plain_module_around_a_precision_model_is_flattened_beside_the_models_own_buffers()
+    {
+        using var threads = new SingleThreadedTorch();
+        using var scope = NewDisposeScope();
+        Sequential Create() => Sequential(("mlp", new TinyMlp(PrecisionKind.Bf16)), ("out", Linear(1, 1)));
+        var (flat, reference) = (Create(), Create());
+        reference.load_state_dict(flat.state_dict());
+        var fused = flat.CreateAdamW(lr: 0.01);
+        var torchSharp = optim.AdamW(reference.parameters(), lr: 0.01, weight_decay: 0.01);
+        var (x, y) = RegressionData.Create();
+
+        for (var step = 0; step < 10; step++)
+        {
+            // The hand-written loop of a precision model inside a plain one: its half gradients are moved after backward.
+            Assert.Equal(MixedStep(reference, torchSharp, x, y), MixedStep(flat, fused, x, y), 5);
+        }
+
+        var mlp = (TinyMlp)flat[0];
+        var inner = mlp.State.Flat!;
+        var own = Layout(fused).Flats.Single(f => !ReferenceEquals(f, inner));
+        Assert.All(mlp.parameters(), p => Assert.True(inner.TryLocate(p, out _, out _)));
+        Assert.All(((Module)flat[1]).parameters(), p => Assert.True(own.TryLocate(p, out _, out _)));
+        Assert.Equal(2, own.Groups.Single().Entries.Count);
+        Assert.Empty(Layout(fused).Loose);
+        AssertClose(flat, reference);
+
+        static double MixedStep(Sequential model, Optimizer optimizer, Tensor x, Tensor y)
+        {
+            using var scope = NewDisposeScope();
+            optimizer.zero_grad();
+            var loss = functional.mse_loss(model.call(x), y);
+            loss.backward();
+            MixedPrecisionState.MoveGradientsToMasters(model);
+            optimizer.step();
+            return loss.ToDouble();
+        }
+    }
+
+    [Fact]
     public void Generated_steps_read_no_requires_grad_flag_until_told_that_a_parameter_was_frozen()
     {
         using var scope = NewDisposeScope();
