@@ -10,9 +10,9 @@ namespace PrecisionDsl;
 
 /// <summary>
 /// TorchSharp's <see cref="AdamW"/> over flat fp32 buffers (a precision model's masters, or buffers of its own for a
-/// plain module's parameters): each parameter group is a few contiguous ranges of the flat buffers, updated with TorchSharp's own sequence of operations (so the values
-/// equal <c>torch.optim.AdamW</c>'s within fp32 rounding) in a handful of kernels per range instead of per
-/// parameter. Create it with <see cref="FlatOptimizers.CreateAdamW(Module, double, double, double, double, double)"/>.
+/// plain module's parameters): each parameter group is a few contiguous ranges of the flat buffers, updated with
+/// TorchSharp's own sequence of operations (so the values equal <c>torch.optim.AdamW</c>'s within fp32 rounding) in a
+/// handful of kernels per range instead of per parameter. Create it with <see cref="FlatOptimizers.CreateAdamW(Module, double, double, double, double, double)"/>.
 /// </summary>
 /// <remarks>
 /// <para>It is a TorchSharp <see cref="AdamW"/>: <c>parameters()</c>, <c>ParamGroups</c> (learning-rate
