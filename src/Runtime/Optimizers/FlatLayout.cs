@@ -136,7 +136,9 @@ internal sealed class FlatLayout(Module model, bool flattenTheRest = false) : ID
             .Where(p => p.requires_grad && p.is_floating_point() && Locate(p) is null)
             .DistinctBy(p => p.Handle)
             .ToList();
-        var unchanged = own is not null && own.Groups.Sum(g => g.Entries.Count) == rest.Count && rest.TrueForAll(p => own.TryLocate(p, out _, out _));
+        // Still holding them: another fused optimizer over the same parameters may have moved them into its buffers.
+        var unchanged = own is not null && own.Groups.Sum(g => g.Entries.Count) == rest.Count
+            && rest.TrueForAll(p => own.TryLocate(p, out _, out _)) && own.Groups.All(HoldsItsParameters);
         if (!unchanged)
         {
             // The old buffers' storage lives on in any parameter, gradient or state still viewing it.
@@ -149,6 +151,9 @@ internal sealed class FlatLayout(Module model, bool flattenTheRest = false) : ID
             flats.Add(own);
         }
     }
+
+    private static bool HoldsItsParameters(FlatGroup group) => group.Entries.All(e =>
+        FlatBuffers.DataPointer(e.Parameter) == FlatBuffers.DataPointer(group.Masters) + e.Offset * group.Masters.ElementSize);
 
     private (FlatGroup Group, FlatEntry Entry)? Locate(Parameter parameter)
     {

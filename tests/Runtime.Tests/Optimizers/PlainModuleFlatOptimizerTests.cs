@@ -116,6 +116,34 @@ public sealed class PlainModuleFlatOptimizerTests
     }
 
     [Fact]
+    public void A_second_fused_optimizer_over_the_same_module_takes_its_parameters_and_the_first_takes_them_back()
+    {
+        using var threads = new SingleThreadedTorch();
+        using var scope = NewDisposeScope();
+        var (flat, reference) = TwinModels();
+        var (first, second) = (flat.CreateSgd(lr: 0.01), flat.CreateSgd(lr: 0.01));
+        var torchSharp = optim.SGD(reference.parameters(), 0.01);
+
+        // Alternating: each step moves the parameters into the buffers of the optimizer that steps.
+        for (var step = 0; step < 3; step++)
+        {
+            Train(flat, first, reference, torchSharp, steps: 1);
+            Assert.All(flat.parameters(), p => Assert.True(Holds(first, p)));
+            Train(flat, second, reference, torchSharp, steps: 1);
+            Assert.All(flat.parameters(), p => Assert.True(Holds(second, p)));
+        }
+
+        AssertClose(flat, reference);
+
+        static bool Holds(Optimizer optimizer, Parameter parameter)
+        {
+            var group = Layout(optimizer).Flats.Single().Groups.Single();
+            return group.TryLocate(parameter, out var entry)
+                && Snapshots.DataPointer(parameter) == Snapshots.DataPointer(group.Masters) + entry.Offset * 4;
+        }
+    }
+
+    [Fact]
     public void State_dict_load_state_dict_save_and_load_read_and_write_the_flat_buffer()
     {
         using var scope = NewDisposeScope();
