@@ -264,16 +264,16 @@ internal sealed class FlatGroup : IDisposable
             everyParameter = true;
         }
 
-        // A frozen parameter keeps no gradient, so that TorchSharp's optimizers skip it as before. Past the first
-        // only when asked or when the first was not its view: Module.zero_grad() clears every gradient.
-        foreach (var entry in Entries.Where(e => e.Parameter.requires_grad))
+        // A frozen parameter keeps no gradient, so that TorchSharp's optimizers skip it as before.
+        var trainable = Entries.Where(e => e.Parameter.requires_grad);
+        if (!everyParameter && trainable.FirstOrDefault() is { } first && Attach(first.Parameter, Gradients, first.Offset))
         {
-            if (!Attach(entry.Parameter, Gradients, entry.Offset) && !everyParameter)
-            {
-                break;
-            }
+            return;
+        }
 
-            everyParameter = true;
+        foreach (var entry in trainable)
+        {
+            Attach(entry.Parameter, Gradients, entry.Offset);
         }
     }
 
@@ -287,8 +287,8 @@ internal sealed class FlatGroup : IDisposable
     }
 
     /// <summary>
-    /// Makes <paramref name="parameter"/>'s gradient the view of <paramref name="buffer"/> at <paramref name="offset"/>,
-    /// keeping its value; false when it already was.
+    /// Makes <paramref name="parameter"/>'s gradient the view of <paramref name="buffer"/> at <paramref name="offset"/>, keeping its value.
+    /// Returns true when it already was.
     /// </summary>
     internal static bool Attach(Parameter parameter, Tensor buffer, long offset)
     {
@@ -296,7 +296,7 @@ internal sealed class FlatGroup : IDisposable
         using var gradient = parameter.grad;
         if (gradient is not null && FlatBuffers.DataPointer(gradient) == FlatBuffers.DataPointer(view))
         {
-            return false;
+            return true;
         }
 
         if (gradient is null)
@@ -309,7 +309,7 @@ internal sealed class FlatGroup : IDisposable
         }
 
         parameter.grad = view;
-        return true;
+        return false;
     }
 
     internal static Tensor View(Tensor buffer, long offset, Tensor like) =>

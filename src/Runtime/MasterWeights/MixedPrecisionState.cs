@@ -145,7 +145,7 @@ public sealed class MixedPrecisionState
     {
         foreach (var state in StatesWithin(model))
         {
-            state.shadows.MastersChanged(requiresGradMayHaveChanged: true);
+            state.shadows.MastersChanged();
         }
     }
 
@@ -260,7 +260,7 @@ public sealed class MixedPrecisionState
                 if (stepped)
                 {
                     // Before the forwards resume, so none pairs new fp32 layers with old half shadows.
-                    states.ForEach(state => state.shadows.MastersChanged());
+                    states.ForEach(state => state.shadows.MastersChanged(requiresGradMayHaveChanged: false));
                 }
             }
             finally
@@ -323,7 +323,7 @@ public sealed class MixedPrecisionState
     public void MoveGradientsToMasters()
     {
         shadows.MoveGradientsToMasters(verifyEveryParameter: true);
-        shadows.MastersChanged(requiresGradMayHaveChanged: true);
+        shadows.MastersChanged();
     }
 
     /// <summary>

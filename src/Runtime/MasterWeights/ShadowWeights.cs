@@ -69,9 +69,9 @@ internal sealed class ShadowWeights
     /// <summary>
     /// The masters changed (or may have): the next forward refreshes the shadows first. With
     /// <paramref name="requiresGradMayHaveChanged"/> it also makes the shadows require a gradient exactly when their
-    /// masters do (one flag per slot); the generated step's own calls leave that out, so a step reads no flag.
+    /// masters do (one flag per slot); the generated step's own call leaves that out, so a step reads no flag.
     /// </summary>
-    public void MastersChanged(bool requiresGradMayHaveChanged = false)
+    public void MastersChanged(bool requiresGradMayHaveChanged = true)
     {
         if (requiresGradMayHaveChanged)
         {
