@@ -38,8 +38,8 @@ public partial class ManySmallLayers : Module<Tensor, Tensor>
 /// <summary>
 /// The fused AdamW over the flat masters against TorchSharp's per-parameter AdamW, alone and inside the
 /// generated step's bookkeeping (<c>ApplyGradients</c>: unscale + inf/NaN check, step, zero), on
-/// <see cref="ManySmallLayers"/> at 128 and 200 parameters (issue #15's target: fused ≥ 3x faster at 200).
-/// Gradients come from one backward in setup.
+/// <see cref="ManySmallLayers"/> at 128 and 200 parameters (issue #15's target: fused ≥ 3x faster at 200), and the
+/// optimizer step alone on the same layers in a plain fp32 module. Gradients come from one backward in setup.
 /// </summary>
 [Config(typeof(ShortJobConfig))]
 [IterationCount(20)]
@@ -91,6 +91,35 @@ public class FlatOptimizerStep
 
     [Benchmark(Description = "bf16 step, generated, fused AdamW")]
     public double TrainStepFusedAdamW() => model.TrainStep(input, target, optimizer, scaler).Loss;
+
+    /// <summary>The same layers in a plain fp32 module (no precision model): the fused AdamW flattens them itself.</summary>
+    private void SetupPlain(bool fused)
+    {
+        manual_seed(1);
+        var plain = Sequential();
+        for (var i = 0; i < Parameters / 2; i++)
+        {
+            plain.append(Linear(ManySmallLayers.Width, ManySmallLayers.Width));
+            plain.append(ReLU());
+        }
+
+        optimizer = fused ? plain.CreateAdamW(lr: 1e-4) : optim.AdamW(plain.parameters(), lr: 1e-4, weight_decay: 0.01);
+        using var scope = NewDisposeScope();
+        optimizer.zero_grad(); // the fused one flattens the parameters here
+        functional.mse_loss(plain.call(randn(Batch, ManySmallLayers.Width)), randn(Batch, ManySmallLayers.Width)).backward();
+    }
+
+    [GlobalSetup(Target = nameof(PlainTorchSharpAdamW))]
+    public void SetupPlainTorchSharp() => SetupPlain(fused: false);
+
+    [GlobalSetup(Target = nameof(PlainFusedAdamW))]
+    public void SetupPlainFused() => SetupPlain(fused: true);
+
+    [Benchmark(Description = "AdamW step, TorchSharp, plain fp32 module")]
+    public void PlainTorchSharpAdamW() => optimizer.step();
+
+    [Benchmark(Description = "AdamW step, fused, plain fp32 module")]
+    public void PlainFusedAdamW() => optimizer.step();
 }
 
 /// <summary>
