@@ -448,7 +448,7 @@ internal sealed class ShadowSegment : IDisposable
         gradientViews ??= slots.Select(s => PersistentView(masterGradients, Offset + s.Offset, s.Slot.Master)).ToList();
         foreach (var ((slot, _), view) in slots.Zip(gradientViews))
         {
-            ComputedWith(slot).grad = view;
+            slot.ComputedWith.grad = view;
         }
     }
 
@@ -456,7 +456,7 @@ internal sealed class ShadowSegment : IDisposable
     {
         foreach (var (slot, _) in slots)
         {
-            ComputedWith(slot).grad = null;
+            slot.ComputedWith.grad = null;
         }
     }
 
@@ -464,7 +464,7 @@ internal sealed class ShadowSegment : IDisposable
     {
         foreach (var (slot, offset) in slots)
         {
-            var copy = ComputedWith(slot);
+            var copy = slot.ComputedWith;
             using var gradient = copy.grad;
             if (gradient is not null)
             {
@@ -474,9 +474,6 @@ internal sealed class ShadowSegment : IDisposable
             }
         }
     }
-
-    /// <summary>The parameter the layer computes with, whose gradient autograd fills: the widened copy, else the half shadow.</summary>
-    private static Parameter ComputedWith(ShadowSlot slot) => slot.Widened ?? slot.Shadow;
 
     private static Tensor PersistentView(Tensor buffer, long offset, Tensor like)
     {

@@ -120,7 +120,7 @@ public sealed class FlatBufferTests
             handScaler.Update();
 
             // Neither keeps a gradient on a shadow or widened copy between steps.
-            Assert.All(generated.State.Slots.Concat(handWritten.State.Slots), s => Assert.Null((s.Widened ?? s.Shadow).grad));
+            Assert.All(generated.State.Slots.Concat(handWritten.State.Slots), s => Assert.Null(s.ComputedWith.grad));
         }
 
         foreach (var (name, parameter) in generated.named_parameters())

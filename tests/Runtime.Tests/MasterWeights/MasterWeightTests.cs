@@ -78,7 +78,7 @@ public sealed class MasterWeightTests
         Assert.Equal(masterGradient, Snapshots.DataPointer(model.Fc1.weight.grad!));
         Assert.All(model.parameters(), p => Assert.Equal(0f, p.grad!.abs().max().item<float>()));
         // The copy the layer computed with added its gradient into the master's during the backward (issue #17).
-        Assert.Null((slot.Widened ?? slot.Shadow).grad);
+        Assert.Null(slot.ComputedWith.grad);
     }
 
     [Fact]
@@ -130,7 +130,7 @@ public sealed class MasterWeightTests
         model.AccumulateGradients(x, y, new GradScaler(enabled: false));
 
         Assert.All(model.parameters(), p => Assert.True(p.grad!.abs().sum().item<float>() > 0));
-        Assert.All(model.Head.State.Slots, s => Assert.Null((s.Widened ?? s.Shadow).grad));
+        Assert.All(model.Head.State.Slots, s => Assert.Null(s.ComputedWith.grad));
         Assert.Equal(ScalarType.Float32, model.Head.Fc1.weight.grad!.dtype);
     }
 
