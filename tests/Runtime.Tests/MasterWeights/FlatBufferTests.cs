@@ -89,6 +89,37 @@ public sealed class FlatBufferTests
     }
 
     /// <summary>
+    /// Issue #17 relies on libtorch accumulating into an existing gradient in place, across dtypes (a bf16 shadow's
+    /// gradient is an fp32 view of its master's): should it ever replace the gradient instead, this fails, rather
+    /// than the generated step dropping gradients.
+    /// </summary>
+    [Theory]
+    [InlineData(HalfMatmulKernel.Native)]
+    [InlineData(HalfMatmulKernel.Widened)]
+    public void The_generated_backward_adds_the_half_gradients_into_the_fp32_master_gradients_in_place(HalfMatmulKernel kernel)
+    {
+        using var scope = NewDisposeScope();
+        using var kernels = PolicyOverride.HalfMatmul(kernel);
+        var model = new TinyMlp(PrecisionKind.Bf16);
+        var (x, y) = RegressionData.Create();
+        var loss = model.Loss(model.call(x), y);
+        var flat = model.State.Flat!;
+
+        flat.AttachShadowGradients();
+        loss.backward();
+
+        foreach (var slot in model.State.Slots)
+        {
+            Assert.Equal(ScalarType.Float32, slot.ComputedWith.grad!.dtype);
+            Assert.Equal(Snapshots.DataPointer(slot.Master.grad!), Snapshots.DataPointer(slot.ComputedWith.grad!));
+            Assert.True(slot.Master.grad!.abs().sum().item<float>() > 0, slot.Name);
+        }
+
+        flat.ReleaseShadowGradients();
+        Assert.All(model.State.Slots, s => Assert.Null(s.ComputedWith.grad));
+    }
+
+    /// <summary>
     /// The hand-written loop's backward leaves autograd's half gradient on each shadow, which the move rounds into
     /// the master's fp32 gradient (the arithmetic of the persistent half-gradient buffer before issue #17); the
     /// generated step accumulates the same half gradient straight into the fp32 master gradient. Bit-identical.
