@@ -22,6 +22,10 @@ public static class MemoryProbe
         ("MLP fp32", () => { var b = new MlpStep(); b.Setup(); return b.Fp32; }),
         ("MLP bf16 generated", () => { var b = new MlpStep(); b.Setup(); return b.GeneratedMixed; }),
         ("MLP bf16 hand-written", () => { var b = new MlpStep(); b.Setup(); return b.HandWrittenMixed; }),
+        // With AdamW's 8 bytes of state per parameter, the (#17) comparison: fp32 16 bytes per parameter.
+        ("MLP fp32 AdamW", () => { var b = new MlpStep { Optimizer = MlpStep.Optimizers.AdamW }; b.Setup(); return b.Fp32; }),
+        ("MLP bf16 generated AdamW", () => { var b = new MlpStep { Optimizer = MlpStep.Optimizers.AdamW }; b.Setup(); return b.GeneratedMixed; }),
+        ("MLP bf16 generated fused AdamW", () => { var b = new MlpStep { Optimizer = MlpStep.Optimizers.FusedAdamW }; b.Setup(); return b.GeneratedMixed; }),
         ("GptBlock fp32", () => { var b = new GptBlockStep(); b.Setup(); return b.Fp32; }),
         ("GptBlock bf16 generated", () => { var b = new GptBlockStep(); b.Setup(); return b.GeneratedMixed; }),
         ("GptBlock bf16 hand-written", () => { var b = new GptBlockStep(); b.Setup(); return b.HandWrittenMixed; }),

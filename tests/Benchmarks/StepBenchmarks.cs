@@ -27,18 +27,31 @@ internal static class PlainTraining
 [Config(typeof(ShortJobConfig))]
 public class MlpStep
 {
+    /// <summary>SGD without momentum for the timings; the memory probe also measures AdamW, whose 8 bytes of
+    /// state per parameter are in the (#17) comparison.</summary>
+    public enum Optimizers { Sgd, AdamW, FusedAdamW }
+
+
     private const int Batch = 256;
     private Mlp model = null!;
     private optim.Optimizer optimizer = null!;
     private GradScaler scaler = null!;
     private Tensor input = null!, target = null!;
 
+    /// <summary>Set by the memory probe only, not a BenchmarkDotNet parameter.</summary>
+    public Optimizers Optimizer { get; init; }
+
     [GlobalSetup]
     public void Setup()
     {
         manual_seed(1);
         model = new Mlp();
-        optimizer = optim.SGD(model.parameters(), 1e-3);
+        optimizer = Optimizer switch
+        {
+            Optimizers.AdamW => optim.AdamW(model.parameters(), 1e-3),
+            Optimizers.FusedAdamW => model.CreateAdamW(1e-3),
+            _ => optim.SGD(model.parameters(), 1e-3),
+        };
         scaler = model.CreateGradScaler();
         input = randn(Batch, Mlp.Input);
         target = randn(Batch, Mlp.Output);

@@ -12,9 +12,8 @@ namespace PrecisionDsl;
 /// <summary>
 /// The flat buffers of one precision model (Apex O2 / DeepSpeed layout): its own floating parameters live as
 /// views of one contiguous master buffer per device and dtype, the half shadows as views of one half buffer
-/// per shadow dtype, the widened fp32 copies likewise, and every gradient in matching flat buffers. Refreshing
-/// the shadows, moving the gradients and zeroing them are then a few kernels per buffer whatever the number of
-/// parameters.
+/// per shadow dtype, the widened fp32 copies likewise, and the master gradients in one flat buffer. Refreshing
+/// the shadows and zeroing the gradients are then a few kernels per buffer whatever the number of parameters.
 /// </summary>
 /// <remarks>
 /// <para><b>Identity.</b> Each parameter is moved into its buffer with <c>set_</c>, so the Parameter objects
@@ -25,12 +24,16 @@ namespace PrecisionDsl;
 /// so a "no weight decay on vectors" parameter group is a few contiguous ranges. The half buffer of a shadow
 /// dtype mirrors its masters' range (refresh: one <c>copy_</c>); the widened buffer mirrors the half buffer's
 /// first part (one <c>copy_</c>).</para>
-/// <para><b>Gradients.</b> Allocated at the first move or fused-optimizer step (an inference-only model has
-/// none): master gradients (fp32; none for a frozen parameter), half gradients for natively-half slots and fp32
-/// gradients for widened slots (at the first move), each <c>.grad</c> a view, so autograd accumulates in place. The persistent half gradient (2 bytes per half
-/// parameter) is the price of a move that is one <c>add_</c> and of no allocation per step. A gradient a
-/// hand-written loop cleared (<c>model.zero_grad()</c> sets it to null) or replaced is put back by
-/// <see cref="AttachGradients"/>: its value copied into the buffer, the view reassigned.</para>
+/// <para><b>Gradients.</b> Allocated before the first generated backward or fused-optimizer step (an
+/// inference-only model has none): master gradients only (fp32; none for a frozen parameter), each <c>.grad</c> a
+/// view, so autograd accumulates in place. For the generated backward, <see cref="AttachShadowGradients"/> makes
+/// each shadow's (or widened copy's) <c>.grad</c> its master's gradient view too: autograd's accumulation adds the
+/// half gradient into the fp32 view as it is produced (<c>grad += new_grad</c> promotes), so no half gradient is
+/// ever stored and nothing is left to move; <see cref="ReleaseShadowGradients"/> drops those references after the
+/// backward. A backward the runtime did not prepare (a hand-written loop) leaves autograd's own gradients on the
+/// shadows, which <see cref="MoveGradients"/> adds one by one. A gradient a hand-written loop cleared
+/// (<c>model.zero_grad()</c> sets it to null) or replaced is put back by <see cref="AttachGradients"/>: its value
+/// copied into the buffer, the view reassigned.</para>
 /// </remarks>
 internal sealed class FlatBuffers : IDisposable
 {
@@ -49,7 +52,7 @@ internal sealed class FlatBuffers : IDisposable
 
     public IReadOnlyList<FlatGroup> Groups => groups;
 
-    /// <summary>True once gradients were moved (a backward whose shadow gradients never moved is warned about).</summary>
+    /// <summary>True once shadow gradients reached the masters (a backward whose shadow gradients never moved is warned about).</summary>
     public bool EverMoved { get; private set; }
 
     /// <summary>False once a newer layout replaced this one (e.g. after <c>to(device)</c>).</summary>
@@ -133,16 +136,43 @@ internal sealed class FlatBuffers : IDisposable
     }
 
     /// <summary>
-    /// Adds the half and widened gradients into the master gradients and zeroes them: two kernels per buffer.
-    /// The shadows' gradients become views too (checked like the masters', see <see cref="AttachGradients"/>).
+    /// Before a backward: attaches the master gradients (<see cref="AttachGradients"/>, first of each buffer
+    /// checked) and makes every shadow's (or widened copy's) gradient its master's gradient view, so the backward
+    /// accumulates straight into the fp32 master gradients. Host-side bookkeeping: no kernel, no tensor created after
+    /// the first call.
     /// </summary>
-    public void MoveGradients(bool verifyEveryParameter)
+    public void AttachShadowGradients()
     {
-        AttachGradients(verifyEveryParameter);
+        AttachGradients(everyParameter: false);
+        foreach (var group in groups)
+        {
+            group.AttachShadowGradients();
+        }
+    }
+
+    /// <summary>After the backward that <see cref="AttachShadowGradients"/> prepared: its gradients are in the masters; the shadows let go of them.</summary>
+    public void ReleaseShadowGradients()
+    {
+        foreach (var group in groups)
+        {
+            group.ReleaseShadowGradients();
+        }
+
+        EverMoved = true;
+    }
+
+    /// <summary>
+    /// After a backward the runtime did not prepare (a hand-written loop, which may also have cleared or replaced
+    /// gradients): every master gradient is checked to be its buffer's view, each shadow's gradient (autograd's own)
+    /// is added into its master's and dropped: a kernel per shadow that has one.
+    /// </summary>
+    public void MoveGradients()
+    {
+        AttachGradients(everyParameter: true);
         using var noGrad = no_grad();
         foreach (var group in groups)
         {
-            group.MoveGradients(verifyEveryParameter);
+            group.MoveShadowGradients();
         }
 
         EverMoved = true;
@@ -208,10 +238,8 @@ internal sealed class FlatGroup : IDisposable
     public IReadOnlyList<ShadowSegment> Shadows { get; }
 
     public PersistentBytes PersistentBytes => new(
-        Masters: Bytes(Masters), MasterGradients: Bytes(Gradients),
-        HalfShadows: Shadows.Sum(s => Bytes(s.Half)), HalfGradients: Shadows.Sum(s => Bytes(s.HalfGradients)),
-        WidenedCopies: Shadows.Sum(s => Bytes(s.Widened)), WidenedGradients: Shadows.Sum(s => Bytes(s.WidenedGradients)),
-        OptimizerState: 0);
+        Masters: Bytes(Masters), MasterGradients: Bytes(Gradients), HalfShadows: Shadows.Sum(s => Bytes(s.Half)),
+        WidenedCopies: Shadows.Sum(s => Bytes(s.Widened)), OptimizerState: 0);
 
     internal static FlatGroup Create(List<Parameter> parameters, Dictionary<IntPtr, List<ShadowSlot>> slotsByMaster)
     {
@@ -277,11 +305,26 @@ internal sealed class FlatGroup : IDisposable
         }
     }
 
-    internal void MoveGradients(bool verifyEveryParameter)
+    internal void AttachShadowGradients()
     {
         foreach (var segment in Shadows)
         {
-            segment.AttachGradients(verifyEveryParameter);
+            segment.AttachGradients(Gradients!);
+        }
+    }
+
+    internal void ReleaseShadowGradients()
+    {
+        foreach (var segment in Shadows)
+        {
+            segment.ReleaseGradients();
+        }
+    }
+
+    internal void MoveShadowGradients()
+    {
+        foreach (var segment in Shadows)
+        {
             segment.MoveGradients(Gradients!);
         }
     }
@@ -345,6 +388,10 @@ internal sealed class ShadowSegment : IDisposable
 {
     private readonly List<(ShadowSlot Slot, long Offset)> slots;
 
+    // Per slot, the view of its master's gradient that the copy the layer computes with gets as .grad: made once,
+    // so a step attaches gradients without creating tensors.
+    private List<Tensor>? gradientViews;
+
     private ShadowSegment(long offset, long count, long widenedCount, Tensor half, Tensor? widened, List<(ShadowSlot, long)> slots)
     {
         Offset = offset;
@@ -364,12 +411,6 @@ internal sealed class ShadowSegment : IDisposable
     public Tensor Half { get; }
 
     public Tensor? Widened { get; }
-
-    /// <summary>Gradients of the natively-half slots (Count - WidenedCount elements); null until the first move.</summary>
-    public Tensor? HalfGradients { get; private set; }
-
-    /// <summary>Gradients of the widened slots' fp32 copies; null until the first move.</summary>
-    public Tensor? WidenedGradients { get; private set; }
 
     internal static ShadowSegment Create(Tensor masters, List<(FlatEntry Entry, List<ShadowSlot> Slots)> run)
     {
@@ -422,65 +463,60 @@ internal sealed class ShadowSegment : IDisposable
         }
     }
 
-    internal void AttachGradients(bool everyParameter)
+    internal void AttachGradients(Tensor masterGradients)
     {
-        if (HalfGradients is null)
+        gradientViews ??= slots.Select(s => PersistentView(masterGradients, Offset + s.Offset, s.Slot.Master)).ToList();
+        foreach (var ((slot, _), view) in slots.Zip(gradientViews))
         {
-            HalfGradients = zeros(new[] { Count - WidenedCount }, Half.dtype, Half.device).DetachFromDisposeScope();
-            WidenedGradients = WidenedCount == 0 ? null : zeros(new[] { WidenedCount }, ScalarType.Float32, Half.device).DetachFromDisposeScope();
-            everyParameter = true;
+            slot.ComputedWith.grad = view;
         }
+    }
 
-        foreach (var (slot, offset) in everyParameter ? slots : slots.Take(1))
+    internal void ReleaseGradients()
+    {
+        foreach (var (slot, _) in slots)
         {
-            if (slot.Widened is { } widened)
-            {
-                FlatGroup.Attach(widened, WidenedGradients!, offset);
-            }
-            else
-            {
-                FlatGroup.Attach(slot.Shadow, HalfGradients, offset - WidenedCount);
-            }
+            slot.ComputedWith.grad = null;
         }
     }
 
     internal void MoveGradients(Tensor masterGradients)
     {
-        if (WidenedGradients is not null)
+        foreach (var (slot, offset) in slots)
         {
-            using var target = masterGradients.narrow(0, Offset, WidenedCount);
-            target.add_(WidenedGradients);
-            WidenedGradients.zero_();
+            var copy = slot.ComputedWith;
+            using var gradient = copy.grad;
+            if (gradient is not null)
+            {
+                using var target = FlatGroup.View(masterGradients, Offset + offset, slot.Master);
+                target.add_(gradient);
+                copy.grad = null;
+            }
         }
+    }
 
-        if (HalfGradients!.numel() > 0)
-        {
-            using var target = masterGradients.narrow(0, Offset + WidenedCount, Count - WidenedCount);
-            target.add_(HalfGradients);
-            HalfGradients.zero_();
-        }
+    private static Tensor PersistentView(Tensor buffer, long offset, Tensor like)
+    {
+        using var range = buffer.narrow(0, offset, like.numel());
+        return range.view(like.shape).DetachFromDisposeScope();
     }
 
     public void Dispose()
     {
         Half.Dispose();
         Widened?.Dispose();
-        HalfGradients?.Dispose();
-        WidenedGradients?.Dispose();
+        gradientViews?.ForEach(view => view.Dispose());
     }
 }
 
 /// <summary>
 /// Persistent bytes of a precision model's training state by kind (docs/ARCHITECTURE.md, "Bytes per parameter").
 /// </summary>
-internal readonly record struct PersistentBytes(
-    long Masters, long MasterGradients, long HalfShadows, long HalfGradients, long WidenedCopies, long WidenedGradients,
-    long OptimizerState)
+internal readonly record struct PersistentBytes(long Masters, long MasterGradients, long HalfShadows, long WidenedCopies, long OptimizerState)
 {
-    public long Total => Masters + MasterGradients + HalfShadows + HalfGradients + WidenedCopies + WidenedGradients + OptimizerState;
+    public long Total => Masters + MasterGradients + HalfShadows + WidenedCopies + OptimizerState;
 
     public static PersistentBytes operator +(PersistentBytes a, PersistentBytes b) => new(
         a.Masters + b.Masters, a.MasterGradients + b.MasterGradients, a.HalfShadows + b.HalfShadows,
-        a.HalfGradients + b.HalfGradients, a.WidenedCopies + b.WidenedCopies, a.WidenedGradients + b.WidenedGradients,
-        a.OptimizerState + b.OptimizerState);
+        a.WidenedCopies + b.WidenedCopies, a.OptimizerState + b.OptimizerState);
 }

@@ -25,9 +25,10 @@ namespace PrecisionDsl;
 /// Parameter objects. The optimizer updates the masters; the next forward refreshes the shadows from them
 /// in place.</para>
 /// <para><b>Training step.</b> The generated <c>TrainStep(x, target, optimizer, scaler)</c> runs
-/// forward, the fp32 loss, the scaled backward, moves the half gradients into the masters,
-/// unscales, clips when <c>maxGradNorm</c> is given, steps or skips on inf/NaN, updates the scale
-/// and zeroes the gradients in place.</para>
+/// forward, the fp32 loss, the scaled backward (which accumulates the half layers' gradients straight
+/// into the masters' fp32 gradients, see <see cref="FlatBuffers"/>), unscales, clips when
+/// <c>maxGradNorm</c> is given, steps or skips on inf/NaN, updates the scale and zeroes the gradients
+/// in place.</para>
 /// <para><b>Gradient accumulation.</b> Call the generated <c>AccumulateGradients</c> once per
 /// micro-batch and <c>ApplyGradients</c> once per effective batch:
 /// <code>
@@ -162,7 +163,7 @@ public sealed class MixedPrecisionState
         // Every temporary of the step (wrappers of gradients, the optimizer's and the check's) is released
         // here, not left to the garbage collector: on CUDA that memory is held until a collection.
         using var scope = NewDisposeScope();
-        var loss = BackwardAndMoveGradients(computeLoss, scaler, 1.0, out var states);
+        var loss = BackwardIntoMasters(computeLoss, scaler, 1.0, out var states);
         return ApplyGradientsCore(optimizer, scaler, maxGradNorm, loss, states);
     }
 
@@ -182,7 +183,7 @@ public sealed class MixedPrecisionState
         }
 
         using var scope = NewDisposeScope();
-        var loss = BackwardAndMoveGradients(computeLoss, scaler, lossWeight, out _).item<float>();
+        var loss = BackwardIntoMasters(computeLoss, scaler, lossWeight, out _).item<float>();
         pendingLoss += lossWeight * loss;
         return loss;
     }
@@ -281,28 +282,29 @@ public sealed class MixedPrecisionState
     }
 
     /// <summary>
-    /// Runs <paramref name="computeLoss"/>, back-propagates the scaled, weighted loss and moves the
-    /// half gradients into the masters. Returns the unweighted fp32 loss, still on the device, and the states within the
-    /// model (listed after the forward: a state joins at its first forward).
+    /// Runs <paramref name="computeLoss"/> and back-propagates the scaled, weighted loss into the masters'
+    /// gradients. Returns the unweighted fp32 loss, still on the device, and the states within the model (listed
+    /// after the forward: a state joins at its first forward).
     /// </summary>
-    private Tensor BackwardAndMoveGradients(Func<Tensor> computeLoss, GradScaler scaler, double lossWeight, out List<MixedPrecisionState> states)
+    private Tensor BackwardIntoMasters(Func<Tensor> computeLoss, GradScaler scaler, double lossWeight, out List<MixedPrecisionState> states)
     {
-        Tensor loss;
-        using (var scope = NewDisposeScope())
-        {
-            var value = Precision.Cast(computeLoss(), ScalarType.Float32);
-            var weighted = lossWeight == 1.0 ? value : value * lossWeight;
-            scaler.Scale(weighted).backward();
-            loss = value.detach().MoveToOuterDisposeScope();
-        }
-
+        using var scope = NewDisposeScope();
+        var value = Precision.Cast(computeLoss(), ScalarType.Float32);
+        var weighted = lossWeight == 1.0 ? value : value * lossWeight;
         states = StatesWithin(owner).ToList();
-        foreach (var state in states)
+        // The half gradients go straight into the fp32 master gradients and are never stored: the shadows point
+        // at them for this backward only, so a hand-written backward later gets gradients of its own.
+        states.ForEach(state => state.shadows.AttachShadowGradients());
+        try
         {
-            state.shadows.MoveGradientsToMasters(verifyEveryParameter: false);
+            scaler.Scale(weighted).backward();
+        }
+        finally
+        {
+            states.ForEach(state => state.shadows.ReleaseShadowGradients());
         }
 
-        return loss;
+        return value.detach().MoveToOuterDisposeScope();
     }
 
     /// <summary>
@@ -319,10 +321,11 @@ public sealed class MixedPrecisionState
     /// </summary>
     /// <remarks>The optimizer is about to step the masters, so the next forward refreshes the shadows. A
     /// hand-written loop may have cleared gradients (<c>model.zero_grad()</c>) or replaced some, so every
-    /// gradient is checked to be its flat buffer's view (a pointer read per parameter, no kernel).</remarks>
+    /// master gradient is checked to be its flat buffer's view (a pointer read per parameter); each shadow's
+    /// gradient, which autograd allocated, is added into its master's (a kernel per parameter) and released.</remarks>
     public void MoveGradientsToMasters()
     {
-        shadows.MoveGradientsToMasters(verifyEveryParameter: true);
+        shadows.MoveGradientsToMasters();
         shadows.MastersChanged();
     }
 

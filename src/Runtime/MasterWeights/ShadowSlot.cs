@@ -33,11 +33,7 @@ internal sealed class ShadowSlot
         this.property = property;
         Name = name;
         Master = master;
-        using (no_grad())
-        {
-            Shadow = new Parameter(master.detach().to(dtype, copy: true), master.requires_grad);
-            Shadow.DetachFromDisposeScope();
-        }
+        Shadow = Placeholder(dtype, master.requires_grad);
     }
 
     public string Name { get; }
@@ -48,6 +44,9 @@ internal sealed class ShadowSlot
 
     /// <summary>fp32 copy of <see cref="Shadow"/>'s values for a widened layer; null otherwise.</summary>
     public Parameter? Widened { get; private set; }
+
+    /// <summary>What the layer computes with, and so what autograd gives a gradient: the widened copy, else the half shadow.</summary>
+    public Parameter ComputedWith => Widened ?? Shadow;
 
     /// <summary>
     /// Slots for every floating parameter <paramref name="module"/> registers itself, or null when
@@ -81,14 +80,7 @@ internal sealed class ShadowSlot
     public bool IsStale => !ReferenceEquals(module.get_parameter(Name), Master);
 
     /// <summary>Gives the slot its persistent fp32 copy of the shadow, refreshed with it from now on.</summary>
-    public void Widen()
-    {
-        using (no_grad())
-        {
-            Widened ??= new Parameter(Shadow.detach().to(ScalarType.Float32, copy: true), Master.requires_grad);
-            Widened.DetachFromDisposeScope();
-        }
-    }
+    public void Widen() => Widened ??= Placeholder(ScalarType.Float32, Master.requires_grad);
 
     /// <summary>Makes the shadow (and its widened copy) require a gradient exactly when the master does (a frozen master).</summary>
     public void SyncRequiresGrad()
@@ -105,15 +97,29 @@ internal sealed class ShadowSlot
     {
         get
         {
-            using var gradient = (Widened ?? Shadow).grad;
+            using var gradient = ComputedWith.grad;
             return gradient is not null;
         }
     }
 
     /// <summary>Puts the half shadow into the layer, or its fp32 copy when the layer computes widened.</summary>
-    public void SwapIn() => Set(Widened ?? Shadow);
+    public void SwapIn() => Set(ComputedWith);
 
     public void SwapOut() => Set(Master);
+
+    /// <summary>
+    /// A parameter of the master's shape and <paramref name="dtype"/> over a single element (zero strides):
+    /// <see cref="FlatBuffers.Build"/> makes it a view of its flat buffer, filled from the masters there, so no
+    /// weight-sized copy of its own is ever allocated (one would outlive the build until its scope ends).
+    /// </summary>
+    private Parameter Placeholder(ScalarType dtype, bool requiresGrad)
+    {
+        using var noGrad = no_grad();
+        using var data = empty_strided(Master.shape, new long[Master.dim()], dtype, Master.device);
+        var placeholder = new Parameter(data, requiresGrad);
+        placeholder.DetachFromDisposeScope();
+        return placeholder;
+    }
 
     private void SyncRequiresGrad(Parameter copy)
     {

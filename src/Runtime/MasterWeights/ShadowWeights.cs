@@ -167,12 +167,14 @@ internal sealed class ShadowWeights
         return new WriteLockRelease(gate);
     }
 
-    /// <summary>
-    /// Moves the shadows' gradients into the masters' (one <c>add_</c> per flat buffer). With
-    /// <paramref name="verifyEveryParameter"/> every gradient is first checked to still be its buffer's view (a
-    /// hand-written loop may have cleared or replaced some); otherwise the first of each buffer.
-    /// </summary>
-    public void MoveGradientsToMasters(bool verifyEveryParameter) => Flat?.MoveGradients(verifyEveryParameter);
+    /// <summary>Before a generated backward: the shadows' gradients become views of the fp32 master gradients (<see cref="FlatBuffers.AttachShadowGradients"/>).</summary>
+    public void AttachShadowGradients() => Flat?.AttachShadowGradients();
+
+    /// <summary>After that backward: the shadows drop those views.</summary>
+    public void ReleaseShadowGradients() => Flat?.ReleaseShadowGradients();
+
+    /// <summary>After a hand-written backward: the shadows' own gradients are added into the masters' and dropped.</summary>
+    public void MoveGradientsToMasters() => Flat?.MoveGradients();
 
     /// <summary>Under the write lock: builds the shadows if needed, refreshes them if the masters changed, swaps them in.</summary>
     private void Prepare()

@@ -88,10 +88,49 @@ public sealed class FlatBufferTests
         }
     }
 
-    [Fact]
-    public void A_hand_written_loop_that_clears_gradients_trains_exactly_like_the_generated_step()
+    /// <summary>
+    /// Issue #17 relies on libtorch accumulating into an existing gradient in place, across dtypes (a bf16 shadow's
+    /// gradient is an fp32 view of its master's): should it ever replace the gradient instead, this fails, rather
+    /// than the generated step dropping gradients.
+    /// </summary>
+    [Theory]
+    [InlineData(HalfMatmulKernel.Native)]
+    [InlineData(HalfMatmulKernel.Widened)]
+    public void The_generated_backward_adds_the_half_gradients_into_the_fp32_master_gradients_in_place(HalfMatmulKernel kernel)
     {
         using var scope = NewDisposeScope();
+        using var kernels = PolicyOverride.HalfMatmul(kernel);
+        var model = new TinyMlp(PrecisionKind.Bf16);
+        var (x, y) = RegressionData.Create();
+        var loss = model.Loss(model.call(x), y);
+        var flat = model.State.Flat!;
+
+        flat.AttachShadowGradients();
+        loss.backward();
+
+        foreach (var slot in model.State.Slots)
+        {
+            Assert.Equal(ScalarType.Float32, slot.ComputedWith.grad!.dtype);
+            Assert.Equal(Snapshots.DataPointer(slot.Master.grad!), Snapshots.DataPointer(slot.ComputedWith.grad!));
+            Assert.True(slot.Master.grad!.abs().sum().item<float>() > 0, slot.Name);
+        }
+
+        flat.ReleaseShadowGradients();
+        Assert.All(model.State.Slots, s => Assert.Null(s.ComputedWith.grad));
+    }
+
+    /// <summary>
+    /// The hand-written loop's backward leaves autograd's half gradient on each shadow, which the move rounds into
+    /// the master's fp32 gradient (the arithmetic of the persistent half-gradient buffer before issue #17); the
+    /// generated step accumulates the same half gradient straight into the fp32 master gradient. Bit-identical.
+    /// </summary>
+    [Theory]
+    [InlineData(HalfMatmulKernel.Native)]
+    [InlineData(HalfMatmulKernel.Widened)]
+    public void A_hand_written_loop_that_clears_gradients_trains_exactly_like_the_generated_step(HalfMatmulKernel kernel)
+    {
+        using var scope = NewDisposeScope();
+        using var kernels = PolicyOverride.HalfMatmul(kernel);
         var generated = new TinyMlp(PrecisionKind.Bf16);
         var handWritten = new TinyMlp(PrecisionKind.Bf16);
         handWritten.load_state_dict(generated.state_dict());
@@ -110,12 +149,53 @@ public sealed class FlatBufferTests
             MixedPrecisionState.MoveGradientsToMasters(handWritten);
             handScaler.Step(handOptimizer);
             handScaler.Update();
+
+            // Neither keeps a gradient on a shadow or widened copy between steps.
+            Assert.All(generated.State.Slots.Concat(handWritten.State.Slots), s => Assert.Null(s.ComputedWith.grad));
         }
 
         foreach (var (name, parameter) in generated.named_parameters())
         {
             Assert.Equal(Snapshots.Values(parameter), Snapshots.Values(handWritten.get_parameter(name)!));
         }
+    }
+
+    [Theory]
+    [InlineData(HalfMatmulKernel.Native)]
+    [InlineData(HalfMatmulKernel.Widened)]
+    public void Accumulated_micro_batches_add_their_gradients_in_fp32_and_match_the_summed_loss(HalfMatmulKernel kernel)
+    {
+        using var scope = NewDisposeScope();
+        using var kernels = PolicyOverride.HalfMatmul(kernel);
+        var (x1, y1) = RegressionData.Create(seed: 7);
+        var (x2, y2) = RegressionData.Create(seed: 8);
+        var scaler = new GradScaler(enabled: false);
+        var first = new TinyMlp(PrecisionKind.Bf16);
+        var second = Twin(first);
+        var both = Twin(first);
+        var summed = Twin(first);
+
+        first.AccumulateGradients(x1, y1, scaler, 0.5);
+        second.AccumulateGradients(x2, y2, scaler, 0.5);
+        both.AccumulateGradients(x1, y1, scaler, 0.5);
+        both.AccumulateGradients(x2, y2, scaler, 0.5);
+        // One backward of the summed loss, hand-written: autograd sums the two micro-batches' half gradients first.
+        (summed.Loss(summed.call(x1), y1) * 0.5 + summed.Loss(summed.call(x2), y2) * 0.5).backward();
+        MixedPrecisionState.MoveGradientsToMasters(summed);
+
+        foreach (var (name, parameter) in both.named_parameters())
+        {
+            var expected = first.get_parameter(name)!.grad! + second.get_parameter(name)!.grad!;
+            Assert.Equal(Snapshots.Values(expected), Snapshots.Values(parameter.grad!));
+            Assert.True(allclose(parameter.grad!, summed.get_parameter(name)!.grad!, rtol: 1e-2, atol: 1e-4), name);
+        }
+    }
+
+    private static TinyMlp Twin(TinyMlp model)
+    {
+        var twin = new TinyMlp(model.Kind);
+        twin.load_state_dict(model.state_dict());
+        return twin;
     }
 
     [Fact]
