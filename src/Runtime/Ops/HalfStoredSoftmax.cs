@@ -1,0 +1,120 @@
+using System;
+using System.Collections.Generic;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace PrecisionDsl;
+
+/// <summary>
+/// Softmax computed in fp32 whose output — the one tensor autograd keeps for its backward — is stored in a half
+/// dtype. Used by the generated forward where every reader of the softmax casts it to that half dtype anyway
+/// (op policy, <c>OpPolicy.HalfStoredOps</c>): the values those readers see are the same, and neither an fp32 output
+/// nor an fp32 copy of the input outlives the op. Forward and backward work through slices of at most
+/// <see cref="SliceElements"/> values, so their fp32 temporaries are slice-sized, never input-sized.
+/// </summary>
+internal sealed class HalfStoredSoftmax : autograd.SingleTensorFunction<HalfStoredSoftmax>
+{
+    /// <summary>Values per fp32 slice: 4 MB temporaries, whatever the input's size.</summary>
+    private const long SliceElements = 1 << 20;
+
+    private const string DimKey = "dim", InputDtypeKey = "dtype";
+
+    public override string Name => nameof(HalfStoredSoftmax);
+
+    /// <summary><c>softmax(input.to(fp32), dim).to(storage)</c>, with a backward from the stored output.</summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="dim"/> is not a dimension of <paramref name="input"/>.</exception>
+    public static Tensor Apply(Tensor input, long dim, ScalarType storage)
+    {
+        var rank = Math.Max(input.dim(), 1);
+        if (dim < -rank || dim >= rank)
+        {
+            throw new ArgumentOutOfRangeException(nameof(dim), dim, $"softmax: dimension out of range for a tensor of {input.dim()} dimensions.");
+        }
+
+        return apply(input, dim < 0 ? dim + rank : dim, storage);
+    }
+
+    public override Tensor forward(autograd.AutogradContext ctx, params object[] vars)
+    {
+        var input = (Tensor)vars[0];
+        var dim = (long)vars[1];
+        var output = empty(input.shape, dtype: (ScalarType)vars[2], device: input.device);
+        foreach (var (along, start, length) in Slices(input.shape, dim))
+        {
+            using var scope = NewDisposeScope();
+            Slice(output, along, start, length).copy_(Slice(input, along, start, length).to(ScalarType.Float32).softmax(dim));
+        }
+
+        // The backward reads only the stored output; a gradient that never arrives is passed through as undefined
+        // (the zeros TorchSharp would make come from an output-sized buffer freed with the statement's temporaries).
+        ctx.save_for_backward([output]);
+        ctx.save_data(DimKey, dim);
+        ctx.save_data(InputDtypeKey, input.dtype);
+        ctx.set_materialize_grads(false);
+        return output;
+    }
+
+    public override List<Tensor> backward(autograd.AutogradContext ctx, Tensor grad_output)
+    {
+        if (grad_output is null || grad_output.IsInvalid)
+        {
+            return [null!, null!, null!];
+        }
+
+        var saved = ctx.get_saved_variables();
+        using var output = saved[0];
+        var dim = (long)ctx.get_data(DimKey);
+        var grad = empty(output.shape, dtype: (ScalarType)ctx.get_data(InputDtypeKey), device: output.device);
+        foreach (var (along, start, length) in Slices(output.shape, dim))
+        {
+            using var scope = NewDisposeScope();
+            // softmax's own backward, in fp32: dx = y * (dy - sum(dy * y)).
+            var y = Slice(output, along, start, length).to(ScalarType.Float32);
+            var dy = Slice(grad_output, along, start, length).to(ScalarType.Float32);
+            Slice(grad, along, start, length).copy_(y * (dy - (dy * y).sum(dim, keepdim: true)));
+        }
+
+        // The engine holds its own reference to the incoming gradient; ours would keep it alive to the caller's scope's end.
+        grad_output.Dispose();
+        return [grad, null!, null!]; // one per argument of apply: the input, then dim and storage (no gradients)
+    }
+
+    /// <summary>A view of <paramref name="tensor"/>'s slice (the tensor itself when <paramref name="along"/> is -1).</summary>
+    private static Tensor Slice(Tensor tensor, long along, long start, long length) =>
+        along < 0 ? tensor : tensor.narrow(along, start, length);
+
+    /// <summary>
+    /// Slices along the longest dimension other than <paramref name="dim"/>, each of at most <see cref="SliceElements"/>
+    /// values where the shape allows: softmax along <paramref name="dim"/> reads nothing across them.
+    /// </summary>
+    private static IEnumerable<(long Along, long Start, long Length)> Slices(long[] shape, long dim)
+    {
+        long along = -1;
+        for (var d = 0; d < shape.Length; d++)
+        {
+            if (d != dim && (along < 0 || shape[d] > shape[along]))
+            {
+                along = d;
+            }
+        }
+
+        long total = 1;
+        foreach (var size in shape)
+        {
+            total *= size;
+        }
+
+        if (along < 0 || total <= SliceElements)
+        {
+            yield return (-1, 0, 0);
+            yield break;
+        }
+
+        var perIndex = total / shape[along];
+        var length = Math.Max(1, SliceElements / Math.Max(perIndex, 1));
+        for (long start = 0; start < shape[along]; start += length)
+        {
+            yield return (along, start, Math.Min(length, shape[along] - start));
+        }
+    }
+}
