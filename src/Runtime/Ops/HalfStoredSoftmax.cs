@@ -9,13 +9,16 @@ namespace PrecisionDsl;
 /// Softmax computed in fp32 whose output — the one tensor autograd keeps for its backward — is stored in a half
 /// dtype. Used by the generated forward where every reader of the softmax casts it to that half dtype anyway
 /// (op policy, <c>OpPolicy.HalfStoredOps</c>): the values those readers see are the same, and neither an fp32 output
-/// nor an fp32 copy of the input outlives the op. Forward and backward work through slices of at most
-/// <see cref="SliceElements"/> values, so their fp32 temporaries are slice-sized, never input-sized.
+/// nor an fp32 copy of the input outlives the op. Forward and backward work through at most <see cref="MaxSlices"/>
+/// slices, so their fp32 temporaries are slice-sized, never input-sized.
 /// </summary>
 internal sealed class HalfStoredSoftmax : autograd.SingleTensorFunction<HalfStoredSoftmax>
 {
-    /// <summary>Values per fp32 slice: 4 MB temporaries, whatever the input's size.</summary>
-    private const long SliceElements = 1 << 20;
+    /// <summary>Fewest values per slice (256 KB in fp32): smaller slices would cost more in kernel calls than they save.</summary>
+    private const long MinSliceElements = 1 << 16;
+
+    /// <summary>Most slices per call: the fp32 temporaries (two or three at a time) stay near 1/16 of the input each.</summary>
+    private const long MaxSlices = 16;
 
     private const string DimKey = "dim", InputDtypeKey = "dtype";
 
@@ -42,7 +45,10 @@ internal sealed class HalfStoredSoftmax : autograd.SingleTensorFunction<HalfStor
         foreach (var (along, start, length) in Slices(input.shape, dim))
         {
             using var scope = NewDisposeScope();
-            Slice(output, along, start, length).copy_(Slice(input, along, start, length).to(ScalarType.Float32).softmax(dim));
+            var wide = Slice(input, along, start, length).to(ScalarType.Float32);
+            var normalized = wide.softmax(dim);
+            wide.Dispose();
+            Slice(output, along, start, length).copy_(normalized);
         }
 
         // The backward reads only the stored output; a gradient that never arrives is passed through as undefined
@@ -68,10 +74,13 @@ internal sealed class HalfStoredSoftmax : autograd.SingleTensorFunction<HalfStor
         foreach (var (along, start, length) in Slices(output.shape, dim))
         {
             using var scope = NewDisposeScope();
-            // softmax's own backward, in fp32: dx = y * (dy - sum(dy * y)).
-            var y = Slice(output, along, start, length).to(ScalarType.Float32);
-            var dy = Slice(grad_output, along, start, length).to(ScalarType.Float32);
-            Slice(grad, along, start, length).copy_(y * (dy - (dy * y).sum(dim, keepdim: true)));
+            // softmax's own backward, in fp32: dx = y * (dy - sum(dy * y)), in place on the slice's fp32 copies.
+            var y = Slice(output, along, start, length).to(ScalarType.Float32, copy: true);
+            var dy = Slice(grad_output, along, start, length).to(ScalarType.Float32, copy: true);
+            var product = dy * y;
+            var sum = product.sum(dim, keepdim: true);
+            product.Dispose();
+            Slice(grad, along, start, length).copy_(dy.sub_(sum).mul_(y));
         }
 
         // The engine holds its own reference to the incoming gradient; ours would keep it alive to the caller's scope's end.
@@ -84,8 +93,9 @@ internal sealed class HalfStoredSoftmax : autograd.SingleTensorFunction<HalfStor
         along < 0 ? tensor : tensor.narrow(along, start, length);
 
     /// <summary>
-    /// Slices along the longest dimension other than <paramref name="dim"/>, each of at most <see cref="SliceElements"/>
-    /// values where the shape allows: softmax along <paramref name="dim"/> reads nothing across them.
+    /// Slices along the longest dimension other than <paramref name="dim"/>, each of about 1/<see cref="MaxSlices"/> of the
+    /// values (at least <see cref="MinSliceElements"/>) where the shape allows: softmax along <paramref name="dim"/> reads
+    /// nothing across them.
     /// </summary>
     private static IEnumerable<(long Along, long Start, long Length)> Slices(long[] shape, long dim)
     {
@@ -104,14 +114,15 @@ internal sealed class HalfStoredSoftmax : autograd.SingleTensorFunction<HalfStor
             total *= size;
         }
 
-        if (along < 0 || total <= SliceElements)
+        var sliceElements = Math.Max(MinSliceElements, (total + MaxSlices - 1) / MaxSlices);
+        if (along < 0 || total <= sliceElements)
         {
             yield return (-1, 0, 0);
             yield break;
         }
 
         var perIndex = total / shape[along];
-        var length = Math.Max(1, SliceElements / Math.Max(perIndex, 1));
+        var length = Math.Max(1, sliceElements / Math.Max(perIndex, 1));
         for (long start = 0; start < shape[along]; start += length)
         {
             yield return (along, start, Math.Min(length, shape[along] - start));
