@@ -143,7 +143,9 @@ public static class CheckedOps
     /// <c>functional.softmax(input, dim)</c> computed in fp32 (as the op policy asks) with its output stored in
     /// <paramref name="storage"/>: the generated forward calls it where every reader of the softmax casts it to that
     /// dtype. The output equals <c>softmax(input.to(fp32), dim).to(storage)</c>; autograd keeps only that output, and
-    /// the backward computes <c>y * (dy - sum(dy * y))</c> in fp32 from it.
+    /// the backward computes <c>y * (dy - sum(dy * y))</c> in fp32 from it. libtorch's own softmax runs instead where
+    /// the input already has dtype <paramref name="storage"/> and a one-time check showed that kernel computes exactly
+    /// this on the device (CPU bf16).
     /// </summary>
     /// <param name="input">The scores, any floating dtype.</param>
     /// <param name="dim">The dimension softmax normalizes over.</param>

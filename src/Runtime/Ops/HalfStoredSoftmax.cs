@@ -1,5 +1,7 @@
 using System;
+using System.Collections.Concurrent;
 using System.Collections.Generic;
+using System.Runtime.InteropServices;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -9,7 +11,8 @@ namespace PrecisionDsl;
 /// Softmax computed in fp32 whose output — the one tensor autograd keeps for its backward — is stored in a half
 /// dtype. Used by the generated forward where every reader of the softmax casts it to that half dtype anyway
 /// (op policy, <c>OpPolicy.HalfStoredOps</c>): the values those readers see are the same, and neither an fp32 output
-/// nor an fp32 copy of the input outlives the op. Forward and backward work through at most <see cref="MaxSlices"/>
+/// nor an fp32 copy of the input outlives the op. Where libtorch's own half softmax is verified to compute that, to
+/// one rounding step (<see cref="NativeKernelVerified"/>), it is used instead. Forward and backward work through at most <see cref="MaxSlices"/>
 /// slices, so their fp32 temporaries are slice-sized, never input-sized.
 /// </summary>
 internal sealed class HalfStoredSoftmax : autograd.SingleTensorFunction<HalfStoredSoftmax>
@@ -34,7 +37,70 @@ internal sealed class HalfStoredSoftmax : autograd.SingleTensorFunction<HalfStor
             throw new ArgumentOutOfRangeException(nameof(dim), dim, $"softmax: dimension out of range for a tensor of {input.dim()} dimensions.");
         }
 
-        return apply(input, dim < 0 ? dim + rank : dim, storage);
+        return input.dtype == storage && NativeKernelVerified(storage, input.device)
+            ? input.softmax(dim)
+            : apply(input, dim < 0 ? dim + rank : dim, storage);
+    }
+
+    private static readonly ConcurrentDictionary<(ScalarType, DeviceType, int), bool> Verified = new();
+
+    /// <summary>
+    /// Whether libtorch's own softmax in <paramref name="dtype"/> computes in fp32 on this device: outputs within one
+    /// rounding step of the fp32 softmax rounded to <paramref name="dtype"/> (bit-identical where the row length fills
+    /// the vector registers), gradients within the half rounding bound of the fp32 softmax's (libtorch's CPU bf16
+    /// kernels accumulate in fp32; its CPU fp16 kernel does not). Then it is
+    /// used: the same values, and autograd frees its saved output and its gradient as it does for any built-in op,
+    /// where this function's live until the graph and the scope around backward are freed. Checked once per dtype
+    /// and device.
+    /// </summary>
+    private static bool NativeKernelVerified(ScalarType dtype, Device device) =>
+        Verified.GetOrAdd((dtype, device.type, device.index), _ =>
+        {
+            try
+            {
+                return SelfTest(dtype, device);
+            }
+            catch (ExternalException)
+            {
+                return false; // e.g. first called in inference mode, where the check's backward cannot run: the autograd function is always right
+            }
+        });
+
+    private static bool SelfTest(ScalarType dtype, Device device)
+    {
+        using var scope = NewDisposeScope();
+        using var grad = enable_grad();
+        var generator = new Generator(20261130);
+        var u = dtype == ScalarType.BFloat16 ? 1.0 / 256 : 1.0 / 2048;
+        // Odd sizes (vector tails), masked entries, the last and an inner dimension.
+        foreach (var dim in new long[] { -1, 1 })
+        {
+            var shape = new long[] { 3, 37, 5, 67 };
+            var scores = (randn(shape, generator: generator) * 4).masked_fill(rand(shape, generator: generator) < 0.2, double.NegativeInfinity);
+            scores.select(dim, 0).fill_(0);
+            var half = scores.to(dtype).to(device);
+            var upstream = randn(shape, generator: generator).to(dtype).to(device);
+
+            var exact = half.detach().requires_grad_();
+            var expected = exact.to(ScalarType.Float32).softmax(dim).to(dtype);
+            expected.backward([upstream]);
+            var native = half.detach().requires_grad_();
+            var actual = native.softmax(dim);
+            actual.backward([upstream]);
+
+            var y = expected.detach().to(ScalarType.Float32);
+            var g = upstream.to(ScalarType.Float32).abs().amax([dim], keepdim: true);
+            var bound = g * (y * (8 * u) + Math.Pow(2, -20));
+            // Within one rounding step of the half dtype (2u relative): on rows whose length does not fill the vector
+            // registers libtorch's bf16 kernel rounds some values to the neighbouring bf16 value.
+            var step = (actual.to(ScalarType.Float32) - y).abs().le(y.abs() * (2 * u)).all().item<bool>();
+            if (!step || !(native.grad!.to(ScalarType.Float32) - exact.grad!.to(ScalarType.Float32)).abs().le(bound).all().item<bool>())
+            {
+                return false;
+            }
+        }
+
+        return true;
     }
 
     public override Tensor forward(autograd.AutogradContext ctx, params object[] vars)
