@@ -76,6 +76,9 @@ internal static class TypeNames
     // Parameters of CheckedOps.Matmul/Mm/Bmm: the two operands, then the names the shape error gives them.
     public static readonly string[] CheckedProductOperands = { "left", "right" };
     public static readonly string[] CheckedProductOperandNames = { "leftName", "rightName" };
+
+    // The parameter of a half-stored CheckedOps op (CheckedOps.Softmax) that takes the dtype its result is stored in.
+    public const string HalfStorageParameter = "storage";
     public const string GlobalMixedPrecisionState = "global::PrecisionDsl.MixedPrecisionState";
     public const string GlobalPrecisionModelInterface = "global::PrecisionDsl.IPrecisionModel";
     public const string GlobalPrecisionLayer = "global::PrecisionDsl.PrecisionLayer";

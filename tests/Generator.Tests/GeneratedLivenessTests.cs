@@ -46,7 +46,7 @@ public sealed class GeneratedLivenessTests
                     return norm.call(x + attended);
                 }
 
-                // The forward the generator emitted for Attend before the liveness pass.
+                // The forward the generator emits for Attend, without the liveness pass (as before it).
                 public Tensor ForwardKeepingTemporaries(Tensor x)
                 {
                     using var __scope = torch.NewDisposeScope();
@@ -58,8 +58,8 @@ public sealed class GeneratedLivenessTests
                     var scores = CheckedOps.Matmul(q, k.transpose(-2, -1), "q", "k.transpose(-2, -1)") / System.Math.Sqrt(Width);
                     using var causal = torch.ones(steps, steps, dtype: ScalarType.Bool).triu(1);
                     scores = scores.masked_fill(causal, -1e4);
-                    var weights = functional.softmax(Precision.Cast(scores, ScalarType.Float32), -1);
-                    var attended = output.call(CheckedOps.Matmul(Precision.Cast(weights, __weights.Bf16), v, "weights", "v"));
+                    var weights = CheckedOps.Softmax(scores, -1, storage: __weights.Bf16);
+                    var attended = output.call(CheckedOps.Matmul(weights, v, "weights", "v"));
                     return __scope.MoveToOuter(Precision.Cast(norm.call(Precision.Cast(x + attended, ScalarType.Float32)), ScalarType.Float32));
                 }
             }

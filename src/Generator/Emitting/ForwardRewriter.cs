@@ -12,7 +12,7 @@ namespace PrecisionDsl.Generator.Emitting;
 /// <c>__Finish(...)</c> around the method's own return values. The only text replaced is the spans the parser
 /// recorded for each routed call (<see cref="RoutedCall"/>: matmul, mm, bmm, einsum, functional linear and
 /// convolutions), which go to their counterpart in <c>CheckedOps</c> (shape-checked, on the fast kernel for the
-/// dtype). The user's statements, names and layout are kept, so every statement shape keeps its meaning.
+/// dtype), and a softmax the planner stores in half, which goes to <c>CheckedOps.Softmax</c> with that dtype. The user's statements, names and layout are kept, so every statement shape keeps its meaning.
 /// </summary>
 internal static class ForwardRewriter
 {
@@ -94,7 +94,18 @@ internal static class ForwardRewriter
 
         foreach (var call in body.RoutedCalls)
         {
+            var stored = call.HalfStored ? Enumerable.Range(0, nodes.Count).Where(i => nodes[i].Span == call.Span && plans[i].StoredInHalf).DefaultIfEmpty(-1).First() : -1;
+            if (call.HalfStored && stored < 0)
+            {
+                continue; // a reader takes it in fp32: TorchSharp's op, its input cast to fp32 as planned
+            }
+
             AddRoutedCall(call, insertions);
+            if (stored >= 0)
+            {
+                var why = " /* " + plans[stored].Why.Replace("*/", "* /") + " */";
+                insertions.Add(new Insertion(call.CloseParen, true, call.Span.Length, -1, ", " + TypeNames.HalfStorageParameter + ": " + DtypeExpression(plans[stored].Result) + why));
+            }
         }
 
         // "fc.forward(x)" skips the layer's hooks; the generated code calls it the way that runs them.

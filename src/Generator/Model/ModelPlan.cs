@@ -95,7 +95,9 @@ internal sealed record OpPlan(string Name, string Subject, OpCategory Category, 
 /// <param name="CastInputs">Inputs wrapped in a cast to <see cref="RunsIn"/>.</param>
 /// <param name="Why">Short reason, written next to the casts.</param>
 /// <param name="Promote">How a promote-list op whose widest input is known only at run time finds it.</param>
-internal sealed record NodePlan(StaticDtype Result, StaticDtype RunsIn, EquatableArray<int> CastInputs, string Why, RuntimePromote Promote = RuntimePromote.None);
+/// <param name="StoredInHalf">A half-stored op (softmax) that computes in fp32 (<see cref="RunsIn"/>) and stores its
+/// result in the half dtype <see cref="Result"/> that every reader of it runs in; its input is not cast.</param>
+internal sealed record NodePlan(StaticDtype Result, StaticDtype RunsIn, EquatableArray<int> CastInputs, string Why, RuntimePromote Promote = RuntimePromote.None, bool StoredInHalf = false);
 
 /// <summary>How a promote-list op casts to <c>Precision.Widest</c> of its inputs without evaluating one twice.</summary>
 internal enum RuntimePromote

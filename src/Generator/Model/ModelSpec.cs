@@ -200,6 +200,8 @@ internal sealed record BaseForwardCall(string Call, string BaseModel, LocationIn
 /// <param name="RenamedArguments">Named arguments of a product: each <c>name:</c> becomes the name of the CheckedOps parameter of its operand.</param>
 /// <param name="OperandNames">For a product: its two operands as written (one line each), for the shape error message.</param>
 /// <param name="CloseParen">Where the call's ')' starts: the operand names go before it.</param>
+/// <param name="HalfStored">A half-stored op (<see cref="Policy.OpPolicy.HalfStoredOp"/>): routed only when the planner
+/// stores the call's result in half (<see cref="NodePlan.StoredInHalf"/>), with that dtype passed as the last argument.</param>
 internal sealed record RoutedCall(
     string Target,
     TextSpan Span,
@@ -207,7 +209,8 @@ internal sealed record RoutedCall(
     TextSpan? ReceiverToArguments,
     EquatableArray<RenamedArgument> RenamedArguments,
     EquatableArray<string> OperandNames,
-    int CloseParen);
+    int CloseParen,
+    bool HalfStored = false);
 
 /// <summary>The <c>name:</c> of a product's argument and which operand (0 left, 1 right) the argument is.</summary>
 internal readonly record struct RenamedArgument(TextSpan NameColon, int Operand);

@@ -464,6 +464,12 @@ internal sealed class ForwardBodyParser
         var callSpan = Relative(invocation.Span);
         var closeParen = Relative(argumentList.CloseParenToken.Span).Start;
         var calleeThroughParen = Relative(TextSpan.FromBounds(invocation.SpanStart, argumentList.OpenParenToken.Span.End));
+        if (OpPolicy.HalfStoredOp(method.Name) is { } stored)
+        {
+            RecordHalfStored(invocation, method, stored, callSpan, calleeThroughParen, closeParen);
+            return;
+        }
+
         if (OpPolicy.CheckedFunction(method.Name) is { } function)
         {
             if (method.IsStatic)
@@ -508,6 +514,31 @@ internal sealed class ForwardBodyParser
             .ToEquatableArray();
         var names = operands.Select(operand => OneLine(Strip(operand.Expression).ToString())).ToEquatableArray();
         routedCalls.Add(new RoutedCall(product, callSpan, callee, receiverToArguments, renamed, names, closeParen));
+    }
+
+    /// <summary>
+    /// Records a half-stored op (softmax) that binds only the parameters its CheckedOps counterpart has, so that the
+    /// emitter can send it there when the planner stores its result in half: <c>functional.softmax(x, -1)</c> gets its
+    /// callee replaced, <c>x.softmax(-1)</c> becomes <c>CheckedOps.Softmax(x, -1)</c>.
+    /// </summary>
+    private void RecordHalfStored(InvocationExpressionSyntax invocation, IMethodSymbol method, string target, TextSpan callSpan, TextSpan calleeThroughParen, int closeParen)
+    {
+        if (semanticModel.GetOperation(invocation, cancellationToken) is not IInvocationOperation operation
+            || !operation.Arguments.All(a => a.ArgumentKind == ArgumentKind.DefaultValue
+                || (a.ArgumentKind == ArgumentKind.Explicit && a.Parameter is { } parameter && OpPolicy.IsHalfStoredParameter(parameter.Name))))
+        {
+            return;
+        }
+
+        if (method.IsStatic)
+        {
+            routedCalls.Add(new RoutedCall(target, callSpan, calleeThroughParen, null, EquatableArray<RenamedArgument>.Empty, EquatableArray<string>.Empty, closeParen, HalfStored: true));
+        }
+        else if (invocation.Expression is MemberAccessExpressionSyntax access && IsTensorExpression(access.Expression) && operation.Arguments.Any(a => a.ArgumentKind == ArgumentKind.Explicit))
+        {
+            var receiverToArguments = Relative(TextSpan.FromBounds(access.Expression.Span.End, invocation.ArgumentList.OpenParenToken.Span.End));
+            routedCalls.Add(new RoutedCall(target, callSpan, new TextSpan(callSpan.Start, 0), receiverToArguments, EquatableArray<RenamedArgument>.Empty, EquatableArray<string>.Empty, closeParen, HalfStored: true));
+        }
     }
 
     private static string OneLine(string text) =>

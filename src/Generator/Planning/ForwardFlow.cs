@@ -24,6 +24,8 @@ internal sealed class ForwardFlow
     private readonly CancellationToken cancellationToken;
     private readonly StaticDtype?[] results;
     private readonly StaticDtype?[] locals;
+    private readonly List<int>[] parents;
+    private readonly StaticDtype?[] storedIn;
 
     /// <param name="helper">The helper whose body this is; null for the [Forward] body.</param>
     public ForwardFlow(ForwardBody body, string? helper, PrecisionKind region, EquatableArray<LayerPlan> layers, CancellationToken cancellationToken)
@@ -36,6 +38,21 @@ internal sealed class ForwardFlow
         this.cancellationToken = cancellationToken;
         results = new StaticDtype?[body.Nodes.Count];
         locals = new StaticDtype?[body.Locals.Count];
+        parents = body.Nodes.Select(_ => new List<int>()).ToArray();
+        for (var i = 0; i < body.Nodes.Count; i++)
+        {
+            foreach (var input in body.Nodes[i].Inputs)
+            {
+                parents[input].Add(i);
+            }
+        }
+
+        // Which nodes store their result in half depends only on what reads them, not on dtypes: decided once.
+        storedIn = new StaticDtype?[body.Nodes.Count];
+        for (var i = 0; i < body.Nodes.Count; i++)
+        {
+            storedIn[i] = HalfStorage(i);
+        }
     }
 
     /// <summary>The plan of every node of the body; op sites and PDSL010 problems are added to the lists.</summary>
@@ -48,7 +65,7 @@ internal sealed class ForwardFlow
             var changed = false;
             for (var i = 0; i < body.Nodes.Count; i++)
             {
-                var result = Decide(body.Nodes[i]).Result;
+                var result = Decide(i).Result;
                 changed |= results[i] != result;
                 results[i] = result;
             }
@@ -71,13 +88,14 @@ internal sealed class ForwardFlow
         for (var i = 0; i < body.Nodes.Count; i++)
         {
             var node = body.Nodes[i];
-            var decision = Decide(node);
+            var decision = Decide(i);
             // A run-time cast target (Precision.Widest) is applied to every input.
             var casts = decision.CastTarget is { } target
                 ? node.Inputs.Where(input => target == StaticDtype.Unknown || (results[input] ?? StaticDtype.Unknown) != target).ToEquatableArray()
                 : EquatableArray<int>.Empty;
-            var runsIn = decision.CastTarget ?? decision.Result ?? StaticDtype.Unknown;
-            plans.Add(new NodePlan(decision.Result ?? StaticDtype.Unknown, runsIn, casts, decision.Why, decision.Promote));
+            var stored = storedIn[i] is not null;
+            var runsIn = stored ? StaticDtype.Fp32 : decision.CastTarget ?? decision.Result ?? StaticDtype.Unknown;
+            plans.Add(new NodePlan(decision.Result ?? StaticDtype.Unknown, runsIn, casts, decision.Why, decision.Promote, stored));
             Record(node, decision, runsIn, ops, problems);
         }
 
@@ -101,8 +119,9 @@ internal sealed class ForwardFlow
 
     private readonly record struct Decision(StaticDtype? Result, StaticDtype? CastTarget, OpCategory Category, string Why, RuntimePromote Promote = RuntimePromote.None);
 
-    private Decision Decide(ExprNode node)
+    private Decision Decide(int index)
     {
+        var node = body.Nodes[index];
         switch (node.Kind)
         {
             case ExprKind.Local:
@@ -119,8 +138,57 @@ internal sealed class ForwardFlow
             case ExprKind.UnknownModuleCall:
                 return DecideModuleCall(node, OpPolicy.CategoryOfLayer(node.ModuleType, isModule: true, isPrecisionModel: false), PrecisionKind.Fp32, OpPolicy.DisplayName(node.ModuleType), "a module not held by a member runs in fp32");
             default:
-                return DecideOp(node);
+                return storedIn[index] is { } stored
+                    ? new Decision(stored, null, OpCategory.Fp32, $"{node.Name}: fp32 list, computed in fp32; stored in {stored} as every reader runs in {stored}")
+                    : DecideOp(node);
         }
+    }
+
+    /// <summary>
+    /// The half dtype a half-stored op (<see cref="OpPolicy.HalfStoredOp"/>, routable as written) stores its result in:
+    /// the one its readers cast it to, when every reader is a half op or half layer — the op itself, or the local it is
+    /// the whole value of in an outermost statement, assigned nowhere else, read only there. Null otherwise.
+    /// </summary>
+    private StaticDtype? HalfStorage(int index)
+    {
+        var node = body.Nodes[index];
+        if (node.Kind != ExprKind.Op || node.HasExplicitDtype || !body.RoutedCalls.Any(call => call.HalfStored && call.Span == node.Span))
+        {
+            return null;
+        }
+
+        var assignedTo = Enumerable.Range(0, body.Locals.Count).Where(l => body.Locals[l].AssignedNodes.Contains(index)).ToArray();
+        int[] readers;
+        if (assignedTo.Length == 0)
+        {
+            readers = new[] { index };
+        }
+        else
+        {
+            var local = body.Locals[assignedTo[0]];
+            // The whole value of `var w = op(...);` or `w = op(...);`: a value inside a larger expression could flow elsewhere too.
+            if (assignedTo.Length > 1 || local.Untracked || local.AssignedNodes.Count != 1 || parents[index].Count > 0
+                || !body.Liveness.Statements.Any(statement => statement.Assigned >= 0 && statement.Value == node.Span))
+            {
+                return null;
+            }
+
+            readers = Enumerable.Range(0, body.Nodes.Count).Where(n => body.Nodes[n].Kind == ExprKind.Local && body.Nodes[n].LocalIndex == assignedTo[0]).ToArray();
+        }
+
+        StaticDtype? dtype = null;
+        foreach (var reader in readers)
+        {
+            if (parents[reader].Count != 1 || Decide(parents[reader][0]) is not { Category: OpCategory.Half, Promote: RuntimePromote.None, CastTarget: StaticDtype.Fp16 or StaticDtype.Bf16 } read
+                || (dtype is not null && dtype != read.CastTarget))
+            {
+                return null;
+            }
+
+            dtype = read.CastTarget;
+        }
+
+        return dtype;
     }
 
     private Decision DecideLayerCall(ExprNode node)

@@ -57,7 +57,7 @@ internal static class Liveness
         return result.ToEquatableArray();
     }
 
-    /// <summary>Whether computing the value leaves tensors besides itself: an inner op, operator or layer call, or a cast.</summary>
+    /// <summary>Whether computing the value leaves tensors besides itself: an inner op, operator or layer call, a cast, or a half-stored op.</summary>
     private static bool CreatesTemporaries(ForwardBody body, EquatableArray<NodePlan> plans, TopStatement statement)
     {
         for (var i = 0; i < body.Nodes.Count; i++)
@@ -69,7 +69,8 @@ internal static class Liveness
             }
 
             var inner = node.Span != statement.Value && node.Kind is ExprKind.Op or ExprKind.Operator or ExprKind.LayerCall or ExprKind.UnknownModuleCall;
-            if (inner || plans[i].CastInputs.Count > 0 || plans[i].Promote == RuntimePromote.WrapCollections)
+            // A half-stored op runs as a TorchSharp autograd function, which keeps an output-sized buffer in the scope.
+            if (inner || plans[i].CastInputs.Count > 0 || plans[i].Promote == RuntimePromote.WrapCollections || plans[i].StoredInHalf)
             {
                 return true;
             }

@@ -174,6 +174,20 @@ internal static class OpPolicy
         ["conv_transpose3d"] = "ConvTranspose3d",
     };
 
+    // Fp32-list ops whose result may be stored in the half dtype its readers take (TorchSharp name → CheckedOps member
+    // with TorchSharp's parameters plus `storage`). They still compute in fp32; where every reader of the result is a
+    // half op, the reader would round the fp32 result to half anyway, so storing it rounded changes no value the
+    // readers see, and autograd keeps the half result for the backward instead of an fp32 one (softmax's backward
+    // needs only its output). The backward is computed in fp32 from the half-rounded output.
+    private static readonly Dictionary<string, string> HalfStoredOps = new(StringComparer.Ordinal)
+    {
+        ["softmax"] = "Softmax",
+    };
+
+    // The parameters a half-stored op's call may bind (TorchSharp's names; the CheckedOps member has the same ones):
+    // a call passing anything else (a dtype) keeps TorchSharp's op.
+    private static readonly HashSet<string> HalfStoredParameters = new(StringComparer.Ordinal) { "input", "dim" };
+
     // Layer types by metadata name (all in TorchSharp.Modules).
     // The runtime's LayerCatalog names the same types (half shadows, native weights, norms, containers);
     // tests/Generator.Tests/LayerCatalogAgreementTests.cs checks the two agree on every TorchSharp layer.
@@ -270,6 +284,15 @@ internal static class OpPolicy
 
     /// <summary>The CheckedOps member a static function with TorchSharp's parameters goes to (einsum, linear, conv*); null otherwise.</summary>
     public static string? CheckedFunction(string opName) => CheckedFunctions.TryGetValue(opName, out var member) ? member : null;
+
+    /// <summary>
+    /// The CheckedOps member that computes an fp32-list op in fp32 and stores its result in a half dtype (softmax), for a
+    /// call read only by half ops; null for any other op.
+    /// </summary>
+    public static string? HalfStoredOp(string opName) => HalfStoredOps.TryGetValue(opName, out var member) ? member : null;
+
+    /// <summary>Whether a half-stored op's call may bind this parameter (anything else keeps TorchSharp's op).</summary>
+    public static bool IsHalfStoredParameter(string parameterName) => HalfStoredParameters.Contains(parameterName);
 
     /// <summary>The dtype a tensor method casts to without a dtype argument (<c>half</c>, <c>bfloat16</c>...); null for any other method.</summary>
     public static CastDtype? FixedCastTarget(string methodName) => FixedDtypeCasts.TryGetValue(methodName, out var dtype) ? dtype : null;

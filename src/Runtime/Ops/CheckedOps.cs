@@ -139,6 +139,28 @@ public static class CheckedOps
     public static Tensor ConvTranspose3d(Tensor input, Tensor weight, Tensor? bias = null, long[]? strides = null, long[]? padding = null, long[]? output_padding = null, long[]? dilation = null, long groups = 1) =>
         WithWeights(KernelFamily.ConvTranspose3d, input, weight, bias, (x, w, b) => nn.functional.conv_transpose3d(x, w, b, strides, padding, output_padding, dilation, groups));
 
+    /// <summary>
+    /// <c>functional.softmax(input, dim)</c> computed in fp32 (as the op policy asks) with its output stored in
+    /// <paramref name="storage"/>: the generated forward calls it where every reader of the softmax casts it to that
+    /// dtype. The output equals <c>softmax(input.to(fp32), dim).to(storage)</c>; autograd keeps only that output, and
+    /// the backward computes <c>y * (dy - sum(dy * y))</c> in fp32 from it. libtorch's own softmax runs instead where
+    /// the input already has dtype <paramref name="storage"/> and a one-time check showed that kernel computes exactly
+    /// this on the device (CPU bf16).
+    /// </summary>
+    /// <param name="input">The scores, any floating dtype.</param>
+    /// <param name="dim">The dimension softmax normalizes over.</param>
+    /// <param name="storage">The dtype of the result (the readers' half dtype).</param>
+    /// <exception cref="ArgumentNullException"><paramref name="input"/> is null.</exception>
+    /// <exception cref="ArgumentException"><paramref name="input"/> or <paramref name="storage"/> is not a floating dtype.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="dim"/> is not a dimension of <paramref name="input"/>.</exception>
+    public static Tensor Softmax(Tensor input, long dim, ScalarType storage)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        if (!input.is_floating_point()) throw new ArgumentException($"softmax: the input has dtype {input.dtype}; a floating dtype is needed.", nameof(input));
+        if (storage is not (ScalarType.Float16 or ScalarType.BFloat16 or ScalarType.Float32 or ScalarType.Float64)) throw new ArgumentException($"softmax: cannot store the result in {storage}.", nameof(storage));
+        return HalfStoredSoftmax.Apply(input, dim, storage);
+    }
+
     /// <summary>An input-weight-bias op, widened where its family's half kernel is.</summary>
     private static Tensor WithWeights(KernelFamily family, Tensor input, Tensor weight, Tensor? bias, Func<Tensor, Tensor, Tensor?, Tensor> op)
     {
