@@ -1,5 +1,6 @@
 using System;
 using System.Linq;
+using PrecisionDsl.Tests.Shared;
 using static TorchSharp.torch;
 using Optimizer = TorchSharp.torch.optim.Optimizer;
 
@@ -7,7 +8,7 @@ namespace PrecisionDsl.CheckpointCrashChild;
 
 /// <summary>
 /// The deterministic run the child trains and the crash test recomputes (both on one CPU thread):
-/// fixed seed and data, Adam, and an inf written into a gradient every <see cref="PoisonEvery"/>th step so
+/// seeded weights and data, Adam, and an inf written into a gradient every <see cref="PoisonEvery"/>th step so
 /// the resumed state includes skipped steps and a backed-off scale.
 /// </summary>
 public sealed class CrashTraining : IDisposable
@@ -19,8 +20,7 @@ public sealed class CrashTraining : IDisposable
 
     public CrashTraining()
     {
-        manual_seed(42);
-        Model = new CrashModel();
+        Model = Deterministic.Initialize(new CrashModel(), seed: 42); // also built in the crash test's process, beside other tests
         Optimizer = optim.Adam(Model.parameters(), lr: 0.01);
         // Enabled in bf16 too (the model's own scaler would be a pass-through, which does not check
         // for inf), growing every 3 clean steps so its state changes often.

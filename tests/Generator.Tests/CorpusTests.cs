@@ -8,6 +8,7 @@ using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.Diagnostics;
 using PrecisionDsl.Generator.Tests.Support;
 using PrecisionDsl.TestModels.Corpus;
+using PrecisionDsl.Tests.Shared;
 using TorchSharp;
 using TorchSharp.Modules;
 using Xunit;
@@ -121,10 +122,8 @@ public sealed class CorpusTests
 
     private static (nn.Module Model, Tensor Input, Tensor Target) Create(string name)
     {
-        var generator = new torch.Generator().manual_seed(2024);
-        manual_seed(2024); // layer initialisation draws from the global generator
-        var (model, input, target) = Corpus[name](generator);
-        return (model, input, target ?? input);
+        var (model, input, target) = Corpus[name](new torch.Generator().manual_seed(2024));
+        return (Deterministic.Initialize(model, seed: 2024), input, target ?? input);
     }
 
     private static Tensor Labels(torch.Generator generator, long classes, params long[] shape) =>

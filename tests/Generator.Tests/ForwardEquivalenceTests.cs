@@ -3,6 +3,7 @@ using System.Linq;
 using System.Reflection;
 using PrecisionDsl.TestModels;
 using PrecisionDsl.TestModels.Deep;
+using PrecisionDsl.Tests.Shared;
 using TorchSharp;
 using Xunit;
 using static TorchSharp.torch;
@@ -30,9 +31,9 @@ public sealed class ForwardEquivalenceTests
     [MemberData(nameof(Models))]
     public void Generated_forward_matches_the_fp32_reference(string name)
     {
-        torch.manual_seed(1234);
         using var scope = torch.NewDisposeScope();
-        var (model, inputs, halfLayers) = Create(name);
+        var (model, inputs, halfLayers) = Create(name, new torch.Generator().manual_seed(1234));
+        Deterministic.Initialize(model, seed: 1234);
         model.eval();
         using var noGrad = torch.no_grad();
 
@@ -57,21 +58,21 @@ public sealed class ForwardEquivalenceTests
         Assert.All(model.parameters(), p => Assert.Equal(ScalarType.Float32, p.dtype));
     }
 
-    private static (nn.Module Model, object[] Inputs, bool HalfLayers) Create(string name) => name switch
+    private static (nn.Module Model, object[] Inputs, bool HalfLayers) Create(string name, torch.Generator g) => name switch
     {
-        nameof(Mlp) => (new Mlp(), new object[] { torch.randn(8, 32) }, true),
-        nameof(Classifier) => (new Classifier(), new object[] { torch.randn(8, 784) }, true),
-        nameof(ConvNet) => (new ConvNet(), new object[] { torch.randn(4, 3, 16, 16) }, true),
-        nameof(AttentionBlock) => (new AttentionBlock(), new object[] { torch.randn(2, 6, 32) }, true),
-        nameof(PairScorer) => (new PairScorer(), new object[] { torch.randn(8, 16), torch.randn(8, 16) }, true),
-        nameof(SequenceTagger) => (new SequenceTagger(), new object[] { torch.randint(0, 100, new long[] { 3, 7 }) }, true),
-        nameof(Encoder) => (new Encoder(), new object[] { torch.randn(4, 16) }, true),
-        nameof(EncoderClassifier) => (new EncoderClassifier(), new object[] { torch.randn(4, 16) }, true),
-        nameof(Zoo.Regressor) => (new Zoo.Regressor(), new object[] { torch.randn(8, 8) }, true),
-        nameof(HelperModel) => (new HelperModel(), new object[] { torch.randn(5, 12) }, true),
-        nameof(PartialModel) => (new PartialModel(), new object[] { torch.randn(6, 20) }, true),
-        nameof(GatedModel) => (new GatedModel(), new object[] { torch.randn(6, 10) }, true),
-        nameof(ContainerNet) => (new ContainerNet(), new object[] { torch.randn(4, 3, 8, 8) }, true),
+        nameof(Mlp) => (new Mlp(), new object[] { torch.randn(new long[] { 8, 32 }, generator: g) }, true),
+        nameof(Classifier) => (new Classifier(), new object[] { torch.randn(new long[] { 8, 784 }, generator: g) }, true),
+        nameof(ConvNet) => (new ConvNet(), new object[] { torch.randn(new long[] { 4, 3, 16, 16 }, generator: g) }, true),
+        nameof(AttentionBlock) => (new AttentionBlock(), new object[] { torch.randn(new long[] { 2, 6, 32 }, generator: g) }, true),
+        nameof(PairScorer) => (new PairScorer(), new object[] { torch.randn(new long[] { 8, 16 }, generator: g), torch.randn(new long[] { 8, 16 }, generator: g) }, true),
+        nameof(SequenceTagger) => (new SequenceTagger(), new object[] { torch.randint(0, 100, new long[] { 3, 7 }, generator: g) }, true),
+        nameof(Encoder) => (new Encoder(), new object[] { torch.randn(new long[] { 4, 16 }, generator: g) }, true),
+        nameof(EncoderClassifier) => (new EncoderClassifier(), new object[] { torch.randn(new long[] { 4, 16 }, generator: g) }, true),
+        nameof(Zoo.Regressor) => (new Zoo.Regressor(), new object[] { torch.randn(new long[] { 8, 8 }, generator: g) }, true),
+        nameof(HelperModel) => (new HelperModel(), new object[] { torch.randn(new long[] { 5, 12 }, generator: g) }, true),
+        nameof(PartialModel) => (new PartialModel(), new object[] { torch.randn(new long[] { 6, 20 }, generator: g) }, true),
+        nameof(GatedModel) => (new GatedModel(), new object[] { torch.randn(new long[] { 6, 10 }, generator: g) }, true),
+        nameof(ContainerNet) => (new ContainerNet(), new object[] { torch.randn(new long[] { 4, 3, 8, 8 }, generator: g) }, true),
         _ => throw new ArgumentOutOfRangeException(nameof(name)),
     };
 

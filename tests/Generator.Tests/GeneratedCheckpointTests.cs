@@ -2,6 +2,7 @@ using System.IO;
 using System.Linq;
 using System.Text.Json;
 using PrecisionDsl.TestModels;
+using PrecisionDsl.Tests.Shared;
 using TorchSharp;
 using TorchSharp.Modules;
 using Xunit;
@@ -13,16 +14,17 @@ namespace PrecisionDsl.Generator.Tests;
 /// A run checkpointed mid-training (fp32 masters, optimizer state, scaler state) and resumed in a fresh
 /// process-like setting continues bit-identically on CPU through the generated <c>TrainStep</c>.
 /// </summary>
+[Collection(GlobalRngCollection.Name)] // Mlp's dropout draws from the global RNG: both continuations seed it
 public sealed class GeneratedCheckpointTests
 {
     [Fact]
     public void Resuming_a_generated_model_mid_run_continues_bit_identically()
     {
         using var scope = NewDisposeScope();
-        manual_seed(21);
-        var inputs = randn(32, 32);
-        var labels = randint(0, 10, new long[] { 32 });
-        var model = new Mlp();
+        var data = new torch.Generator().manual_seed(21);
+        var inputs = randn(new long[] { 32, 32 }, generator: data);
+        var labels = randint(0, 10, new long[] { 32 }, generator: data);
+        var model = Deterministic.Initialize(new Mlp(), seed: 21);
         var optimizer = optim.Adam(model.parameters(), lr: 0.01);
         // Enabled explicitly (a bf16 model's own scaler is a pass-through) so its state has to round-trip too:
         // the interval of 2 makes the scale grow during the continuation.
@@ -37,8 +39,7 @@ public sealed class GeneratedCheckpointTests
         var scalerCheckpoint = JsonSerializer.Serialize(scaler.GetState());
         var original = Continue(model, optimizer, scaler, inputs, labels);
 
-        manual_seed(999); // different initial weights: everything must come from the checkpoint
-        var resumed = new Mlp();
+        var resumed = Deterministic.Initialize(new Mlp(), seed: 999); // different initial weights: everything must come from the checkpoint
         resumed.load(new MemoryStream(modelCheckpoint));
         var resumedOptimizer = optim.Adam(resumed.parameters(), lr: 0.01);
         ((OptimizerHelper)resumedOptimizer).load_state_dict(new BinaryReader(new MemoryStream(optimizerCheckpoint)));

@@ -5,6 +5,7 @@ using System.Linq;
 using System.Threading;
 using PrecisionDsl.Generator.Tests.Support;
 using PrecisionDsl.TestModels;
+using PrecisionDsl.Tests.Shared;
 using TorchSharp;
 using Xunit;
 using static TorchSharp.torch;
@@ -37,11 +38,10 @@ public sealed class GeneratedLifetimeTests
     [Fact]
     public void Loading_weights_after_a_forward_refreshes_the_half_shadows()
     {
-        torch.manual_seed(21);
         using var scope = NewDisposeScope();
-        var model = new Mlp();
-        var other = new Mlp();
-        var x = torch.randn(8, 32);
+        var model = Deterministic.Initialize(new Mlp(), seed: 21);
+        var other = Deterministic.Initialize(new Mlp(), seed: 22);
+        var x = torch.randn(new long[] { 8, 32 }, generator: new torch.Generator().manual_seed(21));
         model.eval();
         other.eval();
         using var noGrad = no_grad();
@@ -50,7 +50,7 @@ public sealed class GeneratedLifetimeTests
         model.load_state_dict(other.state_dict());
         Assert.Equal(Values(other.call(x)), Values(model.call(x)));
 
-        var fresh = new Mlp();
+        var fresh = Deterministic.Initialize(new Mlp(), seed: 23);
         var saved = new MemoryStream();
         fresh.save(saved); // closes the stream; its bytes stay readable
         model.load(new BinaryReader(new MemoryStream(saved.ToArray())));
@@ -77,9 +77,8 @@ public sealed class GeneratedLifetimeTests
     [Fact]
     public void Threads_running_the_first_forwards_at_once_get_the_serial_result()
     {
-        torch.manual_seed(22);
-        var reference = new Mlp();
-        var x = torch.randn(8, 32);
+        var reference = Deterministic.Initialize(new Mlp(), seed: 22);
+        var x = torch.randn(new long[] { 8, 32 }, generator: new torch.Generator().manual_seed(22));
         reference.eval();
         var expected = Values(reference.call(x));
 

@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.Linq;
 using PrecisionDsl.Generator.Tests.Support;
+using PrecisionDsl.Tests.Shared;
 using TorchSharp;
 using TorchSharp.Modules;
 using Xunit;
@@ -81,11 +82,10 @@ public sealed class GeneratedLivenessTests
     public void Fewer_tensors_are_live_at_the_peak_of_the_generated_forward()
     {
         using var widened = PrecisionPolicy.Use(PrecisionPolicy.Current with { CpuHalfMatmul = HalfMatmulKernel.Widened });
-        torch.manual_seed(31);
         using var scope = NewDisposeScope();
-        var model = NewModel();
+        var model = Deterministic.Initialize(NewModel(), seed: 31);
         var peak = new PeakProbe(model);
-        var x = torch.randn(2, 32, 16);
+        var x = torch.randn(new long[] { 2, 32, 16 }, generator: new torch.Generator().manual_seed(31));
 
         var generated = peak.Measure(() => model.call(x));
         var keeping = peak.Measure(() => KeepingTemporaries(model, x));
@@ -100,10 +100,9 @@ public sealed class GeneratedLivenessTests
     public void Results_and_gradients_are_bit_identical_to_the_forward_without_the_pass()
     {
         using var widened = PrecisionPolicy.Use(PrecisionPolicy.Current with { CpuHalfMatmul = HalfMatmulKernel.Widened });
-        torch.manual_seed(32);
         using var scope = NewDisposeScope();
-        var model = NewModel();
-        var x = torch.randn(2, 32, 16);
+        var model = Deterministic.Initialize(NewModel(), seed: 32);
+        var x = torch.randn(new long[] { 2, 32, 16 }, generator: new torch.Generator().manual_seed(32));
 
         var (generatedOutput, generatedGrads) = OutputAndGradients(model, x, input => model.call(input));
         var (keepingOutput, keepingGrads) = OutputAndGradients(model, x, input => KeepingTemporaries(model, input));

@@ -1,5 +1,6 @@
 using System.Linq;
 using PrecisionDsl.TestModels;
+using PrecisionDsl.Tests.Shared;
 using TorchSharp;
 using Xunit;
 using static TorchSharp.torch;
@@ -12,13 +13,13 @@ public sealed class GeneratedTrainingTests
     [Fact]
     public void Generated_TrainStep_reduces_the_loss_of_a_bf16_model()
     {
-        torch.manual_seed(7);
         using var scope = torch.NewDisposeScope();
-        var model = new Mlp();
+        var model = Deterministic.Initialize(new Mlp(), seed: 7);
         var optimizer = torch.optim.Adam(model.parameters(), 0.01);
         var scaler = model.CreateGradScaler();
-        var inputs = torch.randn(64, 32);
-        var labels = torch.randint(0, 10, new long[] { 64 });
+        var data = new torch.Generator().manual_seed(7);
+        var inputs = torch.randn(new long[] { 64, 32 }, generator: data);
+        var labels = torch.randint(0, 10, new long[] { 64 }, generator: data);
 
         var results = Enumerable.Range(0, 30).Select(_ => model.TrainStep(inputs, labels, optimizer, scaler)).ToArray();
 
@@ -30,13 +31,13 @@ public sealed class GeneratedTrainingTests
     [Fact]
     public void Generated_gradient_accumulation_matches_one_full_batch_step()
     {
-        torch.manual_seed(11);
         using var scope = torch.NewDisposeScope();
-        var accumulated = new Classifier();
+        var accumulated = Deterministic.Initialize(new Classifier(), seed: 11);
         var single = new Classifier();
         single.load_state_dict(accumulated.state_dict());
-        var inputs = torch.randn(16, 784);
-        var labels = torch.randint(0, 10, new long[] { 16 });
+        var data = new torch.Generator().manual_seed(11);
+        var inputs = torch.randn(new long[] { 16, 784 }, generator: data);
+        var labels = torch.randint(0, 10, new long[] { 16 }, generator: data);
         var accumulatedOptimizer = torch.optim.SGD(accumulated.parameters(), 0.1);
         var singleOptimizer = torch.optim.SGD(single.parameters(), 0.1);
 

@@ -1,5 +1,6 @@
 using System.Linq;
 using PrecisionDsl.TestModels;
+using PrecisionDsl.Tests.Shared;
 using TorchSharp;
 using Xunit;
 using static TorchSharp.torch;
@@ -29,10 +30,10 @@ public sealed class PrecisionModelInterfaceTests
     [Fact]
     public void A_precision_model_deriving_from_another_trains_its_own_and_inherited_layers()
     {
-        torch.manual_seed(3);
         using var scope = torch.NewDisposeScope();
-        var model = new HeadedTrunk();
-        var (inputs, labels) = (torch.randn(32, 16), torch.randint(0, 4, new long[] { 32 }));
+        var model = Deterministic.Initialize(new HeadedTrunk(), seed: 3);
+        var data = new torch.Generator().manual_seed(3);
+        var (inputs, labels) = (torch.randn(new long[] { 32, 16 }, generator: data), torch.randint(0, 4, new long[] { 32 }, generator: data));
 
         var (before, results) = Train(model, inputs, labels);
 
@@ -47,10 +48,10 @@ public sealed class PrecisionModelInterfaceTests
     [Fact]
     public void The_outer_step_moves_the_gradients_of_a_precision_model_nested_in_a_container()
     {
-        torch.manual_seed(5);
         using var scope = torch.NewDisposeScope();
-        var model = new EncoderStack();
-        var (inputs, labels) = (torch.randn(32, 16), torch.randint(0, 4, new long[] { 32 }));
+        var model = Deterministic.Initialize(new EncoderStack(), seed: 5);
+        var data = new torch.Generator().manual_seed(5);
+        var (inputs, labels) = (torch.randn(new long[] { 32, 16 }, generator: data), torch.randint(0, 4, new long[] { 32 }, generator: data));
 
         var (before, results) = Train(model, inputs, labels);
 

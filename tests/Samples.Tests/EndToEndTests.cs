@@ -10,6 +10,7 @@ using static TorchSharp.torch;
 namespace PrecisionDsl.Samples.Tests;
 
 /// <summary>The README's main job in miniature: both trainings, the comparison and the report.</summary>
+[Collection(GlobalRngCollection.Name)] // two runs must start from the same weights: Trainer.Run's seeded global RNG
 public sealed class EndToEndTests
 {
     private const int Digits = 2;

@@ -4,6 +4,7 @@ using System.Collections.Generic;
 using System.IO;
 using System.Linq;
 using PrecisionDsl.Runtime.Tests.Support;
+using PrecisionDsl.Tests.Shared;
 using TorchSharp;
 using TorchSharp.Modules;
 using Xunit;
@@ -202,8 +203,7 @@ public sealed class TrainingCheckpointTests : IDisposable
 
     private Run NewRun(PrecisionKind kind, int seed, TinyMlp? model = null, Func<TinyMlp, optim.Optimizer>? optimizerFor = null)
     {
-        manual_seed(seed);
-        model ??= new TinyMlp(kind);
+        model = Deterministic.Initialize(model ?? new TinyMlp(kind), seed);
         var optimizer = optimizerFor?.Invoke(model) ?? optim.Adam(model.parameters(), lr: 0.01);
         // Enabled in every precision, so that injected infs skip steps (a disabled scaler does not check),
         // and growing every 3 clean steps, so that a resumed scaler has state worth getting right.

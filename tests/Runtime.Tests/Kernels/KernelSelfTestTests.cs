@@ -11,8 +11,8 @@ using F = TorchSharp.torch.nn.functional;
 
 namespace PrecisionDsl.Runtime.Tests.Kernels;
 
-/// <summary>The self-test with injected kernels (so every outcome is covered on any CPU), and with the real ones.</summary>
-public sealed class KernelSelfTestTests(ITestOutputHelper output)
+/// <summary>The self-test with injected kernels (so every outcome is covered on any CPU), and a real probe.</summary>
+public sealed class KernelSelfTestTests
 {
     private static Tensor[] Right() => [tensor(new[] { 1f, 2f, 3f })];
 
@@ -108,6 +108,14 @@ public sealed class KernelSelfTestTests(ITestOutputHelper output)
         Assert.Equal(2, logger.Messages.Count);
     }
 
+    private static Tensor ScaleGradient(Tensor tensor, double factor) =>
+        tensor * factor - (tensor * (factor - 1)).detach();
+}
+
+/// <summary>The self-test on this machine's real kernels.</summary>
+[Collection(GlobalRngCollection.Name)] // checks that the global RNG is left alone: nothing else may draw meanwhile
+public sealed class RealKernelSelfTestTests(ITestOutputHelper output)
+{
     [Fact]
     public void The_real_self_test_decides_every_family_safely_and_leaves_the_global_rng_alone()
     {
@@ -131,7 +139,4 @@ public sealed class KernelSelfTestTests(ITestOutputHelper output)
 
         Assert.Equal(expected, randn(4).data<float>().ToArray());
     }
-
-    private static Tensor ScaleGradient(Tensor tensor, double factor) =>
-        tensor * factor - (tensor * (factor - 1)).detach();
 }

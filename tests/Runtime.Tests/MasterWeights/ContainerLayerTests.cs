@@ -1,6 +1,7 @@
 using System.Collections.Generic;
 using System.Linq;
 using PrecisionDsl.Runtime.Tests.Support;
+using PrecisionDsl.Tests.Shared;
 using TorchSharp;
 using TorchSharp.Modules;
 using Xunit;
@@ -47,8 +48,7 @@ public sealed class ContainerLayerTests
         using var scope = NewDisposeScope();
         using var kernels = PolicyOverride.HalfMatmul(kernel);
         var generator = new torch.Generator().manual_seed(11);
-        manual_seed(11); // the layers' initialisation draws from the global generator
-        var model = new ConvStackModel(PrecisionKind.Bf16);
+        var model = Deterministic.Initialize(new ConvStackModel(PrecisionKind.Bf16), seed: 11);
         var x = randn(new long[] { 8, 3, 8, 8 }, generator: generator);
         var y = randn(new long[] { 8, 1 }, generator: generator);
 

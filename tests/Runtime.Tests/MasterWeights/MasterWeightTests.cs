@@ -1,6 +1,7 @@
 using System;
 using System.Linq;
 using PrecisionDsl.Runtime.Tests.Support;
+using PrecisionDsl.Tests.Shared;
 using TorchSharp;
 using TorchSharp.Modules;
 using Xunit;
@@ -181,10 +182,8 @@ public sealed class MasterWeightTests
         using var scope = NewDisposeScope();
         using var logger = new CapturingLogger();
         var (x, y) = RegressionData.Create();
-        manual_seed(13);
-        var generated = new TinyMlp(PrecisionKind.Bf16);
-        manual_seed(13);
-        var handWritten = new TinyMlp(PrecisionKind.Bf16);
+        var generated = Deterministic.Initialize(new TinyMlp(PrecisionKind.Bf16), seed: 13);
+        var handWritten = Deterministic.Initialize(new TinyMlp(PrecisionKind.Bf16), seed: 13);
         var generatedOptimizer = optim.Adam(generated.parameters(), lr: 0.01);
         var handOptimizer = optim.Adam(handWritten.parameters(), lr: 0.01);
         var generatedScaler = new GradScaler(initialScale: 256);
@@ -247,10 +246,8 @@ public sealed class MasterWeightTests
     {
         using var scope = NewDisposeScope();
         var (x, y) = RegressionData.Create(samples: 32);
-        manual_seed(5);
-        var whole = new TinyMlp(PrecisionKind.Fp32);
-        manual_seed(5);
-        var accumulated = new TinyMlp(PrecisionKind.Fp32);
+        var whole = Deterministic.Initialize(new TinyMlp(PrecisionKind.Fp32), seed: 5);
+        var accumulated = Deterministic.Initialize(new TinyMlp(PrecisionKind.Fp32), seed: 5);
         var wholeOptimizer = optim.SGD(whole.parameters(), 0.1);
         var accumulatedOptimizer = optim.SGD(accumulated.parameters(), 0.1);
         var scaler = new GradScaler(initialScale: 1024);
@@ -278,10 +275,8 @@ public sealed class MasterWeightTests
     {
         using var scope = NewDisposeScope();
         var (x, y) = RegressionData.Create();
-        manual_seed(9);
-        var model = new TinyMlp(PrecisionKind.Fp32);
-        manual_seed(9);
-        var reference = new TinyMlp(PrecisionKind.Fp32);
+        var model = Deterministic.Initialize(new TinyMlp(PrecisionKind.Fp32), seed: 9);
+        var reference = Deterministic.Initialize(new TinyMlp(PrecisionKind.Fp32), seed: 9);
         var optimizer = optim.SGD(model.parameters(), 1.0);
         var referenceOptimizer = optim.SGD(reference.parameters(), 1.0);
 
@@ -303,8 +298,7 @@ public sealed class MasterWeightTests
     {
         using var scope = NewDisposeScope();
         var (x, y) = RegressionData.Create();
-        manual_seed(11);
-        var model = new TinyMlp(PrecisionKind.Bf16);
+        var model = Deterministic.Initialize(new TinyMlp(PrecisionKind.Bf16), seed: 11);
         var optimizer = optim.Adam(model.parameters(), lr: 0.01);
         var scaler = new GradScaler(initialScale: 128, growthInterval: 2);
         for (var step = 0; step < 3; step++)
@@ -317,8 +311,7 @@ public sealed class MasterWeightTests
         var scalerCheckpoint = scaler.GetState();
         var original = Continue(model, optimizer, scaler, x, y);
 
-        manual_seed(999);
-        var resumed = new TinyMlp(PrecisionKind.Bf16);
+        var resumed = Deterministic.Initialize(new TinyMlp(PrecisionKind.Bf16), seed: 999);
         resumed.load(new System.IO.MemoryStream(modelCheckpoint));
         var resumedOptimizer = optim.Adam(resumed.parameters(), lr: 0.01);
         resumedOptimizer.load_state_dict(new System.IO.BinaryReader(new System.IO.MemoryStream(optimizerCheckpoint)));

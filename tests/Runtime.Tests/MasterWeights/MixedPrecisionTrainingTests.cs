@@ -1,5 +1,6 @@
 using System.Linq;
 using PrecisionDsl.Runtime.Tests.Support;
+using PrecisionDsl.Tests.Shared;
 using TorchSharp;
 using Xunit;
 using Xunit.Abstractions;
@@ -46,8 +47,7 @@ public sealed class MixedPrecisionTrainingTests(ITestOutputHelper output)
 
     private static TrainingRun Train(PrecisionKind kind, Tensor x, Tensor y, bool scaled)
     {
-        manual_seed(21);
-        var model = new TinyMlp(kind, lossWeight: SmallLossWeight);
+        var model = Deterministic.Initialize(new TinyMlp(kind, lossWeight: SmallLossWeight), seed: 21);
         var optimizer = optim.Adam(model.parameters(), lr: 0.02);
         var scaler = scaled ? model.CreateGradScaler() : new GradScaler(enabled: false);
         var initialLoss = FullLoss(model, x, y);

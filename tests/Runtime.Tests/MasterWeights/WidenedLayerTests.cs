@@ -1,5 +1,6 @@
 using System.Linq;
 using PrecisionDsl.Runtime.Tests.Support;
+using PrecisionDsl.Tests.Shared;
 using TorchSharp;
 using TorchSharp.Modules;
 using Xunit;
@@ -151,8 +152,7 @@ public sealed class WidenedLayerTests
     private static (double Loss, Tensor[] Gradients) OneBackward(HalfMatmulKernel kernel, Tensor x, Tensor y)
     {
         using var kernels = PolicyOverride.HalfMatmul(kernel);
-        manual_seed(11);
-        var model = new ContainerModel(PrecisionKind.Bf16);
+        var model = Deterministic.Initialize(new ContainerModel(PrecisionKind.Bf16), seed: 11);
         var loss = model.AccumulateGradients(x, y, new GradScaler(enabled: false));
         var widened = kernel == HalfMatmulKernel.Widened || PrecisionPolicy.Widens(KernelFamily.Linear, ScalarType.BFloat16, DeviceType.CPU);
         Assert.Equal(widened, model.Head.State.Slots.All(s => s.Widened is not null));

@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.Linq;
 using PrecisionDsl.Runtime.Tests.Support;
+using PrecisionDsl.Tests.Shared;
 using TorchSharp;
 using TorchSharp.Modules;
 using Xunit;
@@ -63,8 +64,7 @@ public sealed class FaultInjectionTests(ITestOutputHelper output)
 
     private static TrainingRun Train(Tensor x, Tensor y, HashSet<int> faults)
     {
-        manual_seed(17);
-        var model = new TinyMlp(PrecisionKind.Bf16, inputs: 4, hidden: 16);
+        var model = Deterministic.Initialize(new TinyMlp(PrecisionKind.Bf16, inputs: 4, hidden: 16), seed: 17);
         var optimizer = optim.Adam(model.parameters(), lr: 0.01);
         // bf16 has fp32's range, so only the injected gradients can overflow; the scaler is enabled
         // explicitly (a bf16 model's own scaler is a pass-through).

@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using System.Linq;
 using System.Text.Json;
 using PrecisionDsl.Runtime.Tests.Support;
+using PrecisionDsl.Tests.Shared;
 using TorchSharp;
 using TorchSharp.Modules;
 using Xunit;
@@ -20,8 +21,7 @@ public sealed class GradScalerTests
     public void Non_finite_gradient_skips_the_step_leaving_parameters_and_adam_state_bit_identical(double poison)
     {
         using var scope = NewDisposeScope();
-        manual_seed(1);
-        var model = Sequential(Linear(4, 8), ReLU(), Linear(8, 2));
+        var model = Deterministic.Initialize(Sequential(Linear(4, 8), ReLU(), Linear(8, 2)), seed: 1);
         var optimizer = optim.Adam(model.parameters(), lr: 0.01);
         var scaler = new GradScaler(initialScale: 1024, backoffFactor: 0.25);
         var (x, _) = RegressionData.Create();
@@ -253,8 +253,7 @@ public sealed class GradScalerTests
 
     private static (Sequential Model, optim.Optimizer Optimizer) SeededModel()
     {
-        manual_seed(3);
-        var model = Sequential(Linear(4, 8), ReLU(), Linear(8, 1));
+        var model = Deterministic.Initialize(Sequential(Linear(4, 8), ReLU(), Linear(8, 1)), seed: 3);
         return (model, optim.SGD(model.parameters(), 0.1));
     }
 }

@@ -1,0 +1,19 @@
+using Xunit;
+
+namespace PrecisionDsl.Runtime.Tests;
+
+/// <summary>
+/// The tests that need TorchSharp's global RNG itself; they run after the parallel ones, one at a time.
+/// </summary>
+/// <remarks>
+/// Test classes run in parallel (xunit's default). Layer constructors and dropout draw from the global RNG (TorchSharp
+/// 0.107 gives layers no generator parameter), so tests take seeded weights and data from local generators
+/// (tests/Shared/Deterministic.cs) instead. Here: the check that the kernel self-test leaves the global RNG
+/// alone. Other shared state is safe in parallel: settings are per execution context (PrecisionPolicy.Use),
+/// TorchSharp's dispose-scope statistics per thread, the self-test's results decided once per process.
+/// </remarks>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class GlobalRngCollection
+{
+    public const string Name = "GlobalRng";
+}
