@@ -80,6 +80,7 @@ internal static class Mutator
         (4, InsertJunk),
         (1, Truncate),
         (2, DropLine),
+        (2, JoinLines),
         (2, DuplicateMember),
         (3, ChangeForwardSignature),
         (1, RemovePartial),
@@ -211,6 +212,25 @@ internal static class Mutator
         var line = random.Next(lines.Count);
         description = $"dropped line {line + 1}";
         lines.RemoveAt(line);
+        files[index] = files[index] with { Text = string.Join("\n", lines) };
+        return true;
+    }
+
+    /// <summary>Joins a line that ends a statement or block with the next one, as in <c>var a = f(x); return a;</c>.</summary>
+    private static bool JoinLines(List<SourceFile> files, int index, Random random, out string description)
+    {
+        var lines = files[index].Text.Split('\n').ToList();
+        var ends = Enumerable.Range(0, lines.Count - 1).Where(i => lines[i].TrimEnd().EndsWith(";") || lines[i].TrimEnd().EndsWith("}") || lines[i].TrimEnd().EndsWith("{")).ToList();
+        if (ends.Count == 0)
+        {
+            description = "";
+            return false;
+        }
+
+        var line = ends[random.Next(ends.Count)];
+        description = $"joined line {line + 1} with the next";
+        lines[line] = lines[line].TrimEnd() + " " + lines[line + 1].TrimStart();
+        lines.RemoveAt(line + 1);
         files[index] = files[index] with { Text = string.Join("\n", lines) };
         return true;
     }

@@ -112,6 +112,59 @@ public sealed class GeneratedLivenessTests
         Assert.All(keepingGrads.Zip(generatedGrads), pair => Assert.Equal(Values(pair.First), Values(pair.Second)));
     }
 
+    // One forward written twice: statements on lines of their own, and every statement on one line (where the
+    // liveness pass's "//" comments once swallowed the rest of the line).
+    private const string Stacked = SnapshotTests.Usings + """
+        namespace Probe
+        {
+            [Bf16]
+            public partial class OnLines : Module<Tensor, Tensor>
+            {
+                private readonly Linear first = Linear(8, 8);
+                private readonly Linear second = Linear(8, 8);
+
+                public OnLines() : base(nameof(OnLines)) => RegisterComponents();
+
+                [Forward]
+                private Tensor F(Tensor x)
+                {
+                    var a = first.call(x);
+                    var b = functional.relu(a) * 2; // doubled
+                    if (b.shape[0] > 1) { b = b + 1; } else { b = b - 1; }
+                    var c = second.call(b);
+                    return c + x;
+                }
+            }
+
+            [Bf16]
+            public partial class OnOneLine : Module<Tensor, Tensor>
+            {
+                private readonly Linear first = Linear(8, 8);
+                private readonly Linear second = Linear(8, 8);
+
+                public OnOneLine() : base(nameof(OnOneLine)) => RegisterComponents();
+
+                [Forward]
+                private Tensor F(Tensor x) { var a = first.call(x); var b = functional.relu(a) * 2; /* doubled */ if (b.shape[0] > 1) { b = b + 1; } else { b = b - 1; } var c = second.call(b); return c + x; }
+            }
+        }
+        """;
+
+    [Fact]
+    public void Statements_sharing_a_line_compute_what_they_compute_on_lines_of_their_own()
+    {
+        var (generated, _, _) = GeneratorHarness.Run(GeneratorHarness.Compile(("Stacked.cs", Stacked)));
+        Assert.Contains("global::PrecisionDsl.Temporaries.Release(a);", generated.Single(file => file.Key.Contains("OnOneLine")).Value);
+        var assembly = GeneratorHarness.LoadGenerated(Stacked);
+        using var scope = NewDisposeScope();
+        var onLines = (nn.Module<Tensor, Tensor>)Activator.CreateInstance(assembly.GetType("Probe.OnLines")!)!;
+        var onOneLine = (nn.Module<Tensor, Tensor>)Activator.CreateInstance(assembly.GetType("Probe.OnOneLine")!)!;
+        onOneLine.load_state_dict(onLines.state_dict());
+        var x = torch.randn(4, 8);
+
+        Assert.Equal(Values(onLines.call(x)), Values(onOneLine.call(x)));
+    }
+
     private static float[] Values(Tensor tensor) => tensor.data<float>().ToArray();
 
     private static nn.Module<Tensor, Tensor> NewModel() => (nn.Module<Tensor, Tensor>)Activator.CreateInstance(ModelType.Value)!;

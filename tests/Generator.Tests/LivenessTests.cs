@@ -13,7 +13,10 @@ namespace PrecisionDsl.Generator.Tests;
 /// </summary>
 public sealed class LivenessTests
 {
-    private static string[] Plan(string body)
+    private static string[] Plan(string body) => Generate("\n" + body + "\n").Plan;
+
+    /// <summary>The liveness plan of the forward whose body is <c>{</c> <paramref name="block"/> <c>}</c>, and the generated source.</summary>
+    private static (string[] Plan, string Generated) Generate(string block)
     {
         var source = SnapshotTests.Usings + """
             [Bf16] public partial class M : Module<Tensor, Tensor>
@@ -26,21 +29,16 @@ public sealed class LivenessTests
                 private Tensor Helper(Tensor t) => t;
                 private static void Swap(ref Tensor t) { }
                 [Forward] private Tensor F(Tensor x)
-                {
-            """ + body + """
-
-                }
-            }
-            """;
+            """ + " {" + block + "}\n}";
         var compilation = GeneratorHarness.Compile(("Model.cs", source));
         // The forward written with these insertions compiles without errors or warnings.
-        var (_, output, _) = GeneratorHarness.Run(compilation);
+        var (generated, output, _) = GeneratorHarness.Run(compilation);
         Assert.Empty(output.GetDiagnostics()
             .Where(d => d.Severity == Microsoft.CodeAnalysis.DiagnosticSeverity.Error
                 || (d.Severity == Microsoft.CodeAnalysis.DiagnosticSeverity.Warning && d.Location.SourceTree?.FilePath != "Model.cs"))
             .Select(d => d.ToString()));
         var plan = PrecisionAnalysis.Analyze(compilation.GetTypeByMetadataName("M")!, compilation, default)!;
-        return plan.Forward!.Liveness.SelectMany(Describe).ToArray();
+        return (plan.Forward!.Liveness.SelectMany(Describe).ToArray(), string.Concat(generated.Values));
     }
 
     private static IEnumerable<string> Describe(Model.StatementLiveness entry)
@@ -229,6 +227,37 @@ public sealed class LivenessTests
                 var y = Helper(fc2.call(x)) * h.sum();
                 return y;
                 """).Where(d => !d.StartsWith("0:", System.StringComparison.Ordinal)));
+    }
+
+    // The inserted statements end in "//" comments: code after them on the same line must not become comment text.
+    [Theory]
+    [InlineData(" var a = fc.call(x); var b = a * 2; var c = fc2.call(b); return c + x; ", "0: scope", "1: release a", "2: release b")]
+    [InlineData("\nvar a = fc.call(x); var b = a * 2;\nvar c = fc2.call(b); return c + x;\n", "0: scope", "1: release a", "2: release b")]
+    [InlineData(" var h = fc.call(x); var g = h * 2; if (h.shape[0] > 1) x = x + g; else x = x - g; return fc2.call(x); ", "0: scope", "2: release h, g")]
+    [InlineData(" var h = fc.call(x); var g = h * 2; if (h.shape[0] > 1) { return g; } else { x = x + h; } var y = fc2.call(x); return y; ", "0: scope", "2: release h, g", "3: scope")]
+    [InlineData(" var h = fc.call(x); var w = h * 2; System.Func<Tensor> twice = () => w * 2; var y = twice() + fc2.call(h); return y; ", "0: scope", "3: release h")]
+    [InlineData(" var h = fc.call(x); var y = Twice() + 1; var z = fc2.call(y); return z; Tensor Twice() => h * 2; ", "0: scope", "2: scope", "2: release y")]
+    [InlineData("\nvar a = fc.call(x // the input\n); var b = a\n* 2; var c = fc2.call(\nb); return c;\n", "0: scope", "1: release a", "2: release b")]
+    public void Statements_sharing_a_line_keep_the_code_after_them(string block, params string[] expected)
+    {
+        Assert.Equal(expected, Generate(block).Plan);
+    }
+
+    [Fact]
+    public void A_trailing_user_comment_stays_on_its_statement_and_the_code_after_it_runs()
+    {
+        var (plan, generated) = Generate("""
+
+            var a = fc.call(x); // first layer
+            var b = a * 2; /* doubled */ var c = fc2.call(b); // second layer
+            return c + x;
+
+            """);
+
+        Assert.Equal(new[] { "0: scope", "1: release a", "2: release b" }, plan);
+        Assert.Contains("a = global::PrecisionDsl.Temporaries.Keep(__temps, fc.call(global::PrecisionDsl.Precision.Cast(x, __weights.Bf16 /* fc: Bf16 (class default [Bf16]) */))); // first layer\n", generated);
+        Assert.Contains("var b = a * 2; /* doubled */\n        global::PrecisionDsl.Temporaries.Release(a); // last use of a: freed here, not when forward ends\n", generated);
+        Assert.Contains("; // second layer\n        global::PrecisionDsl.Temporaries.Release(b);", generated);
     }
 
     [Fact]

@@ -137,16 +137,32 @@ internal static class ForwardRewriter
     /// comment): a closed value runs in a dispose scope of its own and only the value is kept
     /// (<c>Temporaries.Keep</c>; a <c>var</c> declaration is split so the local outlives the <c>using</c>), a
     /// reassignment frees the previous value (<c>replaced:</c>, <c>Temporaries.Replace</c>), and locals are freed
-    /// after their last use (<c>Temporaries.Release</c>). These wrap everything else at the same place.
+    /// after their last use (<c>Temporaries.Release</c>). These wrap everything else at the same place. A statement
+    /// they touch gets lines of its own, so that their <c>//</c> comments never swallow code the user wrote after it
+    /// on the same line.
     /// </summary>
     private static void AddLiveness(ForwardBody body, EquatableArray<StatementLiveness> liveness, List<Insertion> insertions)
     {
         const int Outermost = 3;
+        var text = body.Text;
+        var lineBreaks = new SortedSet<int>();
         foreach (var entry in liveness)
         {
             var statement = body.Liveness.Statements[entry.Statement];
-            var indent = IndentAt(body.Text, statement.Span.Start);
+            var indent = LineIndent(text, statement.Span.Start);
             var outer = statement.Span.Length + 1;
+            var afterComments = SkipTrailingComments(text, statement.Span.End);
+            var next = SkipSpaces(text, afterComments);
+            if (!IsLineStart(text, statement.Span.Start))
+            {
+                lineBreaks.Add(statement.Span.Start);
+            }
+
+            if (!IsLineEnd(text, next))
+            {
+                lineBreaks.Add(next);
+            }
+
             if (statement.Assigned >= 0 && (entry.ScopesTemporaries || entry.Replaces.Length > 0))
             {
                 var name = body.Liveness.Locals[statement.Assigned].Name;
@@ -162,25 +178,81 @@ internal static class ForwardRewriter
 
             if (entry.ReleasedAfter.Count > 0)
             {
+                // After the user's trailing comments, which stay on the statement they describe.
                 var names = string.Join(", ", entry.ReleasedAfter);
-                insertions.Add(new Insertion(statement.Span.End, true, outer + 1, Outermost,
+                insertions.Add(new Insertion(afterComments, true, outer + 1, Outermost,
                     "\n" + indent + TypeNames.GlobalTemporaries + ".Release(" + names + "); // last use of " + names + ": freed here, not when forward ends"));
             }
+        }
+
+        // Opens before everything else at its position; the spaces it follows are trimmed with the line's end.
+        foreach (var position in lineBreaks)
+        {
+            insertions.Add(new Insertion(position, false, int.MaxValue, Outermost, "\n" + LineIndent(text, position)));
         }
     }
 
     private const string TemporariesScope = "__temps";
 
-    /// <summary>The whitespace before <paramref name="position"/> on its line.</summary>
-    private static string IndentAt(string text, int position)
+    /// <summary>The whitespace that starts the line holding <paramref name="position"/>.</summary>
+    private static string LineIndent(string text, int position)
     {
         var start = position;
-        while (start > 0 && text[start - 1] is ' ' or '\t')
+        while (start > 0 && text[start - 1] != '\n')
         {
             start--;
         }
 
-        return text.Substring(start, position - start);
+        return text.Substring(start, SkipSpaces(text, start) - start);
+    }
+
+    private static int SkipSpaces(string text, int position)
+    {
+        while (position < text.Length && text[position] is ' ' or '\t')
+        {
+            position++;
+        }
+
+        return position;
+    }
+
+    private static bool IsLineStart(string text, int position)
+    {
+        while (position > 0 && text[position - 1] is ' ' or '\t')
+        {
+            position--;
+        }
+
+        return position == 0 || text[position - 1] == '\n';
+    }
+
+    private static bool IsLineEnd(string text, int position) => position >= text.Length || text[position] is '\r' or '\n';
+
+    /// <summary>Past the comments that follow a statement on its line (a <c>//</c> one runs to the line's end).</summary>
+    private static int SkipTrailingComments(string text, int position)
+    {
+        while (true)
+        {
+            var start = SkipSpaces(text, position);
+            if (string.CompareOrdinal(text, start, "//", 0, 2) == 0)
+            {
+                var end = text.IndexOf('\n', start);
+                return end < 0 ? text.Length : end > 0 && text[end - 1] == '\r' ? end - 1 : end;
+            }
+
+            if (string.CompareOrdinal(text, start, "/*", 0, 2) != 0)
+            {
+                return position;
+            }
+
+            var close = text.IndexOf("*/", start + 2, StringComparison.Ordinal);
+            if (close < 0)
+            {
+                return position;
+            }
+
+            position = close + 2;
+        }
     }
 
     /// <summary>
