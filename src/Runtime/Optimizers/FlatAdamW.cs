@@ -38,6 +38,9 @@ public sealed class FlatAdamW : AdamW, IFlatOptimizer
     private bool stateReplaced = true;
     private long groupsAdded;
 
+    /// <summary>Elements updated at once (<see cref="FlatRange.DefaultChunkElements"/>; tests set small chunks).</summary>
+    internal long ChunkElements { get; set; } = FlatRange.DefaultChunkElements;
+
     internal FlatAdamW(Module model, IEnumerable<ParamGroup> groups, double lr, double beta1, double beta2, double eps, double weightDecay)
         : base(groups, lr, beta1, beta2, eps, weightDecay)
     {
@@ -83,9 +86,14 @@ public sealed class FlatAdamW : AdamW, IFlatOptimizer
         foreach (var range in layout.Ranges)
         {
             var (expAvg, expAvgSq) = buffers[range.Group];
-            Update(range.Group.Masters.narrow(0, range.Offset, range.Count), range.Group.Gradients!.narrow(0, range.Offset, range.Count),
-                expAvg.narrow(0, range.Offset, range.Count), expAvgSq.narrow(0, range.Offset, range.Count),
-                (Options)range.ParamGroup.Options, steps[range.ParamGroup]);
+            foreach (var (offset, count) in range.Chunks(ChunkElements))
+            {
+                // Each chunk's temporaries are freed before the next chunk allocates its own.
+                using var chunkScope = NewDisposeScope();
+                Update(range.Group.Masters.narrow(0, offset, count), range.Group.Gradients!.narrow(0, offset, count),
+                    expAvg.narrow(0, offset, count), expAvgSq.narrow(0, offset, count),
+                    (Options)range.ParamGroup.Options, steps[range.ParamGroup]);
+            }
         }
 
         foreach (var (parameter, group) in layout.Loose)

@@ -24,8 +24,25 @@ internal interface IFlatOptimizer
     long GroupsAdded { get; }
 }
 
-/// <summary>Contiguous parameters of one parameter group in one flat group: updated by one kernel per operation.</summary>
-internal sealed record FlatRange(FlatGroup Group, long Offset, long Count, ParamGroup ParamGroup, IReadOnlyList<FlatEntry> Entries);
+/// <summary>Contiguous parameters of one parameter group in one flat group: updated by one kernel per operation and chunk.</summary>
+internal sealed record FlatRange(FlatGroup Group, long Offset, long Count, ParamGroup ParamGroup, IReadOnlyList<FlatEntry> Entries)
+{
+    /// <summary>
+    /// Elements an optimizer updates at once. Its temporaries (AdamW's denominator, SGD's decayed gradient) are
+    /// full-size copies of what it updates: chunks of 4 Mi elements cap them at 16 MB each instead of 4 bytes per
+    /// parameter of the model, at a few kernels per chunk.
+    /// </summary>
+    public const long DefaultChunkElements = 1L << 22;
+
+    /// <summary>The range as (offset in the flat buffer, count) pieces of at most <paramref name="chunkElements"/>.</summary>
+    public IEnumerable<(long Offset, long Count)> Chunks(long chunkElements)
+    {
+        for (long start = 0; start < Count; start += chunkElements)
+        {
+            yield return (Offset + start, Math.Min(chunkElements, Count - start));
+        }
+    }
+}
 
 /// <summary>
 /// Maps a fused optimizer's parameter groups onto the flat buffers of its model (<see cref="FlatBuffers"/>):

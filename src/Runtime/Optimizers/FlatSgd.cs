@@ -23,6 +23,9 @@ public sealed class FlatSgd : SGD, IFlatOptimizer
     private bool stateReplaced = true;
     private long groupsAdded;
 
+    /// <summary>Elements updated at once (<see cref="FlatRange.DefaultChunkElements"/>; tests set small chunks).</summary>
+    internal long ChunkElements { get; set; } = FlatRange.DefaultChunkElements;
+
     internal FlatSgd(Module model, IEnumerable<ParamGroup> groups, double lr, double momentum, double weightDecay, bool nesterov)
         : base(groups, lr, momentum, 0, weightDecay, nesterov, false)
     {
@@ -58,9 +61,15 @@ public sealed class FlatSgd : SGD, IFlatOptimizer
         {
             var first = StateOf(range.Entries[0].Parameter);
             var fresh = first.momentum_buffer is null;
-            var momentum = buffers.GetValueOrDefault(range.Group)?.narrow(0, range.Offset, range.Count);
-            Update(range.Group.Masters.narrow(0, range.Offset, range.Count), range.Group.Gradients!.narrow(0, range.Offset, range.Count),
-                momentum, fresh, (Options)range.ParamGroup.Options);
+            var momentum = buffers.GetValueOrDefault(range.Group);
+            foreach (var (offset, count) in range.Chunks(ChunkElements))
+            {
+                // Each chunk's temporaries are freed before the next chunk allocates its own.
+                using var chunkScope = NewDisposeScope();
+                Update(range.Group.Masters.narrow(0, offset, count), range.Group.Gradients!.narrow(0, offset, count),
+                    momentum?.narrow(0, offset, count), fresh, (Options)range.ParamGroup.Options);
+            }
+
             if (fresh && momentum is not null)
             {
                 // Once per range: from now on each parameter's momentum buffer is its view of the flat one.

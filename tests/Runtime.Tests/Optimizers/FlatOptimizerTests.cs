@@ -154,6 +154,69 @@ public sealed class FlatOptimizerTests
         Assert.Equal(state, Snapshots.Of(fused));
     }
 
+    [Fact]
+    public void Updating_in_chunks_changes_no_bit_of_the_AdamW_or_SGD_update()
+    {
+        using var threads = new SingleThreadedTorch();
+        using var scope = NewDisposeScope();
+        var (wholeAdamW, chunkedAdamW) = FlatTwins();
+        var (wholeSgd, chunkedSgd) = FlatTwins();
+        var optimizers = new (Module Whole, OptimizerHelper WholeOptimizer, Module Chunked, OptimizerHelper ChunkedOptimizer)[]
+        {
+            (wholeAdamW, wholeAdamW.CreateAdamW(lr: 0.01), chunkedAdamW, Chunked(chunkedAdamW.CreateAdamW(lr: 0.01))),
+            (wholeSgd, wholeSgd.CreateSgd(0.05, momentum: 0.9, weightDecay: 0.01, nesterov: true),
+                chunkedSgd, Chunked(chunkedSgd.CreateSgd(0.05, momentum: 0.9, weightDecay: 0.01, nesterov: true))),
+        };
+
+        foreach (var (whole, wholeOptimizer, chunked, chunkedOptimizer) in optimizers)
+        {
+            var generator = new torch.Generator().manual_seed(7);
+            for (var step = 0; step < 5; step++)
+            {
+                wholeOptimizer.zero_grad();
+                chunkedOptimizer.zero_grad();
+                using var stepScope = NewDisposeScope();
+                using (no_grad())
+                {
+                    foreach (var (name, parameter) in whole.named_parameters())
+                    {
+                        var gradient = randn(parameter.shape, generator: generator);
+                        parameter.grad!.copy_(gradient);
+                        chunked.get_parameter(name)!.grad!.copy_(gradient);
+                    }
+                }
+
+                wholeOptimizer.step();
+                chunkedOptimizer.step();
+            }
+
+            Assert.Equal(whole.parameters().Select(Snapshots.Values), chunked.parameters().Select(Snapshots.Values));
+            Assert.Equal(Snapshots.Of(wholeOptimizer), Snapshots.Of(chunkedOptimizer));
+        }
+
+        // 7 elements: every range is cut, and most chunks end inside a parameter.
+        static OptimizerHelper Chunked(OptimizerHelper optimizer)
+        {
+            switch (optimizer)
+            {
+                case FlatAdamW adamW: adamW.ChunkElements = 7; break;
+                case FlatSgd sgd: sgd.ChunkElements = 7; break;
+            }
+
+            return optimizer;
+        }
+    }
+
+    /// <summary>Two precision models with equal weights, both with their flat buffers built.</summary>
+    private static (TinyMlp, TinyMlp) FlatTwins()
+    {
+        var (first, _) = TwinModels();
+        var second = new TinyMlp(PrecisionKind.Bf16);
+        second.load_state_dict(first.state_dict());
+        second.call(RegressionData.Create().X);
+        return (first, second);
+    }
+
     /// <summary>A precision model whose buffers are built, and an unflattened copy of it.</summary>
     private static (TinyMlp Flat, TinyMlp Reference) TwinModels()
     {
