@@ -113,7 +113,7 @@ public sealed class KernelSelfTestTests
 }
 
 /// <summary>The self-test on this machine's real kernels.</summary>
-[Collection(GlobalRngCollection.Name)] // checks that the global RNG is left alone: nothing else may draw meanwhile
+[Collection(ProcessWideStateCollection.Name)] // checks that the global RNG is left alone: nothing else may draw meanwhile
 public sealed class RealKernelSelfTestTests(ITestOutputHelper output)
 {
     [Fact]

@@ -9,6 +9,7 @@ using static TorchSharp.torch;
 namespace PrecisionDsl.Runtime.Tests.MasterWeights;
 
 /// <summary>Issue #15 (O(1) bookkeeping per step) and #17 (persistent bytes per parameter).</summary>
+[Collection(ProcessWideStateCollection.Name)] // counts tensors: no flat build elsewhere may make the optimizer re-resolve meanwhile
 public sealed class FlatBookkeepingTests
 {
     /// <summary>
