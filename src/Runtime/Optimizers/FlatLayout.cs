@@ -137,6 +137,15 @@ internal sealed class FlatLayout(Module model, bool flattenTheRest = false) : ID
         Ranges.Select(r => r.Group.Gradients!.narrow(0, r.Offset, r.Count))
             .Concat(Loose.Select(l => l.Parameter.grad).OfType<Tensor>());
 
+    /// <summary>Zeroes the gradients in place: one kernel per range, one per loose parameter that has a gradient.</summary>
+    public void ZeroGradients()
+    {
+        foreach (var gradient in Gradients())
+        {
+            gradient.zero_();
+        }
+    }
+
     /// <summary>Gradients are views of the flat buffers (the first of each checked, O(1); see <see cref="FlatBuffers.AttachGradients"/>).</summary>
     public void AttachGradients() => flats.ForEach(f => f.AttachGradients(everyParameter: false));
 

@@ -105,10 +105,7 @@ public sealed class FlatSgd : SGD, IFlatOptimizer
         using var noGrad = no_grad();
         using var scope = NewDisposeScope();
         Prepare();
-        foreach (var gradient in layout.Gradients())
-        {
-            gradient.zero_();
-        }
+        layout.ZeroGradients();
     }
 
     FlatLayout IFlatOptimizer.Layout => layout;
