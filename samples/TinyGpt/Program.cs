@@ -53,6 +53,12 @@ static int Run(SampleOptions options)
         .Where(c => c.Dtype == PrecisionPolicy.Current.CpuFp16Dtype && c.Family is KernelFamily.Linear or KernelFamily.Batched).ToArray();
     string kernels = onCuda ? $"CUDA: native {halfName} kernels" : string.Join("; ",
         choices.Select(c => $"{c.Family} {(c.Widened ? "widened" : "native")} ({c.Reason})"));
+    // Where the bf16 Linear kernels run widened, the runtime keeps bf16 activations in fp32 and rounds only the weights.
+    if (!onCuda && PrecisionPolicy.Current.KeepsActivationsInFp32(PrecisionPolicy.DtypeFor(PrecisionKind.Fp16, device.type), device.type))
+    {
+        kernels += $"; excess precision: layers compute in fp32 on {halfName}-rounded weights, activations stay fp32 " +
+            $"({PrecisionPolicy.CpuExcessPrecisionEnvironmentVariable}=off rounds after every half op)";
+    }
     Console.WriteLine($"{halfName} kernels: {kernels}.");
 
     var (chosen, reason) = options.Size == SizeChoice.Auto

@@ -105,7 +105,8 @@ public sealed record SampleOptions
             TinyGpt: a character-level transformer learns multi-digit addition ("123+989=1112"), trained with
             PrecisionDsl mixed precision and as the plain fp32 reference (same seed, data and steps), and compared.
             CUDA needs the CUDA TorchSharp backend: dotnet run -c Release -p:TorchBackend=cuda --project samples/TinyGpt
-            On a CPU without native bf16 the half products run widened (fp32 kernels on half-rounded values);
+            On a CPU without native bf16 the half products run widened (fp32 kernels on half-rounded values) and bf16
+            activations stay fp32 (excess precision; PDSL_CPU_EXCESS_PRECISION=off rounds after every half op);
             PDSL_CPU_HALF_MATMUL=native forces libtorch's half kernels.
             """)
         {

@@ -39,6 +39,10 @@ public sealed class CorpusTests
         return cases;
     }
 
+    /// <summary>Widened without excess precision: every half op's result rounded, as a half kernel would (the Auto case is excess precision on an AVX2 CPU).</summary>
+    private static IDisposable Policy(HalfMatmulKernel kernel) =>
+        PrecisionPolicy.Use(PrecisionPolicy.Current with { CpuHalfMatmul = kernel, CpuExcessPrecision = kernel != HalfMatmulKernel.Widened });
+
     public static TheoryData<string> Names() => new(Corpus.Keys);
 
     /// <summary>Each architecture with a batch of inputs and targets it can learn from.</summary>
@@ -64,7 +68,7 @@ public sealed class CorpusTests
     [MemberData(nameof(Cases))]
     public void Generated_forward_matches_the_fp32_reference_with_norms_on_fp32_input(string name, HalfMatmulKernel kernel)
     {
-        using var policy = PrecisionPolicy.Use(PrecisionPolicy.Current with { CpuHalfMatmul = kernel });
+        using var policy = Policy(kernel);
         using var scope = NewDisposeScope();
         var (model, input, _) = Create(name);
         model.eval();
@@ -85,10 +89,32 @@ public sealed class CorpusTests
     }
 
     [Theory]
+    [MemberData(nameof(Names))]
+    public void Under_excess_precision_with_bf16_representable_masters_the_generated_forward_equals_the_fp32_reference(string name)
+    {
+        using var policy = PrecisionPolicy.Use(PrecisionPolicy.Current with { CpuHalfMatmul = HalfMatmulKernel.Widened, CpuExcessPrecision = true });
+        using var scope = NewDisposeScope();
+        var (model, input, _) = Create(name);
+        model.eval();
+        using var noGrad = no_grad();
+        foreach (var parameter in model.parameters())
+        {
+            parameter.copy_(parameter.to(ScalarType.BFloat16));
+        }
+
+        var mixed = Forward(model, input);
+        var reference = Reference(model, input);
+
+        // Excess precision rounds only the weights (here already bf16 values): every activation stays fp32.
+        Assert.Equal(ScalarType.Float32, mixed.dtype);
+        Assert.True(reference.allclose(mixed, rtol: 0, atol: 0), $"{name}: max difference {(mixed - reference).abs().max().item<float>():G3}");
+    }
+
+    [Theory]
     [MemberData(nameof(Cases))]
     public void Thirty_generated_train_steps_reduce_the_loss_and_keep_fp32_masters(string name, HalfMatmulKernel kernel)
     {
-        using var policy = PrecisionPolicy.Use(PrecisionPolicy.Current with { CpuHalfMatmul = kernel });
+        using var policy = Policy(kernel);
         using var scope = NewDisposeScope();
         var (model, input, target) = Create(name);
         var optimizer = optim.Adam(model.parameters(), lr: 1e-2);

@@ -24,11 +24,17 @@ public readonly struct ForwardScope : IDisposable
         outerSettings = PrecisionPolicy.EnterForward(state.Settings);
     }
 
-    /// <summary>The dtype <see cref="PrecisionKind.Fp16"/> runs in on the model's device: Float16, or BFloat16 where the policy maps it (CPU).</summary>
-    public ScalarType Fp16 => (state?.Settings ?? PrecisionPolicy.Current).DtypeFor(PrecisionKind.Fp16, deviceType);
+    /// <summary>
+    /// The dtype <see cref="PrecisionKind.Fp16"/> activations have on the model's device: Float16, or BFloat16 where the
+    /// policy maps it (CPU), or Float32 where bf16 computes with excess precision (<see cref="PrecisionSettings.CpuExcessPrecision"/>).
+    /// </summary>
+    public ScalarType Fp16 => Activation(PrecisionKind.Fp16);
 
-    /// <summary>The dtype <see cref="PrecisionKind.Bf16"/> runs in: BFloat16.</summary>
-    public ScalarType Bf16 => PrecisionPolicy.DtypeFor(PrecisionKind.Bf16, deviceType);
+    /// <summary>The dtype <see cref="PrecisionKind.Bf16"/> activations have: BFloat16, or Float32 under excess precision.</summary>
+    public ScalarType Bf16 => Activation(PrecisionKind.Bf16);
+
+    private ScalarType Activation(PrecisionKind kind) =>
+        state?.ActivationDtype(kind, deviceType) ?? PrecisionPolicy.Current.ActivationDtypeFor(kind, deviceType);
 
     /// <summary>Swaps the fp32 masters back into the layers (the outermost scope of a nested forward does it).</summary>
     public void Dispose()

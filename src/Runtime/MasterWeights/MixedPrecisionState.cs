@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Concurrent;
 using System.Collections.Generic;
 using System.Linq;
 using System.Runtime.CompilerServices;
@@ -63,6 +64,7 @@ public sealed class MixedPrecisionState
     private readonly ConditionalWeakTable<Optimizer, StrongBox<(long, long)>> shadowChecks = new();
     private bool warnedAboutUnmovedGradients;
     private double pendingLoss;
+    private readonly ConcurrentDictionary<(PrecisionKind Kind, DeviceType DeviceType), ScalarType> activationDtypes = new();
     private int enteredOnce;
 
     /// <summary>Creates the state of <paramref name="owner"/>; shadows are built at the first forward.</summary>
@@ -92,6 +94,14 @@ public sealed class MixedPrecisionState
     /// model's first forward, <c>TrainStep</c> or <c>CreateGradScaler</c>), for the model's lifetime.
     /// </summary>
     public PrecisionSettings Settings => shadows.Settings;
+
+    /// <summary>
+    /// The dtype activations of <paramref name="kind"/> have in the model's generated forward on <paramref name="deviceType"/>
+    /// (<see cref="PrecisionSettings.ActivationDtypeFor"/>): asked at every cast the forward makes, decided once, as the
+    /// settings and the CPU's kernel choices do not change.
+    /// </summary>
+    internal ScalarType ActivationDtype(PrecisionKind kind, DeviceType deviceType) =>
+        activationDtypes.GetOrAdd((kind, deviceType), static (key, settings) => settings.ActivationDtypeFor(key.Kind, key.DeviceType), Settings);
 
     /// <summary>The master/shadow pairs (for tests and diagnostics).</summary>
     internal IReadOnlyList<ShadowSlot> Slots => shadows.Slots;

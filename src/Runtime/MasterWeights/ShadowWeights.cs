@@ -324,6 +324,28 @@ internal sealed class ShadowWeights
         }
 
         builtSlots.AddRange(layerSlots);
+        if (Settings.KeepsActivationsInFp32(dtype, deviceType))
+        {
+            if (PrecisionPolicy.FirstTimeFor(Settings.Logger, nameof(PrecisionSettings.CpuExcessPrecision)))
+            {
+                Settings.Logger.LogInformation(
+                    "PrecisionDsl: this CPU's {Dtype} Linear kernels run widened, so {Dtype} layers compute in fp32 on their {Dtype}-rounded weights and activations stay fp32 (excess precision, fp32 speed); {Variable}=off rounds after every half op instead.",
+                    dtype, dtype, dtype, PrecisionPolicy.CpuExcessPrecisionEnvironmentVariable);
+            }
+
+            foreach (var slot in layerSlots)
+            {
+                slot.Widen();
+            }
+
+            if (insideContainer && LayerInputHooks.TryAttach(module, ScalarType.Float32, widened: false, () => InForwardOnThisThread) is { } fp32Input)
+            {
+                builtHooks.Add(fp32Input);
+            }
+
+            return;
+        }
+
         var widened = LayerCatalog.FamilyOf(type) is { } family && Settings.Widens(family, dtype, deviceType);
         if ((widened || insideContainer)
             && LayerInputHooks.TryAttach(module, dtype, widened, () => InForwardOnThisThread) is { } halfInput)

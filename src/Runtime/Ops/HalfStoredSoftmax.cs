@@ -37,7 +37,7 @@ internal sealed class HalfStoredSoftmax : autograd.SingleTensorFunction<HalfStor
             throw new ArgumentOutOfRangeException(nameof(dim), dim, $"softmax: dimension out of range for a tensor of {input.dim()} dimensions.");
         }
 
-        return input.dtype == storage && NativeKernelVerified(storage, input.device)
+        return input.dtype == storage && (storage == ScalarType.Float32 || NativeKernelVerified(storage, input.device))
             ? input.softmax(dim)
             : apply(input, dim < 0 ? dim + rank : dim, storage);
     }

@@ -35,6 +35,9 @@ public static class PrecisionPolicy
     /// <summary>Environment variable that sets <see cref="PrecisionSettings.CpuHalfMatmul"/> of <see cref="PrecisionSettings.FromEnvironment"/> (<c>auto</c>, <c>native</c> or <c>widened</c>).</summary>
     public const string CpuHalfMatmulEnvironmentVariable = "PDSL_CPU_HALF_MATMUL";
 
+    /// <summary>Environment variable that sets <see cref="PrecisionSettings.CpuExcessPrecision"/> of <see cref="PrecisionSettings.FromEnvironment"/> (<c>on</c> or <c>off</c>).</summary>
+    public const string CpuExcessPrecisionEnvironmentVariable = "PDSL_CPU_EXCESS_PRECISION";
+
     /// <summary>The self-test results: facts about this machine's kernels, measured once per half dtype per process.</summary>
     internal static readonly KernelSelector CpuKernels = new(KernelProbes.For);
 
@@ -43,8 +46,9 @@ public static class PrecisionPolicy
     [ThreadStatic]
     private static PrecisionSettings? inForward;
 
-    // Loggers that heard the CPU Fp16-to-BFloat16 mapping; weak, so a logger is not kept alive by having heard it.
-    private static readonly ConditionalWeakTable<object, object> ToldAboutCpuFp16 = new();
+    // What each logger has heard once (the CPU Fp16-to-BFloat16 mapping, excess precision); weak, so a logger is not
+    // kept alive by having heard it.
+    private static readonly ConditionalWeakTable<object, HashSet<string>> Told = new();
 
     /// <summary>The device training runs on by default: CUDA when available, else CPU.</summary>
     public static Device DefaultDevice => cuda.is_available() ? CUDA : CPU;
@@ -111,8 +115,15 @@ public static class PrecisionPolicy
 
     internal static void ExitForward(PrecisionSettings? previous) => inForward = previous;
 
-    /// <summary>True the first time it is asked about <paramref name="logger"/>.</summary>
-    internal static bool FirstTimeFor(object logger) => ToldAboutCpuFp16.TryAdd(logger, logger);
+    /// <summary>True the first time it is asked about <paramref name="logger"/> and <paramref name="topic"/>.</summary>
+    internal static bool FirstTimeFor(object logger, string topic)
+    {
+        var topics = Told.GetValue(logger, _ => new HashSet<string>());
+        lock (topics)
+        {
+            return topics.Add(topic);
+        }
+    }
 
     private sealed class AmbientScope(PrecisionSettings? previous) : IDisposable
     {

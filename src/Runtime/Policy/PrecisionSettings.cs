@@ -17,6 +17,7 @@ public sealed record PrecisionSettings
 {
     private readonly ScalarType cpuFp16Dtype = ScalarType.BFloat16;
     private readonly HalfMatmulKernel cpuHalfMatmul = HalfMatmulKernel.Auto;
+    private readonly bool cpuExcessPrecision = true;
     private readonly ILogger logger = StandardErrorLogger.Instance;
 
     /// <summary>
@@ -27,6 +28,7 @@ public sealed record PrecisionSettings
     {
         CpuFp16Dtype = ParseCpuFp16(Environment.GetEnvironmentVariable(PrecisionPolicy.CpuFp16EnvironmentVariable)),
         CpuHalfMatmul = ParseCpuHalfMatmul(Environment.GetEnvironmentVariable(PrecisionPolicy.CpuHalfMatmulEnvironmentVariable)),
+        CpuExcessPrecision = ParseCpuExcessPrecision(Environment.GetEnvironmentVariable(PrecisionPolicy.CpuExcessPrecisionEnvironmentVariable)),
     };
 
     /// <summary>
@@ -54,6 +56,20 @@ public sealed record PrecisionSettings
         init => cpuHalfMatmul = Enum.IsDefined(value)
             ? value
             : throw new ArgumentOutOfRangeException(nameof(value), value, "Auto, Native or Widened.");
+    }
+
+    /// <summary>
+    /// Whether bf16 may compute with excess precision on a CPU whose bf16 Linear kernels run widened (the self-test found
+    /// them wrong or slower, e.g. AVX2 without AVX512_BF16, or <see cref="HalfMatmulKernel.Widened"/>): then half layers compute in fp32 with their
+    /// weights rounded to bf16, and activations stay fp32 between ops instead of being rounded to bf16 after each one, as
+    /// XLA's CPU backend does by default (<c>xla_allow_excess_precision</c>). That runs at fp32 speed; rounding after
+    /// every half op (false) costs two casts per half product and bf16 elementwise kernels. True by default.
+    /// Float16 always rounds, so overflow and loss scaling behave as on a GPU.
+    /// </summary>
+    public bool CpuExcessPrecision
+    {
+        get => cpuExcessPrecision;
+        init => cpuExcessPrecision = value;
     }
 
     /// <summary>
@@ -87,6 +103,25 @@ public sealed record PrecisionSettings
         deviceType == DeviceType.CPU && dtype is (ScalarType.BFloat16 or ScalarType.Float16)
         && CpuChoicesFor(dtype).First(choice => choice.Family == family).Widened;
 
+    /// <summary>
+    /// True when half <paramref name="dtype"/> on <paramref name="deviceType"/> computes with excess precision under these
+    /// settings (<see cref="CpuExcessPrecision"/>): its layers hold fp32 copies of their half-rounded weights and its
+    /// activations are fp32. Decided by the Linear family alone (fully connected layers and <c>matmul</c>, the bulk of
+    /// nearly every model), so a model's mode never hinges on a timing-close call for a kernel it may not even use.
+    /// </summary>
+    public bool KeepsActivationsInFp32(ScalarType dtype, DeviceType deviceType) =>
+        cpuExcessPrecision && dtype == ScalarType.BFloat16 && Widens(KernelFamily.Linear, dtype, deviceType);
+
+    /// <summary>
+    /// The dtype activations of <paramref name="kind"/> have in a generated forward on <paramref name="deviceType"/>:
+    /// <see cref="DtypeFor"/>, or fp32 where that dtype computes with excess precision (<see cref="KeepsActivationsInFp32"/>).
+    /// </summary>
+    public ScalarType ActivationDtypeFor(PrecisionKind kind, DeviceType deviceType)
+    {
+        var dtype = DtypeFor(kind, deviceType);
+        return KeepsActivationsInFp32(dtype, deviceType) ? ScalarType.Float32 : dtype;
+    }
+
     /// <summary>How each kernel family computes in half <paramref name="dtype"/> on CPU under these settings, and why.</summary>
     internal IReadOnlyList<KernelChoice> CpuChoicesFor(ScalarType dtype) =>
         cpuHalfMatmul == HalfMatmulKernel.Auto
@@ -98,7 +133,7 @@ public sealed record PrecisionSettings
 
     private ScalarType CpuFp16()
     {
-        if (cpuFp16Dtype == ScalarType.BFloat16 && PrecisionPolicy.FirstTimeFor(logger))
+        if (cpuFp16Dtype == ScalarType.BFloat16 && PrecisionPolicy.FirstTimeFor(logger, nameof(CpuFp16Dtype)))
         {
             logger.LogInformation(
                 "PrecisionDsl: Fp16 on CPU runs in BFloat16 (CPUs have no fast float16 kernels); use PrecisionSettings.CpuFp16Dtype or {Variable}=fp16 to force float16.",
@@ -119,6 +154,12 @@ public sealed record PrecisionSettings
         "native" => HalfMatmulKernel.Native,
         "widened" or "widen" or "fp32" => HalfMatmulKernel.Widened,
         _ => HalfMatmulKernel.Auto,
+    };
+
+    internal static bool ParseCpuExcessPrecision(string? setting) => setting?.Trim().ToLowerInvariant() switch
+    {
+        "0" or "off" or "false" or "no" => false,
+        _ => true,
     };
 
     /// <summary>Default logger: one line per message on stderr, so the policy is visible without any logging set-up.</summary>

@@ -16,14 +16,17 @@ namespace PrecisionDsl.Runtime.Tests.MasterWeights;
 /// </summary>
 public sealed class ContainerLayerTests
 {
-    public static TheoryData<HalfMatmulKernel> Kernels => new() { HalfMatmulKernel.Auto, HalfMatmulKernel.Widened };
+    public static TheoryData<HalfMatmulKernel, bool> Kernels => new()
+    {
+        { HalfMatmulKernel.Auto, false }, { HalfMatmulKernel.Auto, true }, { HalfMatmulKernel.Widened, false }, { HalfMatmulKernel.Widened, true },
+    };
 
     [Theory]
     [MemberData(nameof(Kernels))]
-    public void Norms_inside_containers_and_user_blocks_run_on_fp32_input_and_half_layers_on_half(HalfMatmulKernel kernel)
+    public void Norms_inside_containers_and_user_blocks_run_on_fp32_input_and_half_layers_on_half(HalfMatmulKernel kernel, bool excessPrecision)
     {
         using var scope = NewDisposeScope();
-        using var kernels = PolicyOverride.HalfMatmul(kernel);
+        using var kernels = PolicyOverride.HalfMatmul(kernel, excessPrecision);
         var model = new ConvStackModel(PrecisionKind.Bf16);
         var x = randn(2, 3, 8, 8);
         model.call(x);
@@ -37,16 +40,16 @@ public sealed class ContainerLayerTests
         Assert.Equal(4, halfLayers.Count); // two convolutions, one Linear per block (the head is a field)
         Assert.All(norms, n => Assert.Equal(ScalarType.Float32, n.Input));
         Assert.All(norms, n => Assert.Equal(ScalarType.Float32, n.Output));
-        Assert.All(halfLayers, l => Assert.Equal(ScalarType.BFloat16, l.Output));
+        Assert.All(halfLayers, l => Assert.Equal(PolicyOverride.CpuActivation(ScalarType.BFloat16), l.Output));
         Assert.All(model.parameters(), p => Assert.Equal(ScalarType.Float32, p.dtype));
     }
 
     [Theory]
     [MemberData(nameof(Kernels))]
-    public void A_container_model_matches_its_fp32_reference_and_trains(HalfMatmulKernel kernel)
+    public void A_container_model_matches_its_fp32_reference_and_trains(HalfMatmulKernel kernel, bool excessPrecision)
     {
         using var scope = NewDisposeScope();
-        using var kernels = PolicyOverride.HalfMatmul(kernel);
+        using var kernels = PolicyOverride.HalfMatmul(kernel, excessPrecision);
         var generator = new torch.Generator().manual_seed(11);
         var model = Deterministic.Initialize(new ConvStackModel(PrecisionKind.Bf16), seed: 11);
         var x = randn(new long[] { 8, 3, 8, 8 }, generator: generator);

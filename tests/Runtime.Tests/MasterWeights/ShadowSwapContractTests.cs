@@ -11,17 +11,21 @@ namespace PrecisionDsl.Runtime.Tests.MasterWeights;
 /// <summary>
 /// The contract of the shadow swap for every half-capable layer type (<c>LayerCatalog.HalfCapable</c>): inside a
 /// generated-style forward the layer computes in half, <c>parameters()</c> and <c>state_dict()</c> stay fp32 masters,
-/// and the gradient of a backward reaches every master.
+/// and the gradient of a backward reaches every master. Under excess precision (bf16 Linear kernels widened on CPU) the layer
+/// computes in fp32 on its half-rounded weights and its output stays fp32.
 /// </summary>
 public sealed class ShadowSwapContractTests
 {
-    public static TheoryData<string, HalfMatmulKernel> Layers()
+    public static TheoryData<string, HalfMatmulKernel, bool> Layers()
     {
-        var data = new TheoryData<string, HalfMatmulKernel>();
+        var data = new TheoryData<string, HalfMatmulKernel, bool>();
         foreach (var name in new[] { "Linear", "Bilinear", "Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d", "Embedding", "EmbeddingBag", "PReLU" })
         {
-            data.Add(name, HalfMatmulKernel.Auto);
-            data.Add(name, HalfMatmulKernel.Widened);
+            foreach (var excessPrecision in new[] { false, true })
+            {
+                data.Add(name, HalfMatmulKernel.Auto, excessPrecision);
+                data.Add(name, HalfMatmulKernel.Widened, excessPrecision);
+            }
         }
 
         return data;
@@ -36,17 +40,22 @@ public sealed class ShadowSwapContractTests
 
     [Theory]
     [MemberData(nameof(Layers))]
-    public void The_layer_runs_in_half_while_its_masters_stay_fp32_and_receive_the_gradient(string name, HalfMatmulKernel kernel)
+    public void The_layer_runs_in_half_while_its_masters_stay_fp32_and_receive_the_gradient(string name, HalfMatmulKernel kernel, bool excessPrecision)
     {
         using var scope = NewDisposeScope();
-        using var kernels = PolicyOverride.HalfMatmul(kernel);
+        using var kernels = PolicyOverride.HalfMatmul(kernel, excessPrecision);
         var generator = new torch.Generator().manual_seed(5);
         var (layer, inputs) = Create(name, generator);
         var model = new AnyLayerModel(layer);
 
         var output = model.call(inputs);
 
-        Assert.Equal(ScalarType.BFloat16, output.dtype);
+        Assert.Equal(PolicyOverride.CpuActivation(ScalarType.BFloat16), output.dtype);
+        if (kernel == HalfMatmulKernel.Widened)
+        {
+            Assert.Equal(excessPrecision ? ScalarType.Float32 : ScalarType.BFloat16, output.dtype);
+        }
+
         Assert.All(model.parameters(), p => Assert.Equal(ScalarType.Float32, p.dtype));
         Assert.All(model.state_dict(), entry => Assert.Equal(ScalarType.Float32, entry.Value.dtype));
         output.to(ScalarType.Float32).square().sum().backward();

@@ -9,14 +9,17 @@ using static TorchSharp.torch.nn;
 
 namespace PrecisionDsl.Runtime.Tests.MasterWeights;
 
-/// <summary>Half Linear/Conv layers run widened: fp32 products of half-rounded operands, rounded back to half.</summary>
+/// <summary>
+/// Half Linear/Conv layers run widened: fp32 products of half-rounded operands, rounded back to half; under excess
+/// precision (bf16, Linear kernels widened) the fp32 products of the unrounded input and the half-rounded weights, left in fp32.
+/// </summary>
 public sealed class WidenedLayerTests
 {
     [Fact]
     public void Widened_linear_gives_the_fp32_product_of_the_half_rounded_operands_rounded_to_half()
     {
         using var scope = NewDisposeScope();
-        using var kernels = PolicyOverride.HalfMatmul(HalfMatmulKernel.Widened);
+        using var kernels = PolicyOverride.HalfMatmul(HalfMatmulKernel.Widened, excessPrecision: false);
         var model = new SingleLayer(Linear(16, 4));
         var layer = (Linear)model.Layer;
         var x = randn(8, 16);
@@ -33,7 +36,7 @@ public sealed class WidenedLayerTests
     public void Widened_convolution_gives_the_fp32_convolution_of_the_half_rounded_operands_rounded_to_half()
     {
         using var scope = NewDisposeScope();
-        using var kernels = PolicyOverride.HalfMatmul(HalfMatmulKernel.Widened);
+        using var kernels = PolicyOverride.HalfMatmul(HalfMatmulKernel.Widened, excessPrecision: false);
         var model = new SingleLayer(Conv2d(3, 4, 3, padding: 1));
         var layer = (Conv2d)model.Layer;
         var x = randn(2, 3, 8, 8);
@@ -52,7 +55,7 @@ public sealed class WidenedLayerTests
     public void Convolution_gradients_reach_the_master_as_the_fp32_gradients_of_the_half_rounded_operands(HalfMatmulKernel kernel)
     {
         using var scope = NewDisposeScope();
-        using var kernels = PolicyOverride.HalfMatmul(kernel);
+        using var kernels = PolicyOverride.HalfMatmul(kernel, excessPrecision: false);
         var model = new SingleLayer(Conv2d(3, 4, 3, padding: 1));
         var layer = (Conv2d)model.Layer;
         var x = randn(2, 3, 8, 8);
@@ -72,6 +75,60 @@ public sealed class WidenedLayerTests
             Assert.True(scale > 0);
             Assert.True((actual - expected).abs().max().item<float>() <= 0.03 * scale);
         }
+    }
+
+    [Fact]
+    public void Under_excess_precision_a_linear_computes_in_fp32_on_its_half_rounded_weights_and_leaves_its_input_unrounded()
+    {
+        using var scope = NewDisposeScope();
+        using var kernels = PolicyOverride.HalfMatmul(HalfMatmulKernel.Widened, excessPrecision: true);
+        var model = new SingleLayer(Linear(16, 4));
+        var layer = (Linear)model.Layer;
+        var x = randn(8, 16);
+
+        var output = model.call(x);
+
+        var expected = functional.linear(x, RoundToBf16(layer.weight), RoundToBf16(layer.bias!));
+        Assert.Equal(ScalarType.Float32, model.LastLayerOutputDtype);
+        Assert.Equal(Snapshots.Values(expected), Snapshots.Values(output));
+        Assert.NotEqual(Snapshots.Values(functional.linear(x, layer.weight, layer.bias)), Snapshots.Values(output));
+    }
+
+    [Fact]
+    public void Under_excess_precision_convolution_gradients_reach_the_master_as_the_fp32_gradients_on_the_half_rounded_weights()
+    {
+        using var scope = NewDisposeScope();
+        using var kernels = PolicyOverride.HalfMatmul(HalfMatmulKernel.Widened, excessPrecision: true);
+        var model = new SingleLayer(Conv2d(3, 4, 3, padding: 1));
+        var layer = (Conv2d)model.Layer;
+        var x = randn(2, 3, 8, 8);
+
+        model.call(x).square().sum().backward();
+        model.State.MoveGradientsToMasters();
+
+        var (weight, bias) = (RoundToBf16(layer.weight).requires_grad_(), RoundToBf16(layer.bias!).requires_grad_());
+        functional.conv2d(x, weight, bias, padding: new long[] { 1, 1 }).square().sum().backward();
+        Assert.All(model.State.Slots, s => Assert.NotNull(s.Widened));
+        Assert.Equal(Snapshots.Values(weight.grad!), Snapshots.Values(layer.weight.grad!));
+        Assert.Equal(Snapshots.Values(bias.grad!), Snapshots.Values(layer.bias!.grad!));
+    }
+
+    [Fact]
+    public void Float16_rounds_every_half_layer_output_even_with_excess_precision_allowed()
+    {
+        using var scope = NewDisposeScope();
+        using var kernels = PolicyOverride.HalfMatmul(HalfMatmulKernel.Widened, excessPrecision: true);
+        using var fp16 = PolicyOverride.CpuFp16(ScalarType.Float16);
+        var model = new SingleLayer(Linear(16, 4), PrecisionKind.Fp16);
+        var layer = (Linear)model.Layer;
+        var x = randn(8, 16);
+
+        var output = model.call(x);
+
+        var expected = functional.linear(RoundTo(x, ScalarType.Float16), RoundTo(layer.weight, ScalarType.Float16), RoundTo(layer.bias!, ScalarType.Float16))
+            .to(ScalarType.Float16);
+        Assert.Equal(ScalarType.Float16, model.LastLayerOutputDtype);
+        Assert.Equal(Snapshots.Values(expected), Snapshots.Values(output));
     }
 
     [Fact]
@@ -114,7 +171,7 @@ public sealed class WidenedLayerTests
     public void Widened_bilinear_gives_the_fp32_product_of_the_half_rounded_operands_and_trains_its_master()
     {
         using var scope = NewDisposeScope();
-        using var kernels = PolicyOverride.HalfMatmul(HalfMatmulKernel.Widened);
+        using var kernels = PolicyOverride.HalfMatmul(HalfMatmulKernel.Widened, excessPrecision: false);
         var model = new PairModel(Bilinear(6, 5, 3));
         var (a, b) = (randn(4, 6), randn(4, 5));
 
@@ -159,7 +216,9 @@ public sealed class WidenedLayerTests
         return (loss, model.parameters().Select(p => p.grad!.clone()).ToArray());
     }
 
-    private static Tensor RoundToBf16(Tensor tensor) => tensor.detach().to(ScalarType.BFloat16).to(ScalarType.Float32);
+    private static Tensor RoundToBf16(Tensor tensor) => RoundTo(tensor, ScalarType.BFloat16);
+
+    private static Tensor RoundTo(Tensor tensor, ScalarType half) => tensor.detach().to(half).to(ScalarType.Float32);
 
     /// <summary>One bf16 two-input layer in the generated shape; its forward returns the layer's output unchanged.</summary>
     private sealed class PairModel : Module<Tensor, Tensor, Tensor>, IPrecisionModel
@@ -189,11 +248,13 @@ public sealed class WidenedLayerTests
     private sealed class SingleLayer : Module<Tensor, Tensor>, IPrecisionModel
     {
         private readonly Module<Tensor, Tensor> layer;
+        private readonly PrecisionKind kind;
         private MixedPrecisionState? __pdslState;
 
-        public SingleLayer(Module<Tensor, Tensor> layer) : base(nameof(SingleLayer))
+        public SingleLayer(Module<Tensor, Tensor> layer, PrecisionKind kind = PrecisionKind.Bf16) : base(nameof(SingleLayer))
         {
             this.layer = layer;
+            this.kind = kind;
             RegisterComponents();
         }
 
@@ -201,13 +262,13 @@ public sealed class WidenedLayerTests
 
         public ScalarType LastLayerOutputDtype { get; private set; }
 
-        internal MixedPrecisionState State => __pdslState ??= new(this, new PrecisionLayer[] { new("layer", layer, PrecisionKind.Bf16) }, null);
+        internal MixedPrecisionState State => __pdslState ??= new(this, new PrecisionLayer[] { new("layer", layer, kind) }, null);
 
         public override Tensor forward(Tensor x)
         {
             using var scope = NewDisposeScope();
             using var weights = State.EnterForward();
-            var input = Precision.Cast(x, weights.Bf16);
+            var input = Precision.Cast(x, kind == PrecisionKind.Fp16 ? weights.Fp16 : weights.Bf16);
             var result = layer.call(input);
             LastLayerOutputDtype = result.dtype;
             return scope.MoveToOuter(result);

@@ -188,6 +188,42 @@ public sealed class PrecisionPolicyTests
     public void Half_matmul_environment_setting_is_parsed_leniently(string? setting, HalfMatmulKernel expected) =>
         Assert.Equal(expected, PrecisionSettings.ParseCpuHalfMatmul(setting));
 
+    [Theory]
+    [InlineData(null, true)]
+    [InlineData("on", true)]
+    [InlineData(" OFF ", false)]
+    [InlineData("0", false)]
+    [InlineData("false", false)]
+    [InlineData("maybe", true)]
+    public void Excess_precision_environment_setting_is_parsed_leniently(string? setting, bool expected) =>
+        Assert.Equal(expected, PrecisionSettings.ParseCpuExcessPrecision(setting));
+
+    [Theory]
+    [InlineData(HalfMatmulKernel.Widened, true, ScalarType.BFloat16, DeviceType.CPU, true)]
+    [InlineData(HalfMatmulKernel.Widened, false, ScalarType.BFloat16, DeviceType.CPU, false)]
+    [InlineData(HalfMatmulKernel.Widened, true, ScalarType.Float16, DeviceType.CPU, false)] // fp16 rounds: overflow is what loss scaling is for
+    [InlineData(HalfMatmulKernel.Widened, true, ScalarType.BFloat16, DeviceType.CUDA, false)]
+    [InlineData(HalfMatmulKernel.Native, true, ScalarType.BFloat16, DeviceType.CPU, false)]
+    public void Bf16_keeps_activations_in_fp32_only_on_a_cpu_that_widens_its_linear_kernels_and_when_allowed(
+        HalfMatmulKernel kernel, bool excessPrecision, ScalarType dtype, DeviceType deviceType, bool expected)
+    {
+        // Fp16 is the kind that maps to Float16 on CPU (when the settings say so).
+        var kind = dtype == ScalarType.Float16 ? PrecisionKind.Fp16 : PrecisionKind.Bf16;
+        var settings = new PrecisionSettings { CpuHalfMatmul = kernel, CpuExcessPrecision = excessPrecision, CpuFp16Dtype = ScalarType.Float16 };
+
+        Assert.Equal(expected, settings.KeepsActivationsInFp32(dtype, deviceType));
+        Assert.Equal(expected ? ScalarType.Float32 : settings.DtypeFor(kind, deviceType), settings.ActivationDtypeFor(kind, deviceType));
+    }
+
+    [Fact]
+    public void Under_auto_excess_precision_follows_the_self_test_of_the_linear_family()
+    {
+        var settings = new PrecisionSettings { CpuHalfMatmul = HalfMatmulKernel.Auto };
+
+        // Machine-dependent: AVX2 widens Linear, a CPU with AVX512_BF16 runs it natively.
+        Assert.Equal(settings.Widens(KernelFamily.Linear, ScalarType.BFloat16, DeviceType.CPU), settings.KeepsActivationsInFp32(ScalarType.BFloat16, DeviceType.CPU));
+    }
+
     [Fact]
     public void An_undefined_half_matmul_setting_is_rejected()
     {

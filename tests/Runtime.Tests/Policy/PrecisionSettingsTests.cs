@@ -130,7 +130,8 @@ public sealed class PrecisionSettingsTests
             using (var forward = state.EnterForward())
             {
                 Assert.Same(state.Settings, PrecisionPolicy.Current);
-                Assert.Equal(ScalarType.BFloat16, forward.Fp16);
+                // Every bf16 kernel widened: activations keep fp32 (excess precision, on by default).
+                Assert.Equal(ScalarType.Float32, forward.Fp16);
                 // The question CheckedOps asks before each product.
                 Assert.True(PrecisionPolicy.Widens(KernelFamily.Linear, ScalarType.BFloat16, DeviceType.CPU));
                 var nested = nn.Linear(2, 2);
