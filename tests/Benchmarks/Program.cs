@@ -1,11 +1,12 @@
 using BenchmarkDotNet.Running;
 using PrecisionDsl.Benchmarks;
 
-// "memory" prints the peak-memory table (each variant in a child process); anything else goes to
-// BenchmarkDotNet, e.g. --filter '*MlpStep*'.
+// "memory" prints the peak-memory table (each variant in a child process); "interleaved" the mixed/fp32 step-time
+// table measured in one process (InterleavedSteps); anything else goes to BenchmarkDotNet, e.g. --filter '*MlpStep*'.
 return args switch
 {
     ["memory"] => MemoryProbe.RunAll(),
+    ["interleaved"] => InterleavedSteps.Run(),
     ["memory-child", var variant] => MemoryProbe.RunChild(variant),
     _ => Run(args),
 };
