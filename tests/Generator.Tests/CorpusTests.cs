@@ -56,6 +56,7 @@ public sealed class CorpusTests
         [nameof(AlexNet)] = g => (new AlexNet(), randn(new long[] { 16, 3, 16, 16 }, generator: g), Labels(g, 10, 16)),
         [nameof(GruClassifier)] = g => (new GruClassifier(), Labels(g, 50, 16, 7), Labels(g, 4, 16)),
         [nameof(LstmForecaster)] = g => (new LstmForecaster(), randn(new long[] { 16, 9, 3 }, generator: g), randn(new long[] { 16, 1 }, generator: g)),
+        [nameof(TiedLanguageModel)] = g => (new TiedLanguageModel(), Labels(g, 40, 8, 6), Labels(g, 40, 8, 6)),
         [nameof(TransformerBlock)] = g => (new TransformerBlock(), Labels(g, 40, 8, 6), Labels(g, 40, 8, 6)),
         [nameof(CausalSelfAttention)] = g => (new CausalSelfAttention(), randn(new long[] { 8, 6, 32 }, generator: g), randn(new long[] { 8, 6, 8 }, generator: g)),
         [nameof(BagOfWordsClassifier)] = g => (new BagOfWordsClassifier(), Labels(g, 60, 16, 5), Labels(g, 4, 16)),

@@ -61,13 +61,14 @@ internal sealed class FlatBuffers : IDisposable
     /// <summary>
     /// Moves <paramref name="parameters"/> (the model's own floating parameters, slot masters included) into flat
     /// buffers and the slots' shadows and widened copies into theirs. A master shared by two slots (tied weights)
-    /// is placed once and both shadows become views of its segment.
+    /// is placed once and both shadows become views of its segment; parameters are told apart by
+    /// <see cref="TensorAlias"/>, not by handle.
     /// </summary>
     public static FlatBuffers Build(IReadOnlyList<ShadowSlot> slots, IEnumerable<Parameter> parameters)
     {
         using var noGrad = no_grad();
-        var slotsByMaster = slots.GroupBy(s => s.Master.Handle).ToDictionary(g => g.Key, g => g.ToList());
-        var unique = parameters.Where(p => p.is_floating_point()).DistinctBy(p => p.Handle).ToList();
+        var slotsByMaster = slots.GroupBy(s => TensorAlias.Of(s.Master)).ToDictionary(g => g.Key, g => g.ToList());
+        var unique = parameters.Where(p => p.is_floating_point()).DistinctBy(TensorAlias.Of).ToList();
         var groups = new List<FlatGroup>();
         foreach (var byDevice in unique.GroupBy(p => (p.device.type, p.device.index, p.dtype)))
         {
@@ -209,6 +210,21 @@ internal sealed class FlatBuffers : IDisposable
         .CreateDelegate<Func<IntPtr, IntPtr>>();
 }
 
+/// <summary>
+/// What makes two tensors one parameter: the same first element, dtype, shape and strides. A weight tied between two
+/// modules (GPT-2's embedding and output head) can reach the runtime as two TorchSharp handles on one tensor — a
+/// native-backed <c>Embedding</c> hands out a new handle at each read of its weight — and flattening it once per
+/// handle would split it in two, each half trained by one of its uses.
+/// </summary>
+internal readonly record struct TensorAlias(long Address, ScalarType Dtype, string Layout)
+{
+    public static TensorAlias Of(Tensor tensor) => new(
+        // Empty tensors may share an address without sharing anything; their handle tells them apart.
+        tensor.numel() > 0 ? FlatBuffers.DataPointer(tensor) : -(long)tensor.Handle,
+        tensor.dtype,
+        string.Join(',', tensor.shape) + "/" + string.Join(',', tensor.stride()));
+}
+
 /// <summary>One parameter's place in its group's master buffer.</summary>
 internal sealed record FlatEntry(Parameter Parameter, long Offset, long Count);
 
@@ -216,6 +232,7 @@ internal sealed record FlatEntry(Parameter Parameter, long Offset, long Count);
 internal sealed class FlatGroup : IDisposable
 {
     private readonly Dictionary<IntPtr, FlatEntry> entriesByHandle;
+    private readonly Dictionary<long, FlatEntry> entriesByAddress;
 
     private FlatGroup(Tensor masters, List<FlatEntry> entries, List<ShadowSegment> shadows)
     {
@@ -223,9 +240,14 @@ internal sealed class FlatGroup : IDisposable
         Entries = entries;
         Shadows = shadows;
         entriesByHandle = entries.ToDictionary(e => e.Parameter.Handle);
+        entriesByAddress = entries.Where(e => e.Count > 0)
+            .ToDictionary(e => FlatBuffers.DataPointer(masters) + e.Offset * masters.ElementSize);
     }
 
-    public bool TryLocate(Parameter parameter, out FlatEntry entry) => entriesByHandle.TryGetValue(parameter.Handle, out entry!);
+    /// <summary>The entry of <paramref name="parameter"/>, or of another handle on the same tensor (a tied weight read through a second module).</summary>
+    public bool TryLocate(Parameter parameter, out FlatEntry entry) =>
+        entriesByHandle.TryGetValue(parameter.Handle, out entry!)
+        || (entriesByAddress.TryGetValue(FlatBuffers.DataPointer(parameter), out entry!) && TensorAlias.Of(entry.Parameter) == TensorAlias.Of(parameter));
 
     public Tensor Masters { get; }
 
@@ -241,11 +263,11 @@ internal sealed class FlatGroup : IDisposable
         Masters: Bytes(Masters), MasterGradients: Bytes(Gradients), HalfShadows: Shadows.Sum(s => Bytes(s.Half)),
         WidenedCopies: Shadows.Sum(s => Bytes(s.Widened)), OptimizerState: 0);
 
-    internal static FlatGroup Create(List<Parameter> parameters, Dictionary<IntPtr, List<ShadowSlot>> slotsByMaster)
+    internal static FlatGroup Create(List<Parameter> parameters, Dictionary<TensorAlias, List<ShadowSlot>> slotsByMaster)
     {
         // Per shadow dtype: widened masters, native masters; then plain parameters; matrices before vectors in each.
         var ordered = parameters
-            .Select(p => (Parameter: p, Slots: slotsByMaster.GetValueOrDefault(p.Handle)))
+            .Select(p => (Parameter: p, Slots: slotsByMaster.GetValueOrDefault(TensorAlias.Of(p))))
             .OrderBy(x => x.Slots is null ? 1 : 0)
             .ThenBy(x => x.Slots is null ? 0 : (int)x.Slots[0].Shadow.dtype)
             .ThenBy(x => x.Slots is not null && x.Slots[0].Widened is null ? 1 : 0)

@@ -28,6 +28,7 @@ internal sealed class LayerInputHooks : IDisposable
 
     private LayerInputHooks(Module layer, ScalarType dtype, bool widened, Func<bool> inForward)
     {
+        Layer = layer;
         this.dtype = dtype;
         this.widened = widened;
         this.inForward = inForward;
@@ -49,6 +50,9 @@ internal sealed class LayerInputHooks : IDisposable
     /// <param name="inForward">True while a generated forward of the owning model runs on the calling thread.</param>
     public static LayerInputHooks? TryAttach(Module module, ScalarType dtype, bool widened, Func<bool> inForward) =>
         module is nn.Module<Tensor, Tensor> or nn.Module<Tensor, Tensor, Tensor> ? new LayerInputHooks(module, dtype, widened, inForward) : null;
+
+    /// <summary>The hooked layer.</summary>
+    public Module Layer { get; }
 
     public void Dispose() => removeHooks();
 

@@ -38,6 +38,9 @@ internal sealed class ShadowSlot
 
     public string Name { get; }
 
+    /// <summary>The layer that registers <see cref="Master"/> under <see cref="Name"/>.</summary>
+    public Module Module => module;
+
     public Parameter Master { get; }
 
     public Parameter Shadow { get; }

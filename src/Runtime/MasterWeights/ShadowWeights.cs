@@ -260,11 +260,47 @@ internal sealed class ShadowWeights
             }
         }
 
+        WidenLayersTiedToWidenedOnes(builtSlots, builtHooks);
         slots = builtSlots;
         hooks = builtHooks;
         Flat?.Dispose();
         Flat = FlatBuffers.Build(slots, OwnParameters());
         built = true;
+    }
+
+    /// <summary>
+    /// A weight tied between a widened layer and a natively-half one (an Embedding, in no kernel family, sharing the
+    /// output head's weight when the CPU widens Linear and rounds every half op) has one flat segment, so one copy to
+    /// compute with: the native layer computes on the widened copy too, through hooks that round its output to half
+    /// as its own kernel would (an embedding lookup of half-rounded rows: the same values).
+    /// </summary>
+    private void WidenLayersTiedToWidenedOnes(List<ShadowSlot> builtSlots, List<LayerInputHooks> builtHooks)
+    {
+        var widenedMasters = builtSlots.Where(s => s.Widened is not null).Select(s => TensorAlias.Of(s.Master)).ToHashSet();
+        var tiedLayers = builtSlots.Where(s => s.Widened is null && widenedMasters.Contains(TensorAlias.Of(s.Master)))
+            .Select(s => s.Module).Distinct().ToList();
+        foreach (var layer in tiedLayers)
+        {
+            var layerSlots = builtSlots.Where(s => ReferenceEquals(s.Module, layer)).ToList();
+            // A layer that cannot be hooked keeps its half shadow, and FlatBuffers rejects the tie.
+            if (LayerInputHooks.TryAttach(layer, layerSlots[0].Shadow.dtype, widened: true, () => InForwardOnThisThread) is not { } widenedHooks)
+            {
+                continue;
+            }
+
+            builtHooks.RemoveAll(hook =>
+            {
+                var replaced = ReferenceEquals(hook.Layer, layer);
+                if (replaced)
+                {
+                    hook.Dispose();
+                }
+
+                return replaced;
+            });
+            builtHooks.Add(widenedHooks);
+            layerSlots.ForEach(slot => slot.Widen());
+        }
     }
 
     /// <summary>

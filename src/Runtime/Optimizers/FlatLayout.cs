@@ -107,7 +107,8 @@ internal sealed class FlatLayout(Module model, bool flattenTheRest = false) : ID
         }
 
         var ranges = new List<FlatRange>();
-        foreach (var inGroup in located.GroupBy(x => x.Group))
+        // A tied weight is in the groups once per handle: it is updated once, as PyTorch's parameters() lists it once.
+        foreach (var inGroup in located.DistinctBy(x => x.Entry).GroupBy(x => x.Group))
         {
             var run = new List<FlatEntry>();
             ParamGroup? runGroup = null;
@@ -160,7 +161,7 @@ internal sealed class FlatLayout(Module model, bool flattenTheRest = false) : ID
     {
         var rest = groups.SelectMany(g => g.Parameters)
             .Where(p => p.requires_grad && p.is_floating_point() && Locate(p) is null)
-            .DistinctBy(p => p.Handle)
+            .DistinctBy(TensorAlias.Of)
             .ToList();
         // Still holding them: another fused optimizer over the same parameters may have moved them into its buffers.
         var unchanged = own is not null && own.Groups.Sum(g => g.Entries.Count) == rest.Count
