@@ -14,7 +14,7 @@ namespace PrecisionDsl.Benchmarks;
 /// PDSL_MEMORY_BATCH sets the attention probe's batch (default 16).
 /// <para>Two figures per variant. <i>Cold</i>: the first <see cref="Steps"/> steps' peak over the RSS after setup,
 /// as measured since the first runs; it also counts what the first step loads once (17-19 MB of libtorch's code
-/// pages on the attention block, the same in every variant, which makes the variants' ratios look closer than
+/// pages on the attention block, about the same in every variant, which makes the variants' ratios look closer than
 /// their tensors are). <i>Warm</i>: the peak of <see cref="Steps"/> more steps over the RSS just before them (VmHWM
 /// reset through /proc/self/clear_refs, as PyTorch-side measurements run warm-up steps first): what a step in
 /// steady state adds on top of the persistent buffers (parameters, gradients, optimizer state).</para>
