@@ -12,6 +12,12 @@ namespace PrecisionDsl.Benchmarks;
 /// reports the kernel's resident high-water mark (VmHWM) after setup and after a few steps. Run with
 /// MALLOC_MMAP_THRESHOLD_=131072 so glibc returns freed tensor memory at once and the peak is the live peak;
 /// PDSL_MEMORY_BATCH sets the attention probe's batch (default 16).
+/// <para>Two figures per variant. <i>Cold</i>: the first <see cref="Steps"/> steps' peak over the RSS after setup,
+/// as measured since the first runs; it also counts what the first step loads once (17-19 MB of libtorch's code
+/// pages on the attention block, about the same in every variant, which makes the variants' ratios look closer than
+/// their tensors are). <i>Warm</i>: the peak of <see cref="Steps"/> more steps over the RSS just before them (VmHWM
+/// reset through /proc/self/clear_refs, as PyTorch-side measurements run warm-up steps first): what a step in
+/// steady state adds on top of the persistent buffers (parameters, gradients, optimizer state).</para>
 /// </summary>
 public static class MemoryProbe
 {
@@ -38,8 +44,8 @@ public static class MemoryProbe
     /// <summary>Runs every variant in its own process and prints a Markdown table.</summary>
     public static int RunAll()
     {
-        Console.WriteLine($"| variant | RSS after setup | peak RSS over {Steps} steps | peak - setup |");
-        Console.WriteLine("|---|---:|---:|---:|");
+        Console.WriteLine($"| variant | RSS after setup | peak RSS over {Steps} steps | peak - setup (cold) | peak - RSS before, {Steps} more steps (warm) |");
+        Console.WriteLine("|---|---:|---:|---:|---:|");
         string self = Environment.ProcessPath!;
         string assembly = typeof(MemoryProbe).Assembly.Location;
         bool viaHost = Path.GetFileNameWithoutExtension(self) == "dotnet";
@@ -52,14 +58,19 @@ public static class MemoryProbe
             using var child = Process.Start(start)!;
             string[] fields = child.StandardOutput.ReadToEnd().Trim().Split(' ');
             child.WaitForExit();
-            if (child.ExitCode != 0 || fields.Length != 2) return Fail($"{name}: child exited {child.ExitCode}");
-            long setup = long.Parse(fields[0], CultureInfo.InvariantCulture), peak = long.Parse(fields[1], CultureInfo.InvariantCulture);
-            Console.WriteLine($"| {name} | {Mb(setup)} | {Mb(peak)} | {Mb(peak - setup)} |");
+            if (child.ExitCode != 0 || fields.Length != 4) return Fail($"{name}: child exited {child.ExitCode}");
+            long[] bytes = Array.ConvertAll(fields, field => long.Parse(field, CultureInfo.InvariantCulture));
+            (long setup, long peak, long warmBase, long warmPeak) = (bytes[0], bytes[1], bytes[2], bytes[3]);
+            string warm = warmBase < 0 ? "n/a" : Mb(warmPeak - warmBase);
+            Console.WriteLine($"| {name} | {Mb(setup)} | {Mb(peak)} | {Mb(peak - setup)} | {warm} |");
         }
         return 0;
     }
 
-    /// <summary>In the child: set up one variant, record RSS, run the steps, print "setupBytes peakBytes".</summary>
+    /// <summary>
+    /// In the child: set up one variant, record RSS, run the steps (cold), then again from a reset high-water mark
+    /// (warm); print "setupBytes coldPeakBytes warmBaseBytes warmPeakBytes" (the warm pair -1 where the reset is not supported).
+    /// </summary>
     public static int RunChild(string name)
     {
         var variant = Variants.FirstOrDefault(v => v.Name == name);
@@ -68,8 +79,35 @@ public static class MemoryProbe
         GC.Collect();
         long setup = Status("VmRSS:");
         for (int i = 0; i < Steps; i++) step();
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{setup} {Status("VmHWM:")}"));
+        long coldPeak = Status("VmHWM:");
+        GC.Collect();
+        long warmBase = Status("VmRSS:"), warmPeak = -1;
+        if (ResetPeak())
+        {
+            for (int i = 0; i < Steps; i++) step();
+            warmPeak = Status("VmHWM:");
+        }
+        else
+        {
+            warmBase = -1;
+        }
+
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{setup} {coldPeak} {warmBase} {warmPeak}"));
         return 0;
+    }
+
+    /// <summary>Sets VmHWM to the current RSS; false where the kernel does not support it.</summary>
+    private static bool ResetPeak()
+    {
+        try
+        {
+            File.WriteAllText("/proc/self/clear_refs", "5");
+            return true;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return false;
+        }
     }
 
     private static long Status(string key) =>
