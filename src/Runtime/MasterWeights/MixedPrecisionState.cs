@@ -299,7 +299,14 @@ public sealed class MixedPrecisionState
     private Tensor BackwardIntoMasters(Func<Tensor> computeLoss, GradScaler scaler, double lossWeight, out List<MixedPrecisionState> states)
     {
         using var scope = NewDisposeScope();
-        var value = Precision.Cast(computeLoss(), ScalarType.Float32);
+        Tensor value;
+        // The loss's temporaries — the forward's fp32 result first, batch x positions x vocabulary for a language
+        // model's head — are freed before the backward: autograd keeps what it needs (log_softmax its output).
+        using (var lossScope = NewDisposeScope())
+        {
+            value = Temporaries.Keep(lossScope, Precision.Cast(computeLoss(), ScalarType.Float32));
+        }
+
         var weighted = lossWeight == 1.0 ? value : value * lossWeight;
         states = StatesWithin(owner).ToList();
         // The half gradients go straight into the fp32 master gradients and are never stored: the shadows point
