@@ -18,10 +18,12 @@ namespace PrecisionDsl.Benchmarks;
 /// </summary>
 public static class InterleavedSteps
 {
-    private const int WarmupSteps = 10, Rounds = 12, StepsPerBlock = 10;
+    private const int WarmupSteps = 10, StepsPerBlock = 10;
 
-    public static int Run()
+    /// <param name="rounds">Blocks per variant: more narrow the medians on a noisy machine.</param>
+    public static int Run(int rounds = 12)
     {
+        Rounds = rounds;
         Console.WriteLine($"CPU: {CpuModel()}, {Environment.ProcessorCount} cores; load average at start: {LoadAverage()}");
         Console.WriteLine($"median (min) ms per step over {Rounds} interleaved blocks of {StepsPerBlock} steps, after {WarmupSteps} warm-up steps");
         Console.WriteLine();
@@ -31,6 +33,8 @@ public static class InterleavedSteps
         Compare("GptBlock: width 128, batch 256 x 11 tokens", GptBlockSteps);
         return 0;
     }
+
+    private static int Rounds { get; set; }
 
     private static (string Name, Func<double> Step)[] OverheadBound()
     {

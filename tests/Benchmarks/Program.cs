@@ -7,6 +7,7 @@ return args switch
 {
     ["memory"] => MemoryProbe.RunAll(),
     ["interleaved"] => InterleavedSteps.Run(),
+    ["interleaved", var rounds] => InterleavedSteps.Run(int.Parse(rounds, System.Globalization.CultureInfo.InvariantCulture)),
     ["memory-child", var variant] => MemoryProbe.RunChild(variant),
     _ => Run(args),
 };
