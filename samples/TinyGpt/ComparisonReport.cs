@@ -133,7 +133,7 @@ public static class ComparisonReport
     internal static string F(double value, string format) => value.ToString(format, CultureInfo.InvariantCulture);
 
     internal static string SpeedRatio(double speedup) =>
-        speedup >= 1 ? F(speedup, "F2") + "x faster" : F(1 / speedup, "F1") + "x slower";
+        speedup >= 1 ? F(speedup, "F2") + "x faster" : F(1 / speedup, "F2") + "x slower";
 
     private static string Percent(double fraction) => F(100 * fraction, "+0.00;-0.00;0.00") + " %";
 

@@ -18,6 +18,13 @@ if (parsed.Errors.Count > 0)
 }
 return parsed.Invoke();
 
+// The run's step time replaced by the interleaved measurement, its throughput with it.
+static RunResult Retimed(RunResult run, double stepMilliseconds) => run with
+{
+    MeanStepMilliseconds = stepMilliseconds,
+    TokensPerSecond = run.TokensPerSecond * run.MeanStepMilliseconds / stepMilliseconds,
+};
+
 static int Fail(string message)
 {
     Console.Error.WriteLine($"error: {message}");
@@ -99,6 +106,17 @@ static int Run(SampleOptions options)
 
     // The full comparison is the first seed's; several seeds add the distribution of the accuracy metrics.
     var runs = new[] { mixedRuns.FirstOrDefault(), referenceRuns.FirstOrDefault() }.OfType<RunResult>().ToArray();
+    string timing = "step times of the training runs";
+    if (runs.Length == 2 && steps >= 100) // a short run (tests, smoke checks) has nothing worth timing
+    {
+        // Timed one after the other, the runs' ratio swung with passing load and favoured whichever ran second.
+        const int blocks = 10;
+        int stepsPerBlock = Math.Clamp(steps / 50, 1, 10);
+        timing = $"step times measured together after training: fresh models, {blocks} alternating blocks of {stepsPerBlock} steps each, medians";
+        Console.WriteLine($"Timing both precisions together ({blocks} alternating blocks of {stepsPerBlock} steps), so the ratio does not depend on which ran first or on passing load.");
+        var (mixedMs, fp32Ms) = Trainer.TimeInterleaved(TrainingSettings.For(size, steps, options.Seed, device), blocks, stepsPerBlock);
+        runs = [Retimed(runs[0], mixedMs), Retimed(runs[1], fp32Ms)];
+    }
     var seeds = options.Seeds > 1 && mixedRuns.Count > 0 && referenceRuns.Count > 0 ? new SeedSummary(mixedRuns, referenceRuns) : null;
     ConsoleView.Table(ComparisonReport.Rows(runs));
     Console.WriteLine("  Held-out problems (never trained on):");
@@ -117,7 +135,7 @@ static int Run(SampleOptions options)
         $"{size.Heads} heads, context {size.Context}. Training: batch {size.BatchSize}, {steps} steps, AdamW, peak learning rate " +
         $"{size.LearningRate}, seed {options.Seed}{(options.Seeds > 1 ? $" (+{options.Seeds - 1} more)" : "")}. " +
         $"Half kernels ({halfName}; on CPU self-tested: native only where correct and not slower, widened = fp32 kernels on " +
-        $"{halfName}-rounded values): {kernels}. **Mixed vs fp32: {speed}.**");
+        $"{halfName}-rounded values): {kernels}. **Mixed vs fp32: {speed}** ({timing}).");
     string report = ComparisonReport.Write(options.OutputFolder, runs, setup, TinyGptModel.PrecisionPlan.ToTable(), size.Digits, seeds);
     Console.WriteLine($"Mixed vs fp32 ({size.Name}, {device.type}): {speed}. Report: {report} (plot: loss.png, loss.svg)");
     return 0;

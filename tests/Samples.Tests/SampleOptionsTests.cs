@@ -71,4 +71,28 @@ public sealed class SampleOptionsTests
         Assert.Equal(exitCode, process.ExitCode);
         Assert.Contains(output, text);
     }
+
+    [Fact]
+    public void A_compared_run_times_both_precisions_together_and_reports_that_ratio()
+    {
+        var folder = Directory.CreateTempSubdirectory("tinygpt-").FullName;
+        try
+        {
+            var start = new ProcessStartInfo(Path.Combine(AppContext.BaseDirectory, "TinyGpt")) { RedirectStandardOutput = true, RedirectStandardError = true };
+            foreach (string arg in new[] { "--size", "tiny", "--device", "cpu", "--steps", "100", "--out", folder }) start.ArgumentList.Add(arg);
+            using var process = Process.Start(start)!;
+            var error = process.StandardError.ReadToEndAsync();
+            string text = process.StandardOutput.ReadToEnd();
+            process.WaitForExit();
+
+            Assert.True(process.ExitCode == 0, text + error.Result);
+            Assert.Contains("Timing both precisions together (10 alternating blocks of 2 steps)", text);
+            Assert.Contains("Mixed vs fp32 (tiny, Cpu)", text, StringComparison.OrdinalIgnoreCase);
+            Assert.Contains("step times measured together after training", File.ReadAllText(Path.Combine(folder, "report.md")));
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
 }
