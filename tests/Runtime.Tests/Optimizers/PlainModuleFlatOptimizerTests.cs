@@ -382,6 +382,50 @@ public sealed class PlainModuleFlatOptimizerTests
     /// <summary>fc1, a LayerNorm and fc2 in a plain <c>Sequential</c>: no precision model anywhere.</summary>
     private static Sequential Plain() => Sequential(("fc1", Linear(4, 16)), ("norm", LayerNorm(16)), ("fc2", Linear(16, 1)));
 
+    [Fact]
+    public void A_weight_tied_between_an_embedding_and_a_head_is_flattened_once_and_stepped_once()
+    {
+        using var scope = NewDisposeScope();
+        var model = new TiedPlain();
+        var ids = randint(0, 10, new long[] { 6, 5 }, generator: new torch.Generator().manual_seed(3));
+        const double lr = 0.1;
+        // The expected step: the gradient of both uses, summed (one tensor under two handles), applied once.
+        model.call(ids).square().mean().backward();
+        var expected = (model.Tokens.weight!.detach() - lr * model.Tokens.weight!.grad!).clone();
+        model.zero_grad();
+        var optimizer = model.CreateSgd(lr);
+
+        optimizer.zero_grad();
+        model.call(ids).square().mean().backward();
+        optimizer.step();
+
+        // TorchSharp lists the tied weight twice (once per module); its own SGD would step it twice.
+        Assert.Equal(2, model.parameters().Count(p => p.shape.SequenceEqual(new long[] { 10, 4 })));
+        Assert.Single(Layout(optimizer).Ranges);
+        Assert.Equal(40, Layout(optimizer).Flats.Single().Groups.Single().Masters.numel());
+        Assert.True(model.Tokens.weight!.allclose(expected, rtol: 1e-6, atol: 1e-7));
+        Assert.True(model.Head.weight!.allclose(expected, rtol: 1e-6, atol: 1e-7));
+    }
+
+    /// <summary>GPT-2's weight tying in plain TorchSharp: the head reads the embedding's weight.</summary>
+    private sealed class TiedPlain : Module<Tensor, Tensor>
+    {
+        private readonly Embedding tokens = Embedding(10, 4);
+        private readonly Linear head = Linear(4, 10, hasBias: false);
+
+        public TiedPlain() : base(nameof(TiedPlain))
+        {
+            head.weight = tokens.weight!;
+            RegisterComponents();
+        }
+
+        public Embedding Tokens => tokens;
+
+        public Linear Head => head;
+
+        public override Tensor forward(Tensor ids) => head.call(tokens.call(ids));
+    }
+
     private static (Sequential Flat, Sequential Reference) TwinModels()
     {
         var flat = Plain();
