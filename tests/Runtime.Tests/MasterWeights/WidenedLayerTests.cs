@@ -132,6 +132,27 @@ public sealed class WidenedLayerTests
     }
 
     [Fact]
+    public void A_model_mixing_real_fp16_and_bf16_layers_rounds_the_fp16_one_and_keeps_the_bf16_one_in_fp32()
+    {
+        using var scope = NewDisposeScope();
+        using var kernels = PolicyOverride.HalfMatmul(HalfMatmulKernel.Widened, excessPrecision: true);
+        using var fp16 = PolicyOverride.CpuFp16(ScalarType.Float16);
+        var model = new Fp16ThenBf16(Linear(8, 6), Linear(6, 4));
+        var x = randn(5, 8);
+
+        var output = model.call(x);
+
+        var hidden = functional.linear(RoundTo(x, ScalarType.Float16), RoundTo(model.First.weight, ScalarType.Float16), RoundTo(model.First.bias!, ScalarType.Float16))
+            .to(ScalarType.Float16).to(ScalarType.Float32);
+        var expected = functional.linear(hidden, RoundToBf16(model.Second.weight), RoundToBf16(model.Second.bias!));
+        Assert.Equal((ScalarType.Float16, ScalarType.Float32), model.OutputDtypes);
+        Assert.Equal(Snapshots.Values(expected), Snapshots.Values(output));
+        output.sum().backward();
+        model.State.MoveGradientsToMasters();
+        Assert.All(model.parameters(), p => Assert.True(p.grad is { } g && g.abs().sum().item<float>() > 0));
+    }
+
+    [Fact]
     public void Auto_and_widened_steps_agree_to_bf16_rounding_for_containers_and_nested_models()
     {
         using var scope = NewDisposeScope();
@@ -219,6 +240,39 @@ public sealed class WidenedLayerTests
     private static Tensor RoundToBf16(Tensor tensor) => RoundTo(tensor, ScalarType.BFloat16);
 
     private static Tensor RoundTo(Tensor tensor, ScalarType half) => tensor.detach().to(half).to(ScalarType.Float32);
+
+    /// <summary>An [Fp16] layer then a [Bf16] one, in the generated shape.</summary>
+    private sealed class Fp16ThenBf16 : Module<Tensor, Tensor>, IPrecisionModel
+    {
+        private readonly Linear first;
+        private readonly Linear second;
+        private MixedPrecisionState? __pdslState;
+
+        public Fp16ThenBf16(Linear first, Linear second) : base(nameof(Fp16ThenBf16))
+        {
+            (this.first, this.second) = (first, second);
+            RegisterComponents();
+        }
+
+        public Linear First => first;
+
+        public Linear Second => second;
+
+        public (ScalarType First, ScalarType Second) OutputDtypes { get; private set; }
+
+        internal MixedPrecisionState State => __pdslState ??= new(this,
+            new PrecisionLayer[] { new("first", first, PrecisionKind.Fp16), new("second", second, PrecisionKind.Bf16) }, null);
+
+        public override Tensor forward(Tensor x)
+        {
+            using var scope = NewDisposeScope();
+            using var weights = State.EnterForward();
+            var hidden = first.call(Precision.Cast(x, weights.Fp16));
+            var result = second.call(Precision.Cast(hidden, weights.Bf16));
+            OutputDtypes = (hidden.dtype, result.dtype);
+            return scope.MoveToOuter(result);
+        }
+    }
 
     /// <summary>One bf16 two-input layer in the generated shape; its forward returns the layer's output unchanged.</summary>
     private sealed class PairModel : Module<Tensor, Tensor, Tensor>, IPrecisionModel
