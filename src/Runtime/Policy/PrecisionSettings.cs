@@ -9,7 +9,8 @@ namespace PrecisionDsl;
 
 /// <summary>
 /// The choices a precision model runs under: which dtype <see cref="PrecisionKind.Fp16"/> becomes on CPU, how half
-/// products and convolutions compute on CPU, and where the runtime reports what it decided. Immutable: a model
+/// products and convolutions compute on CPU, whether bf16 may keep its activations in fp32 there, and where the runtime
+/// reports what it decided. Immutable: a model
 /// captures the settings in effect when its state is created (<see cref="PrecisionPolicy.Current"/>) and keeps them
 /// for its lifetime, so it never mixes two modes. Derive variants with <c>with</c>.
 /// </summary>
@@ -17,7 +18,6 @@ public sealed record PrecisionSettings
 {
     private readonly ScalarType cpuFp16Dtype = ScalarType.BFloat16;
     private readonly HalfMatmulKernel cpuHalfMatmul = HalfMatmulKernel.Auto;
-    private readonly bool cpuExcessPrecision = true;
     private readonly ILogger logger = StandardErrorLogger.Instance;
 
     /// <summary>
@@ -66,11 +66,7 @@ public sealed record PrecisionSettings
     /// every half op (false) costs two casts per half product and bf16 elementwise kernels. True by default.
     /// Float16 always rounds, so overflow and loss scaling behave as on a GPU.
     /// </summary>
-    public bool CpuExcessPrecision
-    {
-        get => cpuExcessPrecision;
-        init => cpuExcessPrecision = value;
-    }
+    public bool CpuExcessPrecision { get; init; } = true;
 
     /// <summary>
     /// Where the runtime reports its decisions and warnings for models running under these settings; by default one
@@ -110,7 +106,7 @@ public sealed record PrecisionSettings
     /// nearly every model), so a model's mode never hinges on a timing-close call for a kernel it may not even use.
     /// </summary>
     public bool KeepsActivationsInFp32(ScalarType dtype, DeviceType deviceType) =>
-        cpuExcessPrecision && dtype == ScalarType.BFloat16 && Widens(KernelFamily.Linear, dtype, deviceType);
+        CpuExcessPrecision && dtype == ScalarType.BFloat16 && Widens(KernelFamily.Linear, dtype, deviceType);
 
     /// <summary>
     /// The dtype activations of <paramref name="kind"/> have in a generated forward on <paramref name="deviceType"/>:

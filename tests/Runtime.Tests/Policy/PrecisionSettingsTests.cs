@@ -211,6 +211,21 @@ public sealed class PrecisionSettingsTests
         Assert.Equal(PrecisionSettings.FromEnvironment.Logger, new PrecisionSettings().Logger);
     }
 
+    [Fact]
+    public void Excess_precision_is_logged_once_per_logger_and_not_when_every_half_op_rounds()
+    {
+        using var scope = NewDisposeScope();
+        using var excessLog = new CapturingLogger();
+        using var roundingLog = new CapturingLogger();
+
+        ModelUnder(BFloat16Widened(excessLog));
+        ModelUnder(BFloat16Widened(excessLog));
+        ModelUnder(BFloat16Widened(roundingLog) with { CpuExcessPrecision = false });
+
+        Assert.Single(excessLog.Messages, m => m.Level == LogLevel.Information && m.Message.Contains("excess precision"));
+        Assert.DoesNotContain(roundingLog.Messages, m => m.Message.Contains("excess precision"));
+    }
+
     private static PrecisionSettings BFloat16Widened(ILogger logger) =>
         new() { CpuFp16Dtype = ScalarType.BFloat16, CpuHalfMatmul = HalfMatmulKernel.Widened, Logger = logger };
 
