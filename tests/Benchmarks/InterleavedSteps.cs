@@ -23,18 +23,15 @@ public static class InterleavedSteps
     /// <param name="rounds">Blocks per variant: more narrow the medians on a noisy machine.</param>
     public static int Run(int rounds = 12)
     {
-        Rounds = rounds;
         Console.WriteLine($"CPU: {CpuModel()}, {Environment.ProcessorCount} cores; load average at start: {LoadAverage()}");
-        Console.WriteLine($"median (min) ms per step over {Rounds} interleaved blocks of {StepsPerBlock} steps, after {WarmupSteps} warm-up steps");
+        Console.WriteLine($"median (min) ms per step over {rounds} interleaved blocks of {StepsPerBlock} steps, after {WarmupSteps} warm-up steps");
         Console.WriteLine();
         Console.WriteLine("| model | variant | ms per step | / fp32 |");
         Console.WriteLine("|---|---|---:|---:|");
-        Compare("overhead-bound: 100 x Linear 64→64 + ReLU, batch 32", OverheadBound);
-        Compare("GptBlock: width 128, batch 256 x 11 tokens", GptBlockSteps);
+        Compare("overhead-bound: 100 x Linear 64→64 + ReLU, batch 32", OverheadBound, rounds);
+        Compare("GptBlock: width 128, batch 256 x 11 tokens", GptBlockSteps, rounds);
         return 0;
     }
-
-    private static int Rounds { get; set; }
 
     private static (string Name, Func<double> Step)[] OverheadBound()
     {
@@ -86,7 +83,7 @@ public static class InterleavedSteps
         return step();
     }
 
-    private static void Compare(string title, Func<(string Name, Func<double> Step)[]> prepare)
+    private static void Compare(string title, Func<(string Name, Func<double> Step)[]> prepare, int rounds)
     {
         var variants = prepare();
         foreach (var (_, step) in variants)
@@ -95,7 +92,7 @@ public static class InterleavedSteps
         }
 
         var blocks = variants.Select(_ => new List<double>()).ToArray();
-        for (var round = 0; round < Rounds; round++)
+        for (var round = 0; round < rounds; round++)
         {
             for (var v = 0; v < variants.Length; v++)
             {
