@@ -149,17 +149,15 @@ public static class Trainer
     /// </summary>
     public static (double MixedMilliseconds, double Fp32Milliseconds) TimeInterleaved(TrainingSettings settings, int blocks, int stepsPerBlock)
     {
-        manual_seed(settings.Seed);
-        using var mixed = new TinyGptModel(settings.Model);
-        manual_seed(settings.Seed);
-        using var fp32 = new TinyGptModel(settings.Model);
-        var runs = new[] { (Model: mixed, Mixed: true), (Model: fp32, Mixed: false) }.Select(run =>
+        using var mixed = TimedModel(settings);
+        using var fp32 = TimedModel(settings);
+        using var mixedOptimizer = mixed.CreateAdamW(settings.LearningRate, weightDecay: 0.01);
+        using var fp32Optimizer = fp32.CreateAdamW(settings.LearningRate, weightDecay: 0.01);
+        var runs = new[]
         {
-            run.Model.to(settings.Device);
-            run.Model.train();
-            var optimizer = run.Model.CreateAdamW(settings.LearningRate, weightDecay: 0.01);
-            return (run.Model, Optimizer: optimizer, Scaler: run.Mixed ? run.Model.CreateGradScaler() : null, Times: new List<double>());
-        }).ToArray();
+            (Model: mixed, Optimizer: (optim.Optimizer)mixedOptimizer, Scaler: mixed.CreateGradScaler(), Times: new List<double>()),
+            (Model: fp32, Optimizer: (optim.Optimizer)fp32Optimizer, Scaler: (GradScaler?)null, Times: new List<double>()),
+        };
         var batches = new Batches(new AdditionData(settings.Digits, settings.HeldOutCount, settings.Seed), settings.BatchSize, settings.ProblemsPerSequence);
         using var scope = NewDisposeScope();
         var (inputs, targets) = batches.NextTraining(settings.Device);
@@ -176,8 +174,16 @@ public static class Trainer
                 if (block >= 0) run.Times.Add(watch.Elapsed.TotalMilliseconds / stepsPerBlock);
             }
         }
-        foreach (var run in runs) run.Optimizer.Dispose();
         return (Median(runs[0].Times), Median(runs[1].Times));
+    }
+
+    private static TinyGptModel TimedModel(TrainingSettings settings)
+    {
+        manual_seed(settings.Seed);
+        var model = new TinyGptModel(settings.Model);
+        model.to(settings.Device);
+        model.train();
+        return model;
     }
 
     /// <summary>
