@@ -23,7 +23,7 @@ public static class InterleavedSteps
     /// <param name="rounds">Blocks per variant: more narrow the medians on a noisy machine.</param>
     public static int Run(int rounds = 12)
     {
-        Console.WriteLine($"CPU: {CpuModel()}, {Environment.ProcessorCount} cores; load average at start: {LoadAverage()}");
+        Console.WriteLine($"CPU: {Machine.CpuModel()}, {Environment.ProcessorCount} cores; load average at start: {Machine.LoadAverage()}");
         Console.WriteLine($"median (min) ms per step over {rounds} interleaved blocks of {StepsPerBlock} steps, after {WarmupSteps} warm-up steps");
         Console.WriteLine();
         Console.WriteLine("| model | variant | ms per step | / fp32 |");
@@ -115,14 +115,6 @@ public static class InterleavedSteps
         var sorted = values.Order().ToArray();
         return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
     }
-
-    private static string CpuModel() =>
-        File.Exists("/proc/cpuinfo")
-            ? File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))?.Split(':', 2)[1].Trim() ?? "unknown"
-            : "unknown";
-
-    private static string LoadAverage() =>
-        File.Exists("/proc/loadavg") ? string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : "unknown";
 
     private sealed record Trained<TModel>(TModel Model, optim.Optimizer Optimizer, GradScaler Scaler);
 }

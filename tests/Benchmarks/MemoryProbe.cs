@@ -1,5 +1,4 @@
 using System;
-using System.Diagnostics;
 using System.Globalization;
 using System.IO;
 using System.Linq;
@@ -46,19 +45,11 @@ public static class MemoryProbe
     {
         Console.WriteLine($"| variant | RSS after setup | peak RSS over {Steps} steps | peak - setup (cold) | peak - RSS before, {Steps} more steps (warm) |");
         Console.WriteLine("|---|---:|---:|---:|---:|");
-        string self = Environment.ProcessPath!;
-        string assembly = typeof(MemoryProbe).Assembly.Location;
-        bool viaHost = Path.GetFileNameWithoutExtension(self) == "dotnet";
         foreach (var (name, _) in Variants)
         {
-            var start = new ProcessStartInfo(self) { RedirectStandardOutput = true };
-            if (viaHost) start.ArgumentList.Add(assembly);
-            start.ArgumentList.Add("memory-child");
-            start.ArgumentList.Add(name);
-            using var child = Process.Start(start)!;
-            string[] fields = child.StandardOutput.ReadToEnd().Trim().Split(' ');
-            child.WaitForExit();
-            if (child.ExitCode != 0 || fields.Length != 4) return Fail($"{name}: child exited {child.ExitCode}");
+            var (exitCode, output) = ChildProcess.Run(["memory-child", name]);
+            string[] fields = output.Trim().Split(' ');
+            if (exitCode != 0 || fields.Length != 4) return Fail($"{name}: child exited {exitCode}");
             long[] bytes = Array.ConvertAll(fields, field => long.Parse(field, CultureInfo.InvariantCulture));
             (long setup, long peak, long warmBase, long warmPeak) = (bytes[0], bytes[1], bytes[2], bytes[3]);
             string warm = warmBase < 0 ? "n/a" : Mb(warmPeak - warmBase);
@@ -110,7 +101,8 @@ public static class MemoryProbe
         }
     }
 
-    private static long Status(string key) =>
+    /// <summary>A byte count from /proc/self/status: VmRSS (resident now) or VmHWM (resident high-water mark).</summary>
+    internal static long Status(string key) =>
         long.Parse(File.ReadLines("/proc/self/status").First(line => line.StartsWith(key, StringComparison.Ordinal))[key.Length..]
             .Trim().Split(' ')[0], CultureInfo.InvariantCulture) * 1024;
 
