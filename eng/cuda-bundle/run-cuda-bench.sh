@@ -7,6 +7,8 @@
 #   env:   DEVICE         cuda (default) or cpu (a CPU with native bf16 and a python torch: mixed is bf16 there)
 #          CONFIGS        TinyGpt shapes to time (default 0,1,2,3)
 #          MEMORY_MODELS  models whose memory is measured (default "mlp L6 L8")
+#          SAMPLE_ARGS    also run the TinyGpt sample with these options after the benchmarks (e.g. "--size medium
+#                         --seeds 2"; default: not run); its log, report and plots land in OUT/tinygpt.tar
 # The most wanted figures run first and every step has a timeout, so a hang late in the run loses little.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -20,6 +22,7 @@ mkdir -p "$out"
 log="$out/run.log"
 work=$(mktemp -d)
 timeout 90 tar -xJf "$bundle/dotnet.tar.xz" -C "$work" && timeout 90 tar -xJf "$bundle/PrecisionDsl.Benchmarks.tar.xz" -C "$work" \
+    && { [ -z "${SAMPLE_ARGS:-}" ] || timeout 90 tar -xJf "$bundle/TinyGpt.tar.xz" -C "$work"; } \
     || { echo "unpack failed" | tee -a "$log" >&2; exit 1; }
 source "$here/torch-env.sh" "$work/dotnet" || exit 1
 bench=("$DOTNET_ROOT/dotnet" "$work/PrecisionDsl.Benchmarks/PrecisionDsl.Benchmarks.dll")
@@ -50,3 +53,11 @@ for model in $models; do
 done
 "${bench[@]}" compare "$out"/*.jsonl > "$out/comparison.md" 2>> "$log"
 cat "$out/comparison.md"
+if [ -n "${SAMPLE_ARGS:-}" ]; then
+    # One archive: at most 8 files come back from a lent machine.
+    sample="$work/tinygpt-out"
+    mkdir -p "$sample"
+    # shellcheck disable=SC2086 # SAMPLE_ARGS is a list of options
+    step "TinyGpt sample $SAMPLE_ARGS" 240 "$sample/tinygpt.log" "$DOTNET_ROOT/dotnet" "$work/TinyGpt/TinyGpt.dll" --device "$device" --out "$sample" $SAMPLE_ARGS
+    tar -C "$sample" -cf "$out/tinygpt.tar" . && tail -3 "$sample/tinygpt.log"
+fi
