@@ -13,10 +13,9 @@ Prints one JSON line per result ({"anchor": ...}) and a small table.
     python3 anchor_mlp_block.py --device cuda [--size large|small] [--iters 20] [--warmup 5]
 
 --memory fp32|fp16|bf16 measures the MLP training step's peak memory for that variant instead (model id mlp, as
-PrecisionDsl's device-memory mode names it; anchor_memory.py); one variant per process.
+PrecisionDsl's device-memory mode names it; anchor_common.py); one variant per process.
 """
 import argparse
-import json
 import math
 import statistics
 import sys
@@ -26,7 +25,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-import anchor_memory
+from anchor_common import emit
+import anchor_common
 
 p = argparse.ArgumentParser()
 p.add_argument("--device", default="cuda")
@@ -52,11 +52,6 @@ else:
 
 rows = []
 
-
-def emit(**kw):
-    clean = {k: (round(v, 6) if isinstance(v, float) and math.isfinite(v) else (str(v) if isinstance(v, float) else v))
-             for k, v in kw.items()}
-    print(json.dumps(clean), flush=True)
 
 
 def sync():
@@ -215,7 +210,7 @@ def memory(variant):
         scaler.update()
         return loss.item()
 
-    emit(**anchor_memory.measure(dev, "mlp", variant, build, step, growth_interval=2000, fp16=variant == "fp16"))
+    emit(**anchor_common.measure(dev, "mlp", variant, build, step, growth_interval=2000, fp16=variant == "fp16"))
 
 
 def main():

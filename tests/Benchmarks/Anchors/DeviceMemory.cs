@@ -12,7 +12,7 @@ namespace PrecisionDsl.Benchmarks.Anchors;
 /// the device memory in use (<c>cudaMemGetInfo</c>, total - free: the CUDA context, libtorch's caching allocator,
 /// which keeps what a step reserved at its peak, and other processes; TorchSharp 0.107 has no allocator statistics)
 /// read after setup and after each of 3 warm-up + 10 steps; on CPU the resident high-water mark (VmHWM).
-/// eng/cuda-bundle/anchor_memory.py measures PyTorch the same way, and <see cref="AnchorComparison"/> joins the two.
+/// eng/cuda-bundle/anchor_common.py (the anchors' --memory) measures PyTorch the same way, and <see cref="AnchorComparison"/> joins the two.
 /// </summary>
 public static class DeviceMemory
 {

@@ -1,14 +1,23 @@
-"""Peak memory of a training step, read the way PrecisionDsl's device-memory mode reads it
-(tests/Benchmarks/Anchors/DeviceMemory.cs): on CUDA the device memory in use (cudaMemGetInfo, total - free: the
-CUDA context, the caching allocator's reserved blocks, other processes) after setup and after each of 3 warm-up +
-10 steps; on CPU the resident high-water mark.  Used by anchor_mlp_block.py and anchor_tinygpt.py (--memory);
-returns the fields of one {"anchor": "device_memory"} line.
+"""What the PyTorch anchors (anchor_mlp_block.py, anchor_tinygpt.py) share: the JSON-line output and the memory
+measurement of their --memory mode, which reads a training step's peak the way PrecisionDsl's device-memory mode
+does (tests/Benchmarks/Anchors/DeviceMemory.cs): on CUDA the device memory in use (cudaMemGetInfo, total - free:
+the CUDA context, the caching allocator's reserved blocks, other processes) after setup and after each of 3
+warm-up + 10 steps; on CPU the resident high-water mark.
 """
+import json
+import math
 import resource
 
 import torch
 
 STEPS = 13
+
+
+def emit(**kw):
+    """One JSON line; finite floats rounded to 6 decimals, inf/nan as strings."""
+    clean = {k: (round(v, 6) if isinstance(v, float) and math.isfinite(v) else (str(v) if isinstance(v, float) else v))
+             for k, v in kw.items()}
+    print(json.dumps(clean), flush=True)
 
 
 def _used(dev):
@@ -20,7 +29,8 @@ def _used(dev):
 
 
 def measure(dev, model_id, variant, build, step, growth_interval, fp16):
-    """build() -> (model, optimizer); step(model, optimizer, scaler) -> loss. One variant per process."""
+    """The fields of one {"anchor": "device_memory"} line. build() -> (model, optimizer); step(model, optimizer,
+    scaler) -> loss. One variant per process, so none inherits another's cached blocks."""
     torch.zeros(1, device=dev)  # the context, before any model: what every variant pays
     context = _used(dev)
     model, optimizer = build()
