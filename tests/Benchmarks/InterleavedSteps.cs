@@ -29,6 +29,43 @@ public static class InterleavedSteps
         Console.WriteLine("|---|---|---:|---:|");
         Compare("overhead-bound: 100 x Linear 64→64 + ReLU, batch 32", OverheadBound, rounds);
         Compare("GptBlock: width 128, batch 256 x 11 tokens", GptBlockSteps, rounds);
+        Compare($"wide MLP inference: {Mlp.Input}→{Mlp.Hidden}→{Mlp.Hidden}→{Mlp.Output}, batch {InferenceBatch}, no_grad", WideMlpInference, rounds);
+        return 0;
+    }
+
+    private const int InferenceBatch = 64;
+
+    /// <summary>Issue #15's inference target (≥ 3.5x fp32 where the CPU has native bf16): the forward alone, no_grad.</summary>
+    private static (string Name, Func<double> Step)[] WideMlpInference()
+    {
+        var input = randn(InferenceBatch, Mlp.Input, generator: new torch.Generator().manual_seed(3));
+        Mlp Build(bool excessPrecision)
+        {
+            using var settings = PrecisionPolicy.Use(PrecisionPolicy.Current with { CpuExcessPrecision = excessPrecision });
+            manual_seed(1);
+            var model = new Mlp();
+            model.eval();
+            // The first generated forward creates the model's state, which keeps the settings of this scope.
+            Inference(() => model.call(input));
+            return model;
+        }
+
+        var fp32 = Build(excessPrecision: true);
+        var excess = Build(excessPrecision: true);
+        var rounding = Build(excessPrecision: false);
+        return
+        [
+            ("fp32", () => Inference(() => fp32.ForwardFp32(input))),
+            ("bf16 generated, excess precision (default here)", () => Inference(() => excess.call(input))),
+            ("bf16 generated, every half op rounded", () => Inference(() => rounding.call(input))),
+        ];
+    }
+
+    private static double Inference(Func<Tensor> forward)
+    {
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        forward();
         return 0;
     }
 
