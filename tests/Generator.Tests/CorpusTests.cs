@@ -58,6 +58,7 @@ public sealed class CorpusTests
         [nameof(LstmForecaster)] = g => (new LstmForecaster(), randn(new long[] { 16, 9, 3 }, generator: g), randn(new long[] { 16, 1 }, generator: g)),
         [nameof(TiedLanguageModel)] = g => (new TiedLanguageModel(), Labels(g, 40, 8, 6), Labels(g, 40, 8, 6)),
         [nameof(TransformerBlock)] = g => (new TransformerBlock(), Labels(g, 40, 8, 6), Labels(g, 40, 8, 6)),
+        [nameof(StackedAttention)] = g => (new StackedAttention(), Labels(g, 40, 8, 6), Labels(g, 40, 8, 6)),
         [nameof(CausalSelfAttention)] = g => (new CausalSelfAttention(), randn(new long[] { 8, 6, 32 }, generator: g), randn(new long[] { 8, 6, 8 }, generator: g)),
         [nameof(BagOfWordsClassifier)] = g => (new BagOfWordsClassifier(), Labels(g, 60, 16, 5), Labels(g, 4, 16)),
         [nameof(AudioConvNet)] = g => (new AudioConvNet(), randn(new long[] { 16, 1, 64 }, generator: g), Labels(g, 5, 16)),

@@ -76,6 +76,9 @@ public sealed class HalfStoredSoftmaxTests
     [InlineData("var weights = functional.softmax(scores, -1); weights = weights * 2; return torch.matmul(weights, scores);", "reassigned")]
     [InlineData("var weights = torch.zeros(1); weights = functional.softmax(scores, -1); return torch.matmul(weights, scores);", "assigned twice")]
     [InlineData("return fp32.call(functional.softmax(scores, -1));", "read by an fp32 layer")]
+    [InlineData("Tensor weights = scores; for (int i = 0; i < 2; i++) { weights = functional.softmax(scores, -1); scores = torch.matmul(weights, scores); } return weights;", "assigned in a loop, returned after it")]
+    [InlineData("for (int i = 0; i < 2; i++) { var weights = functional.softmax(scores, -1); scores = torch.matmul(weights, scores) + weights; } return scores;", "in a loop, also read by an operator")]
+    [InlineData("for (int i = 0; i < 2; i++) { scores = torch.matmul(scores, scores) + (functional.softmax(scores, -1) is var w ? w : scores); } return scores;", "declared by a pattern")]
     public void Any_other_reader_keeps_the_fp32_softmax(string body, string why)
     {
         var text = Generate(SnapshotTests.Usings + $$"""
@@ -99,6 +102,8 @@ public sealed class HalfStoredSoftmaxTests
     [InlineData("return torch.matmul(functional.softmax(scores, -1), scores);", "functional.softmax nested in its reader")]
     [InlineData("return torch.matmul(scores.softmax(-1), scores);", "the tensor method")]
     [InlineData("var weights = torch.softmax(dim: -1, input: scores); return scorer.call(weights) + torch.matmul(weights, scores);", "named arguments, two half readers")]
+    [InlineData("for (int layer = 0; layer < 2; layer++) { var weights = functional.softmax(scores, -1); scores = torch.matmul(weights, scores); } return scores;", "declared in a loop over layers")]
+    [InlineData("if (x.shape[0] > 1) { var weights = functional.softmax(scores, -1); scores = scorer.call(weights); } return scores;", "declared in a branch")]
     public void Every_form_read_only_by_half_ops_is_stored_in_half(string body, string why)
     {
         var text = Generate(SnapshotTests.Usings + $$"""

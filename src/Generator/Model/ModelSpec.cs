@@ -158,6 +158,9 @@ internal sealed record LossScaleSpec(
 /// <param name="Helpers">Methods of the model the body calls that call layers or policy ops themselves; they get a
 /// rewritten copy too (filled on the [Forward] body only, for every helper reachable from it).</param>
 /// <param name="Liveness">Statements and tensor locals of the [Forward] block for the liveness pass (none for helpers).</param>
+/// <param name="StatementValues">Values that are the whole of a statement <c>var h = value;</c> (one declarator) or
+/// <c>h = value;</c>, at any depth of blocks and loops but outside lambdas and local functions: such a value goes to
+/// the local and nowhere else.</param>
 internal sealed record ForwardBody(
     string FilePath,
     int TextStart,
@@ -175,7 +178,8 @@ internal sealed record ForwardBody(
     EquatableArray<ManualCast> ManualCasts,
     EquatableArray<BaseForwardCall> BaseForwardCalls,
     EquatableArray<HelperSpec> Helpers,
-    BodyLiveness Liveness);
+    BodyLiveness Liveness,
+    EquatableArray<TextSpan> StatementValues);
 
 /// <summary>A hand-written cast of a tensor (<c>x.half()</c>, <c>x.to(type: ScalarType.Float16)</c>, <c>x.type(torch.bfloat16)</c>).</summary>
 /// <param name="Call">The call as written ("x.half()"), for the message.</param>

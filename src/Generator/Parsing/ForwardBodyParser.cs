@@ -33,6 +33,7 @@ internal sealed class ForwardBodyParser
     private readonly List<TextSpan> layerForwardNames = new();
     private readonly List<ManualCast> manualCasts = new();
     private readonly List<BaseForwardCall> baseForwardCalls = new();
+    private readonly List<TextSpan> statementValues = new();
     private readonly HelperCollector helpers;
 
     private ForwardBodyParser(SemanticModel semanticModel, INamedTypeSymbol modelType, HashSet<string> memberNames, int textStart, HelperCollector helpers, CancellationToken cancellationToken)
@@ -94,7 +95,8 @@ internal sealed class ForwardBodyParser
             parser.manualCasts.ToEquatableArray(),
             parser.baseForwardCalls.ToEquatableArray(),
             helpers.Helpers.ToEquatableArray(),
-            method.Body is null ? BodyLiveness.None : LivenessParser.Read(method.Body, semanticModel, parser.nodes, parser.nodeOf, cancellationToken));
+            method.Body is null ? BodyLiveness.None : LivenessParser.Read(method.Body, semanticModel, parser.nodes, parser.nodeOf, cancellationToken),
+            parser.statementValues.ToEquatableArray());
     }
 
     /// <summary>The <c>#nullable</c> directive that recreates the context at <paramref name="position"/>.</summary>
@@ -164,7 +166,8 @@ internal sealed class ForwardBodyParser
         manualCasts.ToEquatableArray(),
         baseForwardCalls.ToEquatableArray(),
         EquatableArray<HelperSpec>.Empty,
-        BodyLiveness.None);
+        BodyLiveness.None,
+        statementValues.ToEquatableArray());
 
     /// <summary>
     /// Finds, parses and remembers the model's helper methods reachable from the forward body. A helper is
@@ -244,6 +247,7 @@ internal sealed class ForwardBodyParser
         }
 
         RecordAssignments(node);
+        RecordStatementValue(node);
         if (node is ExpressionSyntax expression and not ParenthesizedExpressionSyntax)
         {
             Classify(expression);
@@ -663,6 +667,20 @@ internal sealed class ForwardBodyParser
             case PostfixUnaryExpressionSyntax { RawKind: (int)SyntaxKind.PostIncrementExpression or (int)SyntaxKind.PostDecrementExpression } postfix:
                 UntrackAll(postfix.Operand);
                 break;
+        }
+    }
+
+    private void RecordStatementValue(SyntaxNode node)
+    {
+        var value = node switch
+        {
+            LocalDeclarationStatementSyntax { Declaration.Variables: { Count: 1 } variables } => variables[0].Initializer?.Value,
+            ExpressionStatementSyntax { Expression: AssignmentExpressionSyntax { RawKind: (int)SyntaxKind.SimpleAssignmentExpression, Left: IdentifierNameSyntax } assignment } => assignment.Right,
+            _ => null,
+        };
+        if (value is not null && !node.Ancestors().Any(a => a is AnonymousFunctionExpressionSyntax or LocalFunctionStatementSyntax))
+        {
+            statementValues.Add(Relative(Strip(value).Span));
         }
     }
 

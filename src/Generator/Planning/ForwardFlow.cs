@@ -147,7 +147,8 @@ internal sealed class ForwardFlow
     /// <summary>
     /// The half dtype a half-stored op (<see cref="OpPolicy.HalfStoredOp"/>, routable as written) stores its result in:
     /// the one its readers cast it to, when every reader is a half op or half layer — the op itself, or the local it is
-    /// the whole value of in an outermost statement, assigned nowhere else, read only there. Null otherwise.
+    /// the whole value of in a statement (at any depth, e.g. in a loop over layers), assigned nowhere else, read only
+    /// there. Null otherwise.
     /// </summary>
     private StaticDtype? HalfStorage(int index)
     {
@@ -168,7 +169,7 @@ internal sealed class ForwardFlow
             var local = body.Locals[assignedTo[0]];
             // The whole value of `var w = op(...);` or `w = op(...);`: a value inside a larger expression could flow elsewhere too.
             if (assignedTo.Length > 1 || local.Untracked || local.AssignedNodes.Count != 1 || parents[index].Count > 0
-                || !body.Liveness.Statements.Any(statement => statement.Assigned >= 0 && statement.Value == node.Span))
+                || !body.StatementValues.Contains(node.Span))
             {
                 return null;
             }
