@@ -174,7 +174,7 @@ public sealed class GradScaler
                 : "Unscale has already been called for this optimizer since the last Update.");
         }
 
-        records[optimizer] = new StepRecord(UnscaleAndCheck(gradients ?? GradientsOf(optimizer), 1.0 / scale));
+        records[optimizer] = new StepRecord(UnscaleAndCheck(gradients ?? GradientsOf(optimizer), 1.0 / scale), () => GradientsOf(optimizer));
     }
 
     /// <summary>
@@ -218,7 +218,7 @@ public sealed class GradScaler
             }
             else
             {
-                records[optimizer] = new StepRecord(UnscaleAndCheck(gradients ?? GradientsOf(optimizer), inverseScale: 1.0));
+                records[optimizer] = new StepRecord(UnscaleAndCheck(gradients ?? GradientsOf(optimizer), inverseScale: 1.0), () => GradientsOf(optimizer));
             }
         }
 
@@ -358,16 +358,17 @@ public sealed class GradScaler
     }
 
     /// <summary>
-    /// Multiplies every gradient by <paramref name="inverseScale"/> in place and returns a 0-d bool
-    /// tensor, true when any gradient holds inf/NaN. A gradient holds one exactly when its min or max
-    /// is not finite (both propagate NaN), so the check is one read-only pass per gradient
-    /// (<c>aminmax</c>) and no gradient-sized temporary; one stack and one reduction combine them.
-    /// Nothing is read back to the host.
+    /// Multiplies every gradient by <paramref name="inverseScale"/> in place and returns a 0-d fp32 tensor, the sum of
+    /// every gradient, which is finite whenever no gradient holds inf/NaN (a NaN propagates, an inf stays inf or meets
+    /// an opposite one and gives NaN). One read-only reduction per gradient and no gradient-sized temporary; whether it
+    /// is finite is read on the host with the step's one transfer (<see cref="StepRecord.ResolveOverflow"/>). Where
+    /// launches dominate a step (a small model on a GPU) each kernel counts: a flag computed on the device took five.
+    /// A sum can also overflow with every value finite; <see cref="HoldsInfOrNaN"/> then decides.
     /// </summary>
     internal static Tensor UnscaleAndCheck(IEnumerable<Tensor> gradients, double inverseScale)
     {
         using var scope = NewDisposeScope();
-        var extremes = new List<Tensor>();
+        var sums = new List<Tensor>();
         using (no_grad())
         {
             foreach (var gradient in gradients)
@@ -382,14 +383,37 @@ public sealed class GradScaler
                     gradient.mul_(inverseScale);
                 }
 
-                var (min, max) = gradient.aminmax();
-                extremes.Add(min.to(ScalarType.Float32));
-                extremes.Add(max.to(ScalarType.Float32));
+                // Half gradients sum in fp32: their own range overflows at 65504.
+                sums.Add(gradient.dtype == ScalarType.Float32 ? gradient.sum() : gradient.sum(ScalarType.Float32));
             }
         }
 
-        var overflow = extremes.Count == 0 ? tensor(false) : isfinite(stack(extremes)).all().logical_not();
-        return overflow.DetachFromDisposeScope();
+        var check = sums.Count switch
+        {
+            0 => tensor(0f),
+            1 => sums[0],
+            _ => stack(sums).sum(),
+        };
+        return check.DetachFromDisposeScope();
+    }
+
+    /// <summary>
+    /// Whether a gradient holds inf/NaN, exactly: the min or max of each (both propagate NaN) must be finite. Reads the
+    /// result to the host; called only when the check sum was not finite, to tell an inf/NaN from a sum that overflowed.
+    /// </summary>
+    internal static bool HoldsInfOrNaN(IEnumerable<Tensor> gradients)
+    {
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var extremes = new List<Tensor>();
+        foreach (var gradient in gradients.Where(g => g.numel() > 0))
+        {
+            var (min, max) = gradient.aminmax();
+            extremes.Add(min.to(ScalarType.Float32));
+            extremes.Add(max.to(ScalarType.Float32));
+        }
+
+        return extremes.Count > 0 && !isfinite(stack(extremes)).all().item<bool>();
     }
 
     /// <summary>
@@ -488,32 +512,36 @@ public sealed class GradScaler
     }
 
     /// <summary>What one optimizer went through since the last update.</summary>
-    private sealed class StepRecord(Tensor overflowOnDevice) : IDisposable
+    /// <param name="checkSum">The gradients' sum from <see cref="UnscaleAndCheck"/>: not finite on inf/NaN.</param>
+    /// <param name="gradients">The optimizer's gradients, read again only when the check sum is not finite.</param>
+    private sealed class StepRecord(Tensor checkSum, Func<IEnumerable<Tensor>> gradients) : IDisposable
     {
         public bool Stepped { get; set; }
 
         public bool? Overflow { get; private set; }
 
         /// <summary>
-        /// Reads the device flag once (the host synchronisation) and remembers it; <paramref name="readAlong"/>
-        /// travels in the same transfer.
+        /// Reads the check sum once (the host synchronisation) and remembers whether the gradients hold inf/NaN;
+        /// <paramref name="readAlong"/> travels in the same transfer.
         /// </summary>
         public void ResolveOverflow(Tensor? readAlong, out double readValue)
         {
             readValue = double.NaN;
+            float sum;
             if (readAlong is null)
             {
-                Overflow ??= overflowOnDevice.item<bool>();
-                return;
+                sum = checkSum.item<float>();
+            }
+            else
+            {
+                using var scope = NewDisposeScope();
+                var both = stack(new[] { checkSum, readAlong.detach().to(ScalarType.Float32).reshape() }).cpu().data<float>().ToArray();
+                (sum, readValue) = (both[0], both[1]);
             }
 
-            using var scope = NewDisposeScope();
-            var both = stack(new[] { overflowOnDevice.to(ScalarType.Float32), readAlong.detach().to(ScalarType.Float32).reshape() })
-                .cpu().data<float>().ToArray();
-            Overflow ??= both[0] != 0;
-            readValue = both[1];
+            Overflow ??= !float.IsFinite(sum) && HoldsInfOrNaN(gradients());
         }
 
-        public void Dispose() => overflowOnDevice.Dispose();
+        public void Dispose() => checkSum.Dispose();
     }
 }

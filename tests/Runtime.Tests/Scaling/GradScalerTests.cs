@@ -49,6 +49,45 @@ public sealed class GradScalerTests
         Assert.Equal(1, scaler.SkippedSteps);
     }
 
+    [Theory]
+    [InlineData(3e38f, 3e38f, true)]                   // finite, but their fp32 sum overflows: a real step
+    [InlineData(-3e38f, -3e38f, true)]
+    [InlineData(3e38f, float.PositiveInfinity, false)]
+    [InlineData(float.NegativeInfinity, float.PositiveInfinity, false)] // an inf and its opposite sum to NaN
+    public void Only_an_inf_or_NaN_gradient_skips_the_step_however_large_the_finite_ones(float first, float second, bool steps)
+    {
+        var parameter = new Parameter(tensor(new[] { 1f, 1f }));
+        var optimizer = optim.SGD(new[] { parameter }, 1e-40);
+        var scaler = new GradScaler(initialScale: 1, growthInterval: 1000, minScale: 1.0 / 1024);
+        parameter.grad = tensor(new[] { first, second });
+
+        Assert.Equal(steps, scaler.StepReadingAlong(optimizer, null, tensor(2.5f), out var loss));
+        scaler.Update();
+
+        Assert.Equal(2.5, loss);
+        Assert.Equal(steps ? 0 : 1, scaler.SkippedSteps);
+        Assert.Equal(steps ? 1.0 : 0.5, scaler.CurrentScale);
+    }
+
+    [Fact]
+    public void A_fused_optimizers_finite_gradients_whose_sum_overflows_still_step()
+    {
+        using var scope = NewDisposeScope();
+        var model = Deterministic.Initialize(Linear(4, 4), seed: 5);
+        var optimizer = model.CreateAdamW(lr: 1e-3);
+        model.call(ones(2, 4)).sum().backward();
+        using (no_grad())
+        {
+            foreach (var parameter in model.parameters()) parameter.grad!.fill_(3e38f);
+        }
+        var before = Snapshots.Of(model);
+        var scaler = new GradScaler(initialScale: 1);
+
+        Assert.True(scaler.Step(optimizer));
+        Assert.NotEqual(before, Snapshots.Of(model));
+        Assert.All(model.parameters(), p => Assert.True(isfinite(p).all().item<bool>()));
+    }
+
     [Fact]
     public void Scale_grows_after_exactly_growth_interval_clean_steps()
     {
