@@ -39,7 +39,8 @@ public class AnchorRunTests
         var inference = lines[1];
         Assert.InRange(Number(inference, "fp32_ms"), 1e-3, 1e4);
         Assert.InRange(Number(inference, "bf16_ms"), 1e-3, 1e4);
-        Assert.InRange(Number(inference, "bf16_max_rel_err"), 1e-6, 0.02); // bf16 rounding, not a different model
+        // bf16 rounding (native bf16 kernels where the CPU has them), not a different model, whose error would be ~1.
+        Assert.InRange(Number(inference, "bf16_max_rel_err"), 1e-6, 0.1);
 
         foreach (var training in lines[2..4])
         {
@@ -56,7 +57,7 @@ public class AnchorRunTests
         Assert.Equal(Number(tinyGpt[0], "ms"), Number(tinyGpt[1], "fp32_ms"));        // fused AdamW: the fp32 step
         Assert.Equal(Number(tinyGpt[2], "ms"), Number(tinyGpt[3], "fp32_ms"));        // TorchSharp AdamW: its own fp32 step
         Assert.True(tinyGpt[1].ContainsKey("final_scale") && !tinyGpt[0].ContainsKey("final_scale"));
-        Assert.InRange(Number(tinyGpt[1], "forward_max_rel_err"), 1e-6, 0.05);
+        Assert.InRange(Number(tinyGpt[1], "forward_max_rel_err"), 1e-6, 0.1);
     }
 
     [Fact]

@@ -123,6 +123,26 @@ public sealed class HalfStoredSoftmaxTests
     }
 
     [Fact]
+    public void A_softmax_in_a_helper_method_read_only_by_a_half_op_is_stored_in_half_and_compiles()
+    {
+        var text = Generate(SnapshotTests.Usings + """
+            [Bf16]
+            public partial class M : Module<Tensor, Tensor>
+            {
+                private readonly Linear scorer = Linear(4, 4);
+                public M() : base("M") => RegisterComponents();
+                [Forward] private Tensor F(Tensor x) => Attend(scorer.call(x));
+                private Tensor Attend(Tensor scores)
+                {
+                    var weights = functional.softmax(scores, -1);
+                    return torch.matmul(weights, scores);
+                }
+            }
+            """);
+        Assert.Contains("CheckedOps.Softmax(scores, -1, storage: __weights.Bf16", text);
+    }
+
+    [Fact]
     public void Output_and_gradients_are_within_the_half_rounding_of_the_fp32_softmax_emission()
     {
         using var scope = NewDisposeScope();
