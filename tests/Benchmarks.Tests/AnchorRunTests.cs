@@ -100,6 +100,19 @@ public class DeviceMemoryTests
         Assert.Equal(102_348, line["params"]!.GetValue<long>());
     }
 
+    [Fact]
+    public void The_parent_runs_every_variant_in_a_child_process_and_forwards_its_line()
+    {
+        var output = new StringWriter();
+        Assert.Equal(0, DeviceMemory.RunAll(AnchorOptions.Parse(["--device", "cpu", "--models", "L2"]), output, TextWriter.Null));
+
+        var lines = JsonLines.Read(output.ToString().Split('\n')).ToArray();
+        Assert.Equal(["fp32_noforeach", "fp32", "bf16", "bf16_noforeach"], lines.Select(line => line["variant"]!.GetValue<string>()));
+        Assert.All(lines, line => Assert.Equal(("device_memory", "L2"), (line["anchor"]!.GetValue<string>(), line["model"]!.GetValue<string>())));
+        // Each child is a process of its own: its context is measured before any model, so none starts from another's peak.
+        Assert.All(lines, line => Assert.True(line["context_mib"]!.GetValue<double>() < line["peak_mib"]!.GetValue<double>()));
+    }
+
     [Theory]
     [InlineData("L5", "bf16", "L5")]
     [InlineData("mlp", "fp64", "fp64")]
