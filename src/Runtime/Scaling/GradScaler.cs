@@ -530,6 +530,11 @@ public sealed class GradScaler
             float sum;
             if (readAlong is null)
             {
+                if (Overflow is not null)
+                {
+                    return; // resolved by Step already: Update reads nothing more
+                }
+
                 sum = checkSum.item<float>();
             }
             else
