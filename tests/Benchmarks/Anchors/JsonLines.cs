@@ -1,7 +1,6 @@
 using System;
 using System.Collections.Generic;
 using System.IO;
-using System.Linq;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 
@@ -52,7 +51,6 @@ public static class JsonLines
         long number => JsonValue.Create(number),
         bool flag => JsonValue.Create(flag),
         string text => JsonValue.Create(text),
-        IEnumerable<string> texts => new JsonArray(texts.Select(t => (JsonNode?)JsonValue.Create(t)).ToArray()),
         _ => JsonValue.Create(value.ToString()),
     };
 }
