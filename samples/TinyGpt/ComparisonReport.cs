@@ -39,6 +39,7 @@ public static class ComparisonReport
         Add("peak memory (RSS)", run => Megabytes(run.PeakResidentBytes),
             mixed is null ? null : F((double)mixed.PeakResidentBytes / reference!.PeakResidentBytes, "F2") + "x");
         Add("memory growth after warm-up", run => Megabytes(run.ResidentGrowthBytes));
+        Add("tensors leaked after warm-up", run => run.LeakedTensors.ToString(CultureInfo.InvariantCulture));
         if (runs.Any(run => run.PeakDeviceBytes is not null))
         {
             Add("peak device memory (cudaMemGetInfo)", run => run.PeakDeviceBytes is { } bytes ? Megabytes(bytes) : "n/a",
@@ -90,9 +91,10 @@ public static class ComparisonReport
         markdown.AppendLine("Step time and tokens/s exclude the first 5 steps (allocation and kernel warm-up). Peak memory is the");
         markdown.AppendLine("process's resident high-water mark, reset before each run; it includes the loaded libtorch code,");
         markdown.AppendLine("so the difference between runs says more than the absolute values. Memory growth after warm-up is the");
-        markdown.AppendLine("resident size at the end of training minus after the warm-up steps. Most of it is native tensor memory");
-        markdown.AppendLine("whose .NET wrappers wait for the garbage collector; it levels off as collections run (a leak would grow");
-        markdown.AppendLine("with `--steps`).");
+        markdown.AppendLine("resident size at the end of training minus after the warm-up steps, each read after a full garbage");
+        markdown.AppendLine("collection; the first run of a process also pays there for pools that later runs reuse, so a leak shows as");
+        markdown.AppendLine("growth that rises with `--steps`. Tensors leaked is exact: TorchSharp's count of live tensors at the end");
+        markdown.AppendLine("of training minus after the warm-up steps, 0 when every step frees what it made.");
         if (runs.Any(run => run.PeakDeviceBytes is not null))
         {
             markdown.AppendLine();

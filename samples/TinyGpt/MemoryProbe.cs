@@ -1,6 +1,7 @@
 using System;
 using System.Globalization;
 using System.IO;
+using TorchSharp;
 
 namespace TinyGpt;
 
@@ -26,6 +27,24 @@ public static class MemoryProbe
             return false;
         }
     }
+
+    /// <summary>
+    /// Resident size once the garbage collector has run and finalizers have finished: between collections the GC's
+    /// young generation alone moves RSS by tens of MB, which would read as growth.
+    /// </summary>
+    public static long SettledResidentBytes()
+    {
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        GC.Collect();
+        return CurrentResidentBytes();
+    }
+
+    /// <summary>
+    /// Tensors created on this thread and not yet disposed or finalized (TorchSharp's own count): exact, where RSS also
+    /// moves with the allocators' pools.
+    /// </summary>
+    public static long LiveTensors() => DisposeScopeManager.Statistics.ThreadTotalLiveCount;
 
     public static long PeakResidentBytes() => ReadStatusKilobytes("VmHWM:") * 1024 is var bytes && bytes > 0
         ? bytes

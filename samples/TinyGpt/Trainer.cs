@@ -41,6 +41,7 @@ public sealed record RunResult(
     double TokensPerSecond,
     long PeakResidentBytes,
     long ResidentGrowthBytes,
+    long LeakedTensors,
     long? PeakDeviceBytes,
     long SkippedSteps,
     double FinalScale,
@@ -64,7 +65,7 @@ public static class Trainer
     {
         var wall = Stopwatch.StartNew();
         MemoryProbe.ResetPeak();
-        long residentAfterWarmup = 0;
+        long residentAfterWarmup = 0, liveTensorsAfterWarmup = 0;
 
         manual_seed(settings.Seed);
         using var model = new TinyGptModel(settings.Model);
@@ -93,7 +94,8 @@ public static class Trainer
             if (trained == TimingWarmupSteps + 1)
             {
                 // Growth from here on is what a leak would show; before, the allocator and kernels warm up.
-                residentAfterWarmup = MemoryProbe.CurrentResidentBytes();
+                residentAfterWarmup = MemoryProbe.SettledResidentBytes();
+                liveTensorsAfterWarmup = MemoryProbe.LiveTensors();
                 timed.Start();
             }
             SetLearningRate(optimizer, settings, step);
@@ -120,7 +122,9 @@ public static class Trainer
         int timedSteps = Math.Max(1, settings.Steps - resumedFrom - TimingWarmupSteps);
         double meanStepMs = timed.Elapsed.TotalMilliseconds / timedSteps;
         long peak = MemoryProbe.PeakResidentBytes();
-        long growth = residentAfterWarmup > 0 ? MemoryProbe.CurrentResidentBytes() - residentAfterWarmup : 0;
+        bool warmedUp = residentAfterWarmup > 0;
+        long growth = warmedUp ? MemoryProbe.SettledResidentBytes() - residentAfterWarmup : 0;
+        long leakedTensors = warmedUp ? MemoryProbe.LiveTensors() - liveTensorsAfterWarmup : 0;
 
         model.eval();
         Func<Tensor, Tensor> forward = mixed ? model.call : model.ForwardFp32;
@@ -134,6 +138,7 @@ public static class Trainer
             batches.TokensPerBatch / (meanStepMs / 1000.0),
             peak,
             growth,
+            leakedTensors,
             peakDevice,
             scaler?.SkippedSteps ?? 0,
             scaler?.CurrentScale ?? 1.0,

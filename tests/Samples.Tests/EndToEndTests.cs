@@ -32,6 +32,7 @@ public sealed class EndToEndTests
             Assert.True(double.IsFinite(run.ValidationLoss));
             Assert.Equal(Tiny.HeldOutCount, run.HeldOutAnswers.Count);
             Assert.All(run.HeldOutAnswers, answer => Assert.Matches($"^[0-9]{{{Digits + 1}}}$", answer));
+            Assert.Equal(0, run.LeakedTensors); // every step frees the tensors it made
         }
 
         // Same seed, same weights and data: the first losses differ only by bf16 rounding.
@@ -46,6 +47,7 @@ public sealed class EndToEndTests
             var markdown = File.ReadAllText(report);
             Assert.Contains("| metric | mixed bf16 | fp32 |", markdown);
             Assert.Contains("held-out exact match", markdown);
+            Assert.Contains("| tensors leaked after warm-up | 0 | 0 |", markdown);
             Assert.Contains("Precision plan: TinyGptModel", markdown);
             var svg = XDocument.Load(Path.Combine(folder, "loss.svg"));
             Assert.Equal("svg", svg.Root!.Name.LocalName);

@@ -2,6 +2,7 @@ using System;
 using System.Diagnostics;
 using System.IO;
 using System.Linq;
+using System.Threading.Tasks;
 using TinyGpt;
 using Xunit;
 
@@ -73,7 +74,7 @@ public sealed class SampleOptionsTests
     }
 
     [Fact]
-    public void A_compared_run_times_both_precisions_together_and_reports_that_ratio()
+    public async Task A_compared_run_times_both_precisions_together_and_reports_that_ratio()
     {
         var folder = Directory.CreateTempSubdirectory("tinygpt-").FullName;
         try
@@ -82,10 +83,10 @@ public sealed class SampleOptionsTests
             foreach (string arg in new[] { "--size", "tiny", "--device", "cpu", "--steps", "100", "--out", folder }) start.ArgumentList.Add(arg);
             using var process = Process.Start(start)!;
             var error = process.StandardError.ReadToEndAsync();
-            string text = process.StandardOutput.ReadToEnd();
-            process.WaitForExit();
+            string text = await process.StandardOutput.ReadToEndAsync();
+            await process.WaitForExitAsync();
 
-            Assert.True(process.ExitCode == 0, text + error.Result);
+            Assert.True(process.ExitCode == 0, text + await error);
             Assert.Contains("Timing both precisions together (10 alternating blocks of 2 steps)", text);
             Assert.Contains("Mixed vs fp32 (tiny, Cpu)", text, StringComparison.OrdinalIgnoreCase);
             Assert.Contains("step times measured together after training", File.ReadAllText(Path.Combine(folder, "report.md")));

@@ -10,7 +10,7 @@ namespace PrecisionDsl.Samples.Tests;
 public sealed class SeedSummaryTests
 {
     private static RunResult Result(string label, double loss, double accuracy) =>
-        new(label, [], [], loss, accuracy, 1, 1, 0, 0, null, 0, 1, [], [], TimeSpan.Zero);
+        new(label, [], [], loss, accuracy, 1, 1, 0, 0, 0, null, 0, 1, [], [], TimeSpan.Zero);
 
     private static SeedSummary Summary(double[] mixedLosses, double[] fp32Losses) => new(
         mixedLosses.Select(loss => Result("mixed bf16", loss, 1 - loss)).ToArray(),
