@@ -54,4 +54,27 @@ public sealed class GeneratedTrainingTests
             Assert.True(a.allclose(b, rtol: 1e-3, atol: 1e-4), "accumulated and single-batch updates differ");
         }
     }
+
+    [Fact]
+    public void A_model_scales_its_loss_for_a_nested_precision_model_that_runs_real_fp16()
+    {
+        using var scope = torch.NewDisposeScope();
+        Assert.False(new EncoderStack().CreateGradScaler().IsEnabled); // bf16 throughout: no scaling
+        using (PrecisionPolicy.Use(PrecisionSettings.FromEnvironment with { CpuFp16Dtype = ScalarType.BFloat16 }))
+        {
+            Assert.False(new Fp16EncoderClassifier().CreateGradScaler().IsEnabled); // fp16 runs as bf16 there
+        }
+
+        using var realFp16 = PrecisionPolicy.Use(PrecisionSettings.FromEnvironment with { CpuFp16Dtype = ScalarType.Float16 });
+        var model = Deterministic.Initialize(new Fp16EncoderClassifier(), seed: 3);
+        var scaler = model.CreateGradScaler(); // before any forward: the nested model has no state yet
+        Assert.True(scaler.IsEnabled);
+        var data = new torch.Generator().manual_seed(3);
+        var result = model.TrainStep(
+            torch.randn(new long[] { 8, 16 }, generator: data), torch.randint(0, 4, new long[] { 8 }, generator: data),
+            torch.optim.SGD(model.parameters(), 0.1), scaler);
+
+        Assert.True(result.Stepped);
+        Assert.Equal(LossScaleOptions.Default.InitialScale, result.Scale);
+    }
 }

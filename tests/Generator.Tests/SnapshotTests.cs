@@ -30,6 +30,8 @@ public sealed class SnapshotTests
         "PrecisionDsl.TestModels.TrunkModel",
         "PrecisionDsl.TestModels.HeadedTrunk",
         "PrecisionDsl.TestModels.EncoderStack",
+        "PrecisionDsl.TestModels.Fp16Encoder",
+        "PrecisionDsl.TestModels.Fp16EncoderClassifier",
         "PrecisionDsl.TestModels.Deep.Zoo.Regressor",
         "PrecisionDsl.TestModels.HelperModel",
         "PrecisionDsl.TestModels.PartialModel",

@@ -76,3 +76,34 @@ public partial class EncoderStack : Module<Tensor, Tensor>
     [LossScaled]
     private Tensor Loss(Tensor logits, Tensor target) => functional.cross_entropy(logits, target);
 }
+
+/// <summary>An fp16 precision model meant to be nested in a model that has no fp16 layer of its own.</summary>
+[Fp16]
+public partial class Fp16Encoder : Module<Tensor, Tensor>
+{
+    private readonly Linear fc = Linear(16, 32);
+
+    public Fp16Encoder() : base(nameof(Fp16Encoder)) => RegisterComponents();
+
+    [Forward]
+    private Tensor Encode(Tensor x) => functional.relu(fc.call(x));
+
+    [LossScaled]
+    private Tensor Loss(Tensor output, Tensor target) => functional.mse_loss(output, target);
+}
+
+/// <summary>A bf16 model whose nested precision model runs fp16: its scaler must scale for the nested layers.</summary>
+[Bf16]
+public partial class Fp16EncoderClassifier : Module<Tensor, Tensor>
+{
+    private readonly Fp16Encoder encoder = new();
+    private readonly Linear head = Linear(32, 4);
+
+    public Fp16EncoderClassifier() : base(nameof(Fp16EncoderClassifier)) => RegisterComponents();
+
+    [Forward]
+    private Tensor Classify(Tensor x) => head.call(encoder.call(x));
+
+    [LossScaled]
+    private Tensor Loss(Tensor logits, Tensor target) => functional.cross_entropy(logits, target);
+}

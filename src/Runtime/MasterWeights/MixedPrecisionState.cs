@@ -2,6 +2,7 @@ using System;
 using System.Collections.Concurrent;
 using System.Collections.Generic;
 using System.Linq;
+using System.Reflection;
 using System.Runtime.CompilerServices;
 using System.Threading;
 using Microsoft.Extensions.Logging;
@@ -326,7 +327,7 @@ public sealed class MixedPrecisionState
 
     /// <summary>
     /// A scaler configured from the model's <c>[LossScaled]</c> options; disabled (pass-through)
-    /// unless some layer of this model runs in real float16 on its device.
+    /// unless some layer of this model, or of a precision model nested in it, runs in real float16 on its device.
     /// </summary>
     public GradScaler CreateGradScaler() => new(
         lossScale.InitialScale, lossScale.GrowthFactor, lossScale.BackoffFactor, lossScale.GrowthInterval,
@@ -434,9 +435,30 @@ public sealed class MixedPrecisionState
         }
     }
 
-    private bool RunsRealFp16() => layers.Any(l =>
-        l.Kind == PrecisionKind.Fp16 && l.Module is not null &&
-        Settings.DtypeFor(PrecisionKind.Fp16, ShadowWeights.DeviceTypeOf(l.Module)) == ScalarType.Float16);
+    // A nested precision model (keeping its own plan) may run fp16 where this one does not; its state may not exist yet
+    // (states are built at the first forward), so its own [Fp16] attributes say so.
+    private bool RunsRealFp16() =>
+        layers.Any(l => l.Kind == PrecisionKind.Fp16 && l.Module is not null && IsRealFp16On(l.Module)) ||
+        owner.modules().Where(m => m is IPrecisionModel && DeclaresFp16(m.GetType())).Any(IsRealFp16On);
+
+    private bool IsRealFp16On(Module module) =>
+        Settings.DtypeFor(PrecisionKind.Fp16, ShadowWeights.DeviceTypeOf(module)) == ScalarType.Float16;
+
+    /// <summary>Whether the class, one of its base classes or one of their members carries <see cref="Fp16Attribute"/>.</summary>
+    private static bool DeclaresFp16(Type? type)
+    {
+        const BindingFlags declared = BindingFlags.DeclaredOnly | BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic;
+        for (; type is not null && type != typeof(Module); type = type.BaseType)
+        {
+            if (type.IsDefined(typeof(Fp16Attribute), inherit: false) ||
+                type.GetMembers(declared).Any(member => member.IsDefined(typeof(Fp16Attribute), inherit: false)))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
 
     private DeviceType DeviceTypeOfModel() => Slots.Count > 0 ? Slots[0].Master.device_type : ShadowWeights.DeviceTypeOf(owner);
 
