@@ -1,4 +1,5 @@
 using System;
+using System.Buffers;
 using System.Buffers.Binary;
 using System.Collections.Generic;
 using System.IO;
@@ -61,22 +62,49 @@ internal static class CheckpointFormat
     }
 
     /// <summary>Checks magic, version, length, checksum and section bounds, in that order, then decodes.</summary>
+    /// <param name="file">A seekable stream over the whole file; read from its start.</param>
+    /// <param name="path">The file's path, for the messages.</param>
     /// <exception cref="InvalidDataException">The bytes are not a complete checkpoint of this format; the message names <paramref name="path"/>.</exception>
-    public static CheckpointContents Read(ReadOnlySpan<byte> file, string path)
+    public static CheckpointContents Read(Stream file, string path)
     {
-        if (file.Length < Magic.Length || !file[..Magic.Length].SequenceEqual(Magic))
+        Verify(file, path);
+        file.Position = HeaderLength;
+        long bodyEnd = file.Length - ChecksumLength;
+        var state = NextSection(file, bodyEnd, "training state", path);
+        var model = NextSection(file, bodyEnd, "model", path);
+        var optimizer = NextSection(file, bodyEnd, "optimizer", path);
+        if (file.Position != bodyEnd)
         {
-            throw Invalid(path, file.Length < Magic.Length
-                ? $"it is {file.Length} bytes long, too short to be a checkpoint"
+            throw Invalid(path, $"{bodyEnd - file.Position} unexpected bytes after the last section");
+        }
+
+        return DecodeTrainingState(state, model, optimizer, path);
+    }
+
+    /// <summary>
+    /// Checks magic, version, length and checksum, in that order, streaming the file through the hash in blocks: no
+    /// copy of it is held, whatever its size.
+    /// </summary>
+    /// <exception cref="InvalidDataException">As <see cref="Read"/>.</exception>
+    public static void Verify(Stream file, string path)
+    {
+        long length = file.Length;
+        file.Position = 0;
+        Span<byte> header = stackalloc byte[HeaderLength];
+        int headerRead = file.ReadAtLeast(header, HeaderLength, throwOnEndOfStream: false);
+        if (headerRead < Magic.Length || !header[..Magic.Length].SequenceEqual(Magic))
+        {
+            throw Invalid(path, length < Magic.Length
+                ? $"it is {length} bytes long, too short to be a checkpoint"
                 : "it does not start with the PDSLCKPT magic: not a PrecisionDsl checkpoint");
         }
 
-        if (file.Length < HeaderLength)
+        if (headerRead < HeaderLength)
         {
-            throw Invalid(path, $"truncated inside the header ({file.Length} bytes)");
+            throw Invalid(path, $"truncated inside the header ({length} bytes)");
         }
 
-        var version = BinaryPrimitives.ReadInt32LittleEndian(file[8..]);
+        var version = BinaryPrimitives.ReadInt32LittleEndian(header[8..]);
         if (version != Version)
         {
             throw Invalid(path, version > Version
@@ -84,51 +112,75 @@ internal static class CheckpointFormat
                 : $"unknown format version {version}");
         }
 
-        var declaredLength = BinaryPrimitives.ReadInt64LittleEndian(file[12..]);
-        if (declaredLength != file.Length)
+        var declaredLength = BinaryPrimitives.ReadInt64LittleEndian(header[12..]);
+        if (declaredLength != length)
         {
-            throw Invalid(path, declaredLength > file.Length
-                ? $"truncated: {file.Length} of {declaredLength} bytes"
-                : $"{file.Length} bytes where the header says {declaredLength}");
+            throw Invalid(path, declaredLength > length
+                ? $"truncated: {length} of {declaredLength} bytes"
+                : $"{length} bytes where the header says {declaredLength}");
         }
 
-        var body = file[..^ChecksumLength];
-        if (!SHA256.HashData(body).AsSpan().SequenceEqual(file[^ChecksumLength..]))
+        if (length < HeaderLength + ChecksumLength)
+        {
+            throw Invalid(path, $"{length} bytes leave no room for the checksum");
+        }
+
+        using var checksum = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        checksum.AppendData(header);
+        var block = ArrayPool<byte>.Shared.Rent(1 << 20);
+        try
+        {
+            for (long left = length - HeaderLength - ChecksumLength; left > 0;)
+            {
+                int read = file.Read(block, 0, (int)Math.Min(block.Length, left));
+                if (read == 0)
+                {
+                    throw Invalid(path, "the file shrank while it was read");
+                }
+
+                checksum.AppendData(block, 0, read);
+                left -= read;
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(block);
+        }
+
+        Span<byte> stored = stackalloc byte[ChecksumLength];
+        file.ReadExactly(stored);
+        if (!checksum.GetHashAndReset().AsSpan().SequenceEqual(stored))
         {
             throw Invalid(path, "checksum mismatch: the content is corrupt");
         }
-
-        var rest = body[HeaderLength..];
-        var state = NextSection(ref rest, "training state", path);
-        var model = NextSection(ref rest, "model", path);
-        var optimizer = NextSection(ref rest, "optimizer", path);
-        if (!rest.IsEmpty)
-        {
-            throw Invalid(path, $"{rest.Length} unexpected bytes after the last section");
-        }
-
-        return DecodeTrainingState(state, model, optimizer, path);
     }
 
     public static InvalidDataException Invalid(string path, string problem, Exception? inner = null) =>
         new($"Checkpoint '{path}' cannot be loaded: {problem}.", inner);
 
-    private static byte[] NextSection(ref ReadOnlySpan<byte> rest, string name, string path)
+    private static byte[] NextSection(Stream file, long bodyEnd, string name, string path)
     {
-        if (rest.Length < sizeof(long))
+        Span<byte> prefix = stackalloc byte[sizeof(long)];
+        if (bodyEnd - file.Position < prefix.Length)
         {
             throw Invalid(path, $"the {name} section is missing");
         }
 
-        var length = BinaryPrimitives.ReadInt64LittleEndian(rest);
-        rest = rest[sizeof(long)..];
-        if (length < 0 || length > rest.Length)
+        file.ReadExactly(prefix);
+        var length = BinaryPrimitives.ReadInt64LittleEndian(prefix);
+        long remaining = bodyEnd - file.Position;
+        if (length < 0 || length > remaining)
         {
-            throw Invalid(path, $"the {name} section claims {length} bytes, {rest.Length} remain");
+            throw Invalid(path, $"the {name} section claims {length} bytes, {remaining} remain");
         }
 
-        var section = rest[..(int)length].ToArray();
-        rest = rest[(int)length..];
+        if (length > Array.MaxLength)
+        {
+            throw Invalid(path, $"the {name} section is {length} bytes, more than one array holds");
+        }
+
+        var section = new byte[length];
+        file.ReadExactly(section);
         return section;
     }
 

@@ -21,7 +21,8 @@ namespace PrecisionDsl;
 /// <para><b>Validated before applied.</b> <see cref="Load"/> checks the whole file and the optimizer's
 /// type first; then it snapshots the model and optimizer in memory, applies the checkpoint, and on any
 /// failure (a parameter name, shape or dtype that does not match) restores the snapshot before
-/// throwing <see cref="InvalidDataException"/>. The whole checkpoint is held in memory (up to 2 GiB).</para>
+/// throwing <see cref="InvalidDataException"/>. The file is checked as a stream; its model and optimizer sections
+/// are each held in memory as one array (up to 2 GiB each, as <c>Module.save</c> into memory allows).</para>
 /// <para><b>Numbered checkpoints.</b> <see cref="SaveNumbered"/> and <see cref="FindLatest"/> keep a
 /// directory of <c>checkpoint-{step:D10}.pdslckpt</c> files, one writer per directory.</para>
 /// </remarks>
@@ -69,7 +70,12 @@ public static class TrainingCheckpoint
         var stateful = Stateful(optimizer);
         ArgumentNullException.ThrowIfNull(scaler);
 
-        var contents = CheckpointFormat.Read(File.ReadAllBytes(path), path);
+        CheckpointContents contents;
+        using (var file = OpenForReading(path))
+        {
+            contents = CheckpointFormat.Read(file, path);
+        }
+
         var optimizerType = optimizer.GetType().FullName!;
         if (contents.OptimizerType != optimizerType)
         {
@@ -139,7 +145,8 @@ public static class TrainingCheckpoint
         {
             try
             {
-                CheckpointFormat.Read(File.ReadAllBytes(path), path);
+                using var file = OpenForReading(path);
+                CheckpointFormat.Verify(file, path);
                 return path;
             }
             catch (InvalidDataException)
@@ -173,6 +180,9 @@ public static class TrainingCheckpoint
         return optimizer as OptimizerHelper ?? throw new ArgumentException(
             $"{optimizer.GetType().Name} does not derive from OptimizerHelper, so its state cannot be saved.", nameof(optimizer));
     }
+
+    private static FileStream OpenForReading(string path) =>
+        new(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1 << 16, FileOptions.SequentialScan);
 
     /// <summary>Temporary file beside the target, flushed to disk, renamed over the target.</summary>
     private static void WriteAtomically(string path, CheckpointContents contents)

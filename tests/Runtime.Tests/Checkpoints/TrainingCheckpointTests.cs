@@ -158,6 +158,7 @@ public sealed class TrainingCheckpointTests : IDisposable
         ["truncated in the magic"] = (_, valid) => (valid[..5], "too short"),
         ["truncated in the header"] = (_, valid) => (valid[..15], "truncated inside the header"),
         ["truncated after the header"] = (_, valid) => (valid[..40], "truncated: 40 of"),
+        ["a header declaring only itself"] = (_, valid) => (WithLength(valid[..20], 20), "no room for the checksum"),
         ["truncated at half"] = (_, valid) => (valid[..(valid.Length / 2)], "truncated"),
         ["truncated by one byte"] = (_, valid) => (valid[..^1], "truncated"),
         ["one byte flipped in the model"] = (_, valid) => (Flip(valid, valid.Length / 2), "checksum mismatch"),
@@ -196,6 +197,13 @@ public sealed class TrainingCheckpointTests : IDisposable
     {
         var patched = (byte[])bytes.Clone();
         BinaryPrimitives.WriteInt32LittleEndian(patched.AsSpan(8), version);
+        return patched;
+    }
+
+    private static byte[] WithLength(byte[] bytes, long length)
+    {
+        var patched = (byte[])bytes.Clone();
+        BinaryPrimitives.WriteInt64LittleEndian(patched.AsSpan(12), length);
         return patched;
     }
 
