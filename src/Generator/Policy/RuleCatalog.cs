@@ -131,7 +131,7 @@ internal static class RuleCatalog
         RuleSeverity.Warning,
         UsageCategory,
         "The generated training step cannot call the [LossScaled] method",
-        "'{0}' gets no generated TrainStep or AccumulateGradients: {1}");
+        "'{0}' leaves the model without its generated TrainStep, AccumulateGradients, ApplyGradients and CreateGradScaler: {1}");
 
     public static readonly Rule LayerTypeNotVisible = new(
         RuleIds.LayerTypeNotVisible,

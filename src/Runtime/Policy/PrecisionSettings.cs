@@ -21,8 +21,9 @@ public sealed record PrecisionSettings
     private readonly ILogger logger = StandardErrorLogger.Instance;
 
     /// <summary>
-    /// The settings of a process that chose nothing: <see cref="PrecisionPolicy.CpuFp16EnvironmentVariable"/> and
-    /// <see cref="PrecisionPolicy.CpuHalfMatmulEnvironmentVariable"/> as they were at start-up, logging to stderr.
+    /// The settings of a process that chose nothing: <see cref="PrecisionPolicy.CpuFp16EnvironmentVariable"/>,
+    /// <see cref="PrecisionPolicy.CpuHalfMatmulEnvironmentVariable"/> and
+    /// <see cref="PrecisionPolicy.CpuExcessPrecisionEnvironmentVariable"/> as they were at start-up, logging to stderr.
     /// </summary>
     public static PrecisionSettings FromEnvironment { get; } = new()
     {
