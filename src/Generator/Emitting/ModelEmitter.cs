@@ -435,10 +435,10 @@ internal static class ModelEmitter
         {
             members.Add(new[]
             {
-                $"/// <summary>Gradient accumulation: forward, fp32 <c>{loss.Name}</c> weighted by <paramref name=\"lossWeight\"/>, scaled backward; returns the loss.</summary>",
+                $"/// <summary>Gradient accumulation: forward, fp32 <c>{loss.Name}</c> weighted by <paramref name=\"lossWeight\"/>, scaled backward; nothing is read back (<c>ApplyGradients</c> returns the weighted losses' sum).</summary>",
                 TypeNames.GeneratedCodeAttribute,
                 TypeNames.ExcludeFromCodeCoverageAttribute,
-                $"public double {TypeNames.AccumulateGradientsMember}({stepParameters}, {TypeNames.GlobalGradScaler} scaler, double lossWeight = 1.0) =>",
+                $"public void {TypeNames.AccumulateGradientsMember}({stepParameters}, {TypeNames.GlobalGradScaler} scaler, double lossWeight = 1.0) =>",
                 $"    __PdslState.AccumulateGradients({computeLoss}, scaler, lossWeight);",
             });
         }

@@ -64,7 +64,9 @@ public sealed class MixedPrecisionState
     private readonly ConditionalWeakTable<Optimizer, FlatLayout> layoutsOfOptimizers = new();
     private readonly ConditionalWeakTable<Optimizer, StrongBox<(long, long)>> shadowChecks = new();
     private bool warnedAboutUnmovedGradients;
-    private double pendingLoss;
+    // The weighted sum of the losses accumulated since the last step, kept on the device: the step reads it along with
+    // its overflow check, so an accumulated batch synchronises once, not once per micro-batch.
+    private Tensor? pendingLoss;
     private readonly ConcurrentDictionary<(PrecisionKind Kind, DeviceType DeviceType), ScalarType> activationDtypes = new();
     private int enteredOnce;
 
@@ -183,8 +185,9 @@ public sealed class MixedPrecisionState
     /// <c>scale × lossWeight × loss</c> and adds the gradients to the masters' persistent fp32
     /// gradients. Follow the micro-batches of an effective batch with one <see cref="ApplyGradients"/>.
     /// </summary>
-    /// <returns>This micro-batch's loss (unweighted, unscaled).</returns>
-    public double AccumulateGradients(Func<Tensor> computeLoss, GradScaler scaler, double lossWeight)
+    /// <remarks>Nothing is read back to the host: <see cref="ApplyGradients"/> returns the weighted sum of the
+    /// micro-batches' losses, read in the step's one synchronisation.</remarks>
+    public void AccumulateGradients(Func<Tensor> computeLoss, GradScaler scaler, double lossWeight)
     {
         ArgumentNullException.ThrowIfNull(computeLoss);
         ArgumentNullException.ThrowIfNull(scaler);
@@ -194,9 +197,15 @@ public sealed class MixedPrecisionState
         }
 
         using var scope = NewDisposeScope();
-        var loss = BackwardIntoMasters(computeLoss, scaler, lossWeight, out _).item<float>();
-        pendingLoss += lossWeight * loss;
-        return loss;
+        var loss = BackwardIntoMasters(computeLoss, scaler, lossWeight, out _);
+        if (pendingLoss is null)
+        {
+            pendingLoss = loss.mul(lossWeight).DetachFromDisposeScope();
+        }
+        else
+        {
+            pendingLoss.add_(loss, alpha: lossWeight);
+        }
     }
 
     /// <summary>
@@ -246,11 +255,16 @@ public sealed class MixedPrecisionState
 
     // states: the states within the model, from the step's one walk of the module tree (the nested precision models
     // whose masters this step changes).
-    private TrainStepResult ApplyGradientsCore(Optimizer optimizer, GradScaler scaler, double? maxGradNorm, Tensor? unreadLoss,
+    private TrainStepResult ApplyGradientsCore(Optimizer optimizer, GradScaler scaler, double? maxGradNorm, Tensor? stepLoss,
         List<MixedPrecisionState> states)
     {
         RejectShadowsIn(optimizer, states);
-        var accumulatedLoss = pendingLoss;
+        var unreadLoss = (pendingLoss, stepLoss) switch
+        {
+            (null, _) => stepLoss,
+            (_, null) => pendingLoss,
+            _ => pendingLoss.add(stepLoss),
+        };
         bool stepped;
         double loss;
         try
@@ -286,10 +300,11 @@ public sealed class MixedPrecisionState
         {
             // Also when the scaler throws (e.g. a stalled scale): the next step starts clean.
             ZeroGradients(states);
-            pendingLoss = 0;
+            pendingLoss?.Dispose();
+            pendingLoss = null;
         }
 
-        return new TrainStepResult(accumulatedLoss + (unreadLoss is null ? 0 : loss), stepped, scaler.CurrentScale);
+        return new TrainStepResult(unreadLoss is null ? 0 : loss, stepped, scaler.CurrentScale);
     }
 
     /// <summary>

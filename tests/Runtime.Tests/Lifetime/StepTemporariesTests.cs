@@ -88,9 +88,15 @@ public sealed class StepTemporariesTests
             return BackwardProbe.Wrap(loss, () => outputAliveInBackward = !output.IsInvalid);
         }
 
+        var optimizer = model.CreateAdamW();
+        if (accumulate)
+        {
+            model.State.AccumulateGradients(ComputeLoss, scaler, 1.0);
+        }
+
         var loss = accumulate
-            ? model.State.AccumulateGradients(ComputeLoss, scaler, 1.0)
-            : model.State.TrainStep(ComputeLoss, model.CreateAdamW(), scaler, null).Loss;
+            ? model.State.ApplyGradients(optimizer, scaler, null).Loss
+            : model.State.TrainStep(ComputeLoss, optimizer, scaler, null).Loss;
 
         Assert.False(outputAliveInBackward);
         Assert.True(double.IsFinite(loss) && loss > 0);

@@ -271,6 +271,30 @@ public sealed class MasterWeightTests
     }
 
     [Fact]
+    public void An_accumulated_batch_reports_the_weighted_loss_sum_once_and_starts_the_next_batch_from_zero()
+    {
+        using var scope = NewDisposeScope();
+        var (x, y) = RegressionData.Create(samples: 16);
+        var model = Deterministic.Initialize(new TinyMlp(PrecisionKind.Bf16), seed: 6);
+        var optimizer = optim.SGD(model.parameters(), 0.0); // lr 0: every batch sees the same weights
+        var scaler = new GradScaler(enabled: false);
+        var (first, second) = (TensorIndex.Slice(0, 8), TensorIndex.Slice(8, 16));
+        double LossOf(TensorIndex part) => model.TrainStep(x[part], y[part], optimizer, scaler).Loss;
+        var (firstLoss, secondLoss) = (LossOf(first), LossOf(second));
+
+        model.AccumulateGradients(x[first], y[first], scaler, 0.25);
+        model.AccumulateGradients(x[second], y[second], scaler, 0.75);
+        var accumulated = model.ApplyGradients(optimizer, scaler);
+        var nothingAccumulated = model.ApplyGradients(optimizer, scaler);
+        model.AccumulateGradients(x[first], y[first], scaler, 0.5);
+        var accumulatedThenStepped = model.TrainStep(x[second], y[second], optimizer, scaler);
+
+        Assert.Equal(0.25 * firstLoss + 0.75 * secondLoss, accumulated.Loss, 1e-6);
+        Assert.Equal(0.0, nothingAccumulated.Loss);
+        Assert.Equal(0.5 * firstLoss + secondLoss, accumulatedThenStepped.Loss, 1e-6);
+    }
+
+    [Fact]
     public void Clipping_after_unscale_matches_clipping_an_fp32_backward()
     {
         using var scope = NewDisposeScope();

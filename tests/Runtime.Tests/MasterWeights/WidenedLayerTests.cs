@@ -231,7 +231,13 @@ public sealed class WidenedLayerTests
     {
         using var kernels = PolicyOverride.HalfMatmul(kernel);
         var model = Deterministic.Initialize(new ContainerModel(PrecisionKind.Bf16), seed: 11);
-        var loss = model.AccumulateGradients(x, y, new GradScaler(enabled: false));
+        double loss = double.NaN;
+        model.State.AccumulateGradients(() =>
+        {
+            var value = functional.mse_loss(model.call(x), y);
+            loss = value.item<float>();
+            return value;
+        }, new GradScaler(enabled: false), 1.0);
         var widened = kernel == HalfMatmulKernel.Widened || PrecisionPolicy.Widens(KernelFamily.Linear, ScalarType.BFloat16, DeviceType.CPU);
         Assert.Equal(widened, model.Head.State.Slots.All(s => s.Widened is not null));
         return (loss, model.parameters().Select(p => p.grad!.clone()).ToArray());

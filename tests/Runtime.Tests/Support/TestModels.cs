@@ -81,7 +81,7 @@ internal sealed class TinyMlp : Module<Tensor, Tensor>, IPrecisionModel
     public TrainStepResult TrainStep(Tensor x, Tensor target, Optimizer optimizer, GradScaler scaler, double? maxGradNorm = null) =>
         State.TrainStep(() => Loss(forward(x), target), optimizer, scaler, maxGradNorm);
 
-    public double AccumulateGradients(Tensor x, Tensor target, GradScaler scaler, double lossWeight = 1.0) =>
+    public void AccumulateGradients(Tensor x, Tensor target, GradScaler scaler, double lossWeight = 1.0) =>
         State.AccumulateGradients(() => Loss(forward(x), target), scaler, lossWeight);
 
     public TrainStepResult ApplyGradients(Optimizer optimizer, GradScaler scaler, double? maxGradNorm = null) =>
@@ -130,7 +130,7 @@ internal sealed class ContainerModel : Module<Tensor, Tensor>, IPrecisionModel
     public TrainStepResult TrainStep(Tensor x, Tensor target, Optimizer optimizer, GradScaler scaler) =>
         State.TrainStep(() => functional.mse_loss(forward(x), target), optimizer, scaler, null);
 
-    public double AccumulateGradients(Tensor x, Tensor target, GradScaler scaler) =>
+    public void AccumulateGradients(Tensor x, Tensor target, GradScaler scaler) =>
         State.AccumulateGradients(() => functional.mse_loss(forward(x), target), scaler, 1.0);
 }
 
@@ -272,7 +272,7 @@ internal sealed class DeepMlp : Module<Tensor, Tensor>, IPrecisionModel
     public TrainStepResult TrainStep(Tensor x, Tensor target, Optimizer optimizer, GradScaler scaler, double? maxGradNorm = null) =>
         State.TrainStep(() => functional.mse_loss(forward(x), target), optimizer, scaler, maxGradNorm);
 
-    public double AccumulateGradients(Tensor x, Tensor target, GradScaler scaler) =>
+    public void AccumulateGradients(Tensor x, Tensor target, GradScaler scaler) =>
         State.AccumulateGradients(() => functional.mse_loss(forward(x), target), scaler, 1.0);
 
     public TrainStepResult ApplyGradients(Optimizer optimizer, GradScaler scaler, double? maxGradNorm = null) =>
