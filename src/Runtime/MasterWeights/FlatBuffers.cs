@@ -78,6 +78,13 @@ internal sealed class FlatBuffers : IDisposable
         return new FlatBuffers(groups);
     }
 
+    /// <summary>
+    /// True when some parameter no longer lives in its buffer: TorchSharp's <c>to(device)</c>/<c>to(dtype)</c> replaced
+    /// it (disposing the old object) or moved its storage (a module whose weights live in native code). Shadow slots
+    /// notice a replaced master themselves; this also covers the parameters that have no shadow.
+    /// </summary>
+    public bool IsStale => groups.Any(group => group.IsStale);
+
     /// <summary>Where <paramref name="parameter"/> lives, if it is one of this layout's.</summary>
     public bool TryLocate(Parameter parameter, out FlatGroup group, out FlatEntry entry)
     {
@@ -243,6 +250,10 @@ internal sealed class FlatGroup : IDisposable
         entriesByAddress = entries.Where(e => e.Count > 0)
             .ToDictionary(e => FlatBuffers.DataPointer(masters) + e.Offset * masters.ElementSize);
     }
+
+    /// <summary>See <see cref="FlatBuffers.IsStale"/>: one handle check and one data-pointer read per parameter.</summary>
+    public bool IsStale => Entries.Any(e => e.Parameter.IsInvalid) ||
+        entriesByAddress.Any(pair => FlatBuffers.DataPointer(pair.Value.Parameter) != pair.Key);
 
     /// <summary>The entry of <paramref name="parameter"/>, or of another handle on the same tensor (a tied weight read through a second module).</summary>
     public bool TryLocate(Parameter parameter, out FlatEntry entry) =>

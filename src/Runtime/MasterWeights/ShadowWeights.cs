@@ -96,7 +96,7 @@ internal sealed class ShadowWeights
         gate.EnterUpgradeableReadLock();
         try
         {
-            if (!swappedIn || !built || shadowsGeneration != Interlocked.Read(ref mastersGeneration) || slots.Any(s => s.IsStale))
+            if (!swappedIn || !built || shadowsGeneration != Interlocked.Read(ref mastersGeneration) || IsStale)
             {
                 gate.EnterWriteLock();
                 try
@@ -176,11 +176,14 @@ internal sealed class ShadowWeights
     /// <summary>After a hand-written backward: the shadows' own gradients are added into the masters' and dropped.</summary>
     public void MoveGradientsToMasters() => Flat?.MoveGradients();
 
+    // The model no longer holds the parameters the layout was built on (e.g. after model.to(device)).
+    private bool IsStale => slots.Any(s => s.IsStale) || Flat?.IsStale == true;
+
     /// <summary>Under the write lock: builds the shadows if needed, refreshes them if the masters changed, swaps them in.</summary>
     private void Prepare()
     {
         var generation = Interlocked.Read(ref mastersGeneration);
-        if (!built || slots.Any(s => s.IsStale))
+        if (!built || IsStale)
         {
             SwapOutAll();
             Build();
