@@ -64,6 +64,8 @@ public sealed class MixedPrecisionState
     private readonly ConditionalWeakTable<Optimizer, FlatLayout> layoutsOfOptimizers = new();
     private readonly ConditionalWeakTable<Optimizer, StrongBox<(long, long)>> shadowChecks = new();
     private bool warnedAboutUnmovedGradients;
+    private bool warnedAboutUnscaledFp16;
+    private (FlatBuffers? Layout, bool RealFp16) realFp16InLayout;
     // The weighted sum of the losses accumulated since the last step, kept on the device: the step reads it along with
     // its overflow check, so an accumulated batch synchronises once, not once per micro-batch.
     private Tensor? pendingLoss;
@@ -325,6 +327,7 @@ public sealed class MixedPrecisionState
 
         var weighted = lossWeight == 1.0 ? value : value * lossWeight;
         states = StatesWithin(owner).ToList();
+        WarnOnceIfFp16RunsUnscaled(scaler, states);
         // The half gradients go straight into the fp32 master gradients and are never stored: the shadows point
         // at them for this backward only, so a hand-written backward later gets gradients of its own.
         states.ForEach(state => state.shadows.AttachShadowGradients());
@@ -453,8 +456,38 @@ public sealed class MixedPrecisionState
     // A nested precision model (keeping its own plan) may run fp16 where this one does not; its state may not exist yet
     // (states are built at the first forward), so its own [Fp16] attributes say so.
     private bool RunsRealFp16() =>
-        layers.Any(l => l.Kind == PrecisionKind.Fp16 && l.Module is not null && IsRealFp16On(l.Module)) ||
-        owner.modules().Where(m => m is IPrecisionModel && DeclaresFp16(m.GetType())).Any(IsRealFp16On);
+        OwnLayersRunRealFp16() || owner.modules().Where(m => m is IPrecisionModel && DeclaresFp16(m.GetType())).Any(IsRealFp16On);
+
+    private bool OwnLayersRunRealFp16() => layers.Any(l => l.Kind == PrecisionKind.Fp16 && l.Module is not null && IsRealFp16On(l.Module));
+
+    // Decided again only when the layout is rebuilt (a move to another device rebuilds it).
+    private bool OwnLayersRunRealFp16InLayout()
+    {
+        var layout = shadows.Flat;
+        if (!ReferenceEquals(realFp16InLayout.Layout, layout))
+        {
+            realFp16InLayout = (layout, OwnLayersRunRealFp16());
+        }
+
+        return realFp16InLayout.RealFp16;
+    }
+
+    /// <summary>
+    /// fp16 trained without loss scaling flushes small gradients to zero, silently. The likely cause is a scaler made
+    /// before <c>model.to(cuda)</c>, when Fp16 still meant bf16 on the CPU and <see cref="CreateGradScaler"/> disabled it.
+    /// </summary>
+    private void WarnOnceIfFp16RunsUnscaled(GradScaler scaler, List<MixedPrecisionState> states)
+    {
+        if (scaler.IsEnabled || warnedAboutUnscaledFp16 || !states.Any(state => state.OwnLayersRunRealFp16InLayout()))
+        {
+            return;
+        }
+
+        warnedAboutUnscaledFp16 = true;
+        Settings.Logger.LogWarning(
+            "PrecisionDsl: {Model} runs float16 layers but its GradScaler is disabled, so gradients below fp16's range flush to zero. A scaler created before model.to(device) decided for the old device: create it after the move with CreateGradScaler(), or pass an enabled GradScaler.",
+            owner.GetType().Name);
+    }
 
     private bool IsRealFp16On(Module module) =>
         Settings.DtypeFor(PrecisionKind.Fp16, ShadowWeights.DeviceTypeOf(module)) == ScalarType.Float16;

@@ -540,7 +540,9 @@ public sealed class GradScaler
             else
             {
                 using var scope = NewDisposeScope();
-                var both = stack(new[] { checkSum, readAlong.detach().to(ScalarType.Float32).reshape() }).cpu().data<float>().ToArray();
+                // With no gradients the check is a host zero; the loss may be on a device.
+                var both = stack(new[] { checkSum.to(readAlong.device), readAlong.detach().to(ScalarType.Float32).reshape() })
+                    .cpu().data<float>().ToArray();
                 (sum, readValue) = (both[0], both[1]);
             }
 

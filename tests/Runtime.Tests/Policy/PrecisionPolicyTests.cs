@@ -107,6 +107,26 @@ public sealed class PrecisionPolicyTests
     }
 
     [Fact]
+    public void Real_fp16_trained_with_a_disabled_scaler_is_warned_about_once()
+    {
+        using var scope = NewDisposeScope();
+        using var logger = new CapturingLogger();
+        using var realFp16 = PolicyOverride.CpuFp16(ScalarType.Float16);
+        var (x, y) = RegressionData.Create();
+        var scaled = new TinyMlp(PrecisionKind.Fp16);
+        var unscaled = new TinyMlp(PrecisionKind.Fp16);
+
+        scaled.AccumulateGradients(x, y, scaled.CreateGradScaler());
+        Assert.DoesNotContain(logger.Messages, m => m.Message.Contains("GradScaler is disabled"));
+        unscaled.AccumulateGradients(x, y, new GradScaler(enabled: false));
+        unscaled.AccumulateGradients(x, y, new GradScaler(enabled: false));
+
+        var warning = Assert.Single(logger.Messages, m => m.Message.Contains("GradScaler is disabled"));
+        Assert.Equal(LogLevel.Warning, warning.Level);
+        Assert.Contains(nameof(TinyMlp), warning.Message);
+    }
+
+    [Fact]
     public void Masters_replaced_by_to_get_fresh_shadows_and_receive_the_gradients()
     {
         using var scope = NewDisposeScope();
