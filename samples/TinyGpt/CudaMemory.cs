@@ -1,4 +1,7 @@
 using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Linq;
 using System.Runtime.InteropServices;
 
 namespace TinyGpt;
@@ -14,8 +17,8 @@ public static class CudaMemory
     [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
     private delegate int MemGetInfo(out nuint free, out nuint total);
 
-    // The soname differs by CUDA version; python torch's wheels and TorchSharp-cuda-linux both put one on the search path.
-    private static readonly string[] Libraries = ["libcudart.so", "libcudart.so.13", "libcudart.so.12", "libcudart.so.11.0"];
+    // Sonames by CUDA version, for a runtime on the search path (python torch's wheels put one there).
+    private static readonly string[] Sonames = ["libcudart.so", "libcudart.so.13", "libcudart.so.12", "libcudart.so.11.0"];
 
     private static readonly Lazy<MemGetInfo?> memGetInfo = new(Load);
 
@@ -23,13 +26,32 @@ public static class CudaMemory
     public static long? UsedBytes() =>
         memGetInfo.Value is { } query && query(out nuint free, out nuint total) == 0 ? (long)(total - free) : null;
 
+    // The runtime libtorch already loaded comes first: TorchSharp-cuda-linux ships it under a hashed name
+    // (libcudart-<hash>.so.12) that no soname finds, and it is the one whose context the training uses. A library
+    // whose call fails (e.g. a runtime newer than the driver) is passed over for the next.
     private static MemGetInfo? Load()
     {
-        foreach (string library in Libraries)
+        foreach (string library in LoadedCudaRuntimes().Concat(Sonames))
         {
             if (NativeLibrary.TryLoad(library, out nint handle) && NativeLibrary.TryGetExport(handle, "cudaMemGetInfo", out nint address))
-                return Marshal.GetDelegateForFunctionPointer<MemGetInfo>(address);
+            {
+                var query = Marshal.GetDelegateForFunctionPointer<MemGetInfo>(address);
+                if (query(out _, out _) == 0)
+                    return query;
+            }
         }
         return null;
+    }
+
+    private static IEnumerable<string> LoadedCudaRuntimes()
+    {
+        const string maps = "/proc/self/maps";
+        if (!File.Exists(maps))
+            return [];
+        return File.ReadLines(maps)
+            .Select(line => line.IndexOf('/') is int start and >= 0 ? line[start..] : "")
+            .Where(path => Path.GetFileName(path).StartsWith("libcudart", StringComparison.Ordinal))
+            .Distinct()
+            .ToList();
     }
 }

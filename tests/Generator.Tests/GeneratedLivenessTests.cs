@@ -40,7 +40,7 @@ public sealed class GeneratedLivenessTests
                     var k = key.call(x);
                     var v = value.call(x);
                     var scores = torch.matmul(q, k.transpose(-2, -1)) / System.Math.Sqrt(Width);
-                    using var causal = torch.ones(steps, steps, dtype: ScalarType.Bool).triu(1);
+                    using var causal = torch.ones(steps, steps, dtype: ScalarType.Bool, device: x.device).triu(1);
                     scores = scores.masked_fill(causal, -1e4);
                     var weights = functional.softmax(scores, -1);
                     var attended = output.call(torch.matmul(weights, v));
@@ -57,7 +57,7 @@ public sealed class GeneratedLivenessTests
                     var k = key.call(Precision.Cast(x, __weights.Bf16));
                     var v = value.call(Precision.Cast(x, __weights.Bf16));
                     var scores = CheckedOps.Matmul(q, k.transpose(-2, -1), "q", "k.transpose(-2, -1)") / System.Math.Sqrt(Width);
-                    using var causal = torch.ones(steps, steps, dtype: ScalarType.Bool).triu(1);
+                    using var causal = torch.ones(steps, steps, dtype: ScalarType.Bool, device: x.device).triu(1);
                     scores = scores.masked_fill(causal, -1e4);
                     var weights = CheckedOps.Softmax(scores, -1, storage: __weights.Bf16);
                     var attended = output.call(CheckedOps.Matmul(weights, v, "weights", "v"));

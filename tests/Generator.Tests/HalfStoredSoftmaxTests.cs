@@ -35,7 +35,7 @@ public sealed class HalfStoredSoftmaxTests
                 {
                     var steps = x.shape[1];
                     var scores = torch.matmul(query.call(x), key.call(x).transpose(-2, -1)) / System.Math.Sqrt(Width);
-                    using var causal = torch.ones(steps, steps, dtype: ScalarType.Bool).triu(1);
+                    using var causal = torch.ones(steps, steps, dtype: ScalarType.Bool, device: x.device).triu(1);
                     var weights = functional.softmax(scores.masked_fill(causal, double.NegativeInfinity), -1);
                     return output.call(torch.matmul(weights, value.call(x)));
                 }
@@ -47,7 +47,7 @@ public sealed class HalfStoredSoftmaxTests
                     using var __weights = __PdslState.EnterForward();
                     var steps = x.shape[1];
                     var scores = CheckedOps.Matmul(query.call(Precision.Cast(x, __weights.Bf16)), key.call(Precision.Cast(x, __weights.Bf16)).transpose(-2, -1), "q", "k") / System.Math.Sqrt(Width);
-                    using var causal = torch.ones(steps, steps, dtype: ScalarType.Bool).triu(1);
+                    using var causal = torch.ones(steps, steps, dtype: ScalarType.Bool, device: x.device).triu(1);
                     var weights = functional.softmax(Precision.Cast(scores.masked_fill(causal, double.NegativeInfinity), ScalarType.Float32), -1);
                     return __scope.MoveToOuter(Precision.Cast(output.call(CheckedOps.Matmul(Precision.Cast(weights, __weights.Bf16), value.call(Precision.Cast(x, __weights.Bf16)), "weights", "v")), ScalarType.Float32));
                 }

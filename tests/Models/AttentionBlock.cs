@@ -31,7 +31,7 @@ public partial class AttentionBlock : Module<Tensor, Tensor>
         var k = key.call(x);
         var v = value.call(x);
         var scores = torch.matmul(q, k.transpose(-2, -1)) / Math.Sqrt(Width);
-        using var causal = torch.ones(steps, steps, dtype: ScalarType.Bool).triu(1);
+        using var causal = torch.ones(steps, steps, dtype: ScalarType.Bool, device: x.device).triu(1);
         scores = scores.masked_fill(causal, -1e4);
         var weights = functional.softmax(scores, -1);
         var attended = output.call(torch.matmul(weights, v));

@@ -28,7 +28,7 @@ public partial class CausalSelfAttention : Module<Tensor, Tensor>
         var k = parts[1].view(batch, steps, Heads, Width / Heads).transpose(1, 2);
         var v = parts[2].view(batch, steps, Heads, Width / Heads).transpose(1, 2);
         var scores = torch.matmul(q, k.transpose(-2, -1)) * (1.0 / System.Math.Sqrt(Width / Heads));
-        using var future = torch.ones(steps, steps, dtype: ScalarType.Bool).triu(1);
+        using var future = torch.ones(steps, steps, dtype: ScalarType.Bool, device: x.device).triu(1);
         var weights = functional.softmax(scores.masked_fill(future, -1e4), -1);
         var attended = torch.matmul(weights, v).transpose(1, 2).reshape(batch, steps, Width);
         return head.call(x + projection.call(attended));

@@ -28,7 +28,7 @@ public partial class StackedAttention : Module<Tensor, Tensor>
     {
         long batch = ids.shape[0], steps = ids.shape[1];
         var x = tokens.call(ids);
-        using var future = torch.ones(steps, steps, dtype: ScalarType.Bool).triu(1);
+        using var future = torch.ones(steps, steps, dtype: ScalarType.Bool, device: ids.device).triu(1);
         for (int layer = 0; layer < Layers; layer++)
         {
             var qkv = projections[layer].call(norms[layer].call(x)).view(batch, steps, 3, Heads, Width / Heads).permute(2, 0, 3, 1, 4);
