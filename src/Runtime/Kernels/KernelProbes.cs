@@ -86,14 +86,15 @@ internal static class KernelProbes
     /// </summary>
     internal static ProbeCase Probe(string name, ScalarType half, Generator generator, Func<Tensor[], Tensor> op, long[][] shapes)
     {
-        var operands = shapes.Select(shape => randn(shape, generator: generator).to(half)).ToArray();
+        // The probes test CPU kernels: on the CPU whatever the default device.
+        var operands = shapes.Select(shape => randn(shape, generator: generator, device: CPU).to(half)).ToArray();
         long[] outputShape;
         using (no_grad())
         {
             outputShape = op(operands.Select(o => o.to(ScalarType.Float32)).ToArray()).shape;
         }
 
-        var outputGradient = randn(outputShape, generator: generator).to(half);
+        var outputGradient = randn(outputShape, generator: generator, device: CPU).to(half);
 
         Tensor[] Run(bool widened)
         {

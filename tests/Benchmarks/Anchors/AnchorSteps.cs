@@ -26,7 +26,8 @@ public static class AnchorSteps
             ["cpu"] = Machine.CpuModel(),
             ["mixed"] = options.MixedName,
             ["size"] = options.Large ? "large" : "small",
-            ["kernels"] = string.Join("; ", PrecisionPolicy.KernelChoices.Select(choice => choice.ToString())),
+            // The CPU's kernel choices (a self-test) say nothing about a CUDA run, which always runs native kernels.
+            ["kernels"] = options.OnCuda ? "native" : string.Join("; ", PrecisionPolicy.KernelChoices.Select(choice => choice.ToString())),
             ["commit"] = Environment.GetEnvironmentVariable("PDSL_COMMIT"),
         });
 
