@@ -9,7 +9,7 @@
 //       The same from an already parsed ModelSpec (what the generator does).
 //
 //   ModelPlan.Problems           model-level problems as data: PlanProblem(RuleId, Location, Subject, Detail),
-//                                RuleId one of RuleIds (PDSL001-004, 006-014); RuleCatalog has the rest.
+//                                RuleId one of RuleIds (PDSL001-004, 006-015); RuleCatalog has the rest.
 //                                Location is a LocationInfo; LocationInfo.ToLocation() makes a Roslyn Location.
 //                                PlanProblem.IsError marks the rules for which the generator emits only a
 //                                throwing forward. Removable (PDSL011) tells the code fix the cast can go.
@@ -154,6 +154,13 @@ internal static class PrecisionPlanner
         else if (attribute is { } annotated && !(category == LayerCategory.NativeWeights && annotated.Kind == PrecisionKind.Fp32))
         {
             ReportUnknownAnnotated(member, category, typeName, annotated, problems);
+        }
+        else if (attribute is null && category == LayerCategory.Unknown && !member.IsStatic && classDefault != PrecisionKind.Fp32)
+        {
+            // SPEC section 4: an unknown module type runs in fp32 "and a diagnostic says so"; in a half model that is a surprise.
+            problems.Add(new PlanProblem(RuleIds.UnknownLayerInHalfModel, member.Location, member.Name, member.IsUserModule
+                ? $"its type {typeName} is neither a layer type the op policy knows nor a precision model; to run it in mixed precision, make {typeName} a precision model (its own [Fp16] or [Bf16] class attribute and a [Forward] method)"
+                : $"the op policy does not know its type, TorchSharp's {typeName}"));
         }
 
         if (category == LayerCategory.NotAModule || member.IsStatic)
