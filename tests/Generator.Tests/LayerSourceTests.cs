@@ -97,6 +97,8 @@ public sealed class LayerSourceTests
 
         Assert.Equal(Model.PrecisionKind.Fp32, plan.Layer("block")!.Kind);
         Assert.Equal("user module Block has no precision attributes: fp32, inputs cast to fp32; annotate it to make it a precision model", plan.Layer("block")!.Reason);
+        var problem = Assert.Single(plan.Problems);
+        Assert.Equal((RuleIds.UnknownLayerInHalfModel, "block"), (problem.RuleId, problem.Subject));
     }
 
     [Fact]

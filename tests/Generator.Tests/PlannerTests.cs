@@ -115,7 +115,7 @@ public sealed class PlannerTests
     }
 
     [Fact]
-    public void Fp32_list_op_in_a_half_model_is_reported_as_promoted()
+    public void Fp32_list_op_receiving_a_half_tensor_is_reported_as_promoted_whatever_the_class_default()
     {
         var (half, source) = Analyze("""
             [Bf16] public partial class M : Module<Tensor, Tensor>
@@ -125,10 +125,18 @@ public sealed class PlannerTests
                 [Forward] Tensor F(Tensor x) => functional.softmax(a.call(x), -1);
             }
             """);
-        var (fp32, _) = Analyze("""
+        var (halfLayerOnly, _) = Analyze("""
             public partial class M : Module<Tensor, Tensor>
             {
                 [Bf16] Linear a = Linear(2, 2);
+                public M() : base("M") { }
+                [Forward] Tensor F(Tensor x) => functional.softmax(a.call(x), -1);
+            }
+            """);
+        var (fp32Input, _) = Analyze("""
+            [Bf16] public partial class M : Module<Tensor, Tensor>
+            {
+                [KeepFp32] Linear a = Linear(2, 2);
                 public M() : base("M") { }
                 [Forward] Tensor F(Tensor x) => functional.softmax(a.call(x), -1);
             }
@@ -137,7 +145,8 @@ public sealed class PlannerTests
         var promoted = Assert.Single(half.Problems);
         Assert.Equal(RuleIds.Fp32OpPromoted, promoted.RuleId);
         Assert.StartsWith("functional.softmax(", source.Substring(promoted.Location.Span.Start));
-        Assert.Empty(fp32.Problems);
+        Assert.Equal("softmax receives a Bf16 tensor and runs in fp32 (op policy: fp32 list)", Assert.Single(halfLayerOnly.Problems).Detail);
+        Assert.Empty(fp32Input.Problems);
     }
 
     [Fact]

@@ -13,8 +13,9 @@ namespace PrecisionDsl.Generator.Analyzers;
 /// Module base, PDSL003 conflicting attributes, PDSL007 loss type, PDSL008 [Forward]) and its precision
 /// decisions (PDSL004 sensitive layer in half, PDSL006 no loss scaling, PDSL009 unknown layer, PDSL010
 /// fp32-list op promoted, PDSL011 manual half cast in the [Forward] body or a rewritten helper, PDSL012 loss
-/// the training step cannot call, PDSL013 layer type not visible, PDSL014 base.forward of a base precision model). The
-/// generator asks the same planner, so a diagnostic and the generated code never disagree — an error here is exactly a model the generator gives only a throwing forward.
+/// the training step cannot call, PDSL013 layer type not visible, PDSL014 base.forward of a base precision model,
+/// PDSL015 unannotated layer of an unknown type in a half model). The generator asks the same planner, so a
+/// diagnostic and the generated code never disagree — an error here is exactly a model the generator gives only a throwing forward.
 /// </summary>
 [DiagnosticAnalyzer(LanguageNames.CSharp)]
 public sealed class PrecisionModelAnalyzer : DiagnosticAnalyzer
@@ -33,7 +34,8 @@ public sealed class PrecisionModelAnalyzer : DiagnosticAnalyzer
         DiagnosticDescriptors.ManualCast,
         DiagnosticDescriptors.LossNotCallable,
         DiagnosticDescriptors.LayerTypeNotVisible,
-        DiagnosticDescriptors.BaseForwardCall);
+        DiagnosticDescriptors.BaseForwardCall,
+        DiagnosticDescriptors.UnknownLayerInHalfModel);
 
     private static readonly ImmutableDictionary<string, string?> RemovableCast =
         ImmutableDictionary<string, string?>.Empty.Add(DiagnosticProperties.Removable, "true");

@@ -28,11 +28,13 @@ internal static class DiagnosticDescriptors
     internal static readonly DiagnosticDescriptor LossNotCallable = Create(RuleIds.LossNotCallable);
     internal static readonly DiagnosticDescriptor LayerTypeNotVisible = Create(RuleIds.LayerTypeNotVisible);
     internal static readonly DiagnosticDescriptor BaseForwardCall = Create(RuleIds.BaseForwardCall);
+    internal static readonly DiagnosticDescriptor UnknownLayerInHalfModel = Create(RuleIds.UnknownLayerInHalfModel);
 
     private static readonly Dictionary<string, DiagnosticDescriptor> ById = new[]
     {
         NotPartial, NotAModule, ConflictingAttributes, SensitiveLayerInHalf, ConstantOutOfHalfRange, MissingLossScaling, LossNotTensor,
         MissingForward, UnknownLayerType, Fp32OpPromoted, ManualCast, LossNotCallable, LayerTypeNotVisible, BaseForwardCall,
+        UnknownLayerInHalfModel,
     }.ToDictionary(descriptor => descriptor.Id);
 
     /// <summary>The descriptor of a rule id the planner reports a problem under; null for an id it does not know.</summary>

@@ -111,10 +111,29 @@ internal sealed class ForwardFlow
 
         var subject = helper is null ? node.Name : $"{node.Name} in {helper}";
         ops.Add(new OpPlan(node.Name, subject, decision.Category, runsIn, decision.Why, node.Location));
-        if (decision.Category == OpCategory.Fp32 && region != PrecisionKind.Fp32)
+        if (decision.Category == OpCategory.Fp32 && PromotedFromHalf(node) is { } detail)
         {
-            problems.Add(new PlanProblem(RuleIds.Fp32OpPromoted, node.Location, node.Name, $"{node.Name} runs in fp32 inside a [{region}] model (op policy: fp32 list)"));
+            problems.Add(new PlanProblem(RuleIds.Fp32OpPromoted, node.Location, node.Name, detail));
         }
+    }
+
+    /// <summary>
+    /// PDSL010's detail when an fp32-list op receives a half tensor: an input is half statically (in any model), or an
+    /// input's dtype is known only at run time inside a half model, where it is likely half. Null otherwise: inputs
+    /// that are fp32 statically need no cast.
+    /// </summary>
+    private string? PromotedFromHalf(ExprNode node)
+    {
+        var inputs = node.Inputs.Select(input => results[input] ?? StaticDtype.Unknown).ToArray();
+        if (inputs.Where(dtype => dtype is StaticDtype.Fp16 or StaticDtype.Bf16).Select(dtype => (StaticDtype?)dtype).FirstOrDefault() is { } half)
+        {
+            return $"{node.Name} receives a {half} tensor and runs in fp32 (op policy: fp32 list)";
+        }
+
+        var knownOnlyAtRunTime = inputs.Length == 0 || inputs.Contains(StaticDtype.Unknown);
+        return knownOnlyAtRunTime && region != PrecisionKind.Fp32
+            ? $"{node.Name} runs in fp32 inside a [{region}] model (op policy: fp32 list)"
+            : null;
     }
 
     private readonly record struct Decision(StaticDtype? Result, StaticDtype? CastTarget, OpCategory Category, string Why, RuntimePromote Promote = RuntimePromote.None);

@@ -9,7 +9,7 @@
 //       The same from an already parsed ModelSpec (what the generator does).
 //
 //   ModelPlan.Problems           model-level problems as data: PlanProblem(RuleId, Location, Subject, Detail),
-//                                RuleId one of RuleIds (PDSL001-004, 006-014); RuleCatalog has the rest.
+//                                RuleId one of RuleIds (PDSL001-004, 006-015); RuleCatalog has the rest.
 //                                Location is a LocationInfo; LocationInfo.ToLocation() makes a Roslyn Location.
 //                                PlanProblem.IsError marks the rules for which the generator emits only a
 //                                throwing forward. Removable (PDSL011) tells the code fix the cast can go.
@@ -57,7 +57,6 @@ internal static class PrecisionPlanner
             .Select(layer => layer!)
             .ToEquatableArray();
         CheckShape(model, problems);
-        CheckLossScaling(model, classDefault, layers, problems);
         CheckManualCasts(model, problems);
         CheckBaseForwardCalls(model, problems);
 
@@ -80,6 +79,7 @@ internal static class PrecisionPlanner
             forward = new ForwardPlan(model.ForwardMethods[0], body, nodes, helpers, Liveness.Plan(body, nodes));
         }
 
+        CheckLossScaling(model, layers, ops, problems);
         return new ModelPlan(model, OutputOf(model, forward), classDefault, layers, forward, Numbered(ops), problems.ToEquatableArray(), loss);
     }
 
@@ -154,6 +154,13 @@ internal static class PrecisionPlanner
         else if (attribute is { } annotated && !(category == LayerCategory.NativeWeights && annotated.Kind == PrecisionKind.Fp32))
         {
             ReportUnknownAnnotated(member, category, typeName, annotated, problems);
+        }
+        else if (attribute is null && category == LayerCategory.Unknown && !member.IsStatic && classDefault != PrecisionKind.Fp32)
+        {
+            // SPEC section 4: an unknown module type runs in fp32 "and a diagnostic says so"; in a half model that is a surprise.
+            problems.Add(new PlanProblem(RuleIds.UnknownLayerInHalfModel, member.Location, member.Name, member.IsUserModule
+                ? $"its type {typeName} is neither a layer type the op policy knows nor a precision model; to run it in mixed precision, make {typeName} a precision model (its own [Fp16] or [Bf16] class attribute and a [Forward] method)"
+                : $"the op policy does not know its type, TorchSharp's {typeName}"));
         }
 
         if (category == LayerCategory.NotAModule || member.IsStatic)
@@ -377,7 +384,12 @@ internal static class PrecisionPlanner
         }
     }
 
-    private static void CheckLossScaling(ModelSpec model, PrecisionKind classDefault, EquatableArray<LayerPlan> layers, List<PlanProblem> problems)
+    /// <summary>
+    /// PDSL006 when something runs in fp16: a layer with weights of its own (a container applies it to those inside)
+    /// or a half-list op of the forward or a rewritten helper. An [Fp16] class whose layers all stay fp32 (norms,
+    /// [KeepFp32], native-weight and unknown layers) and whose forward has no half-list op trains in fp32.
+    /// </summary>
+    private static void CheckLossScaling(ModelSpec model, EquatableArray<LayerPlan> layers, List<OpPlan> ops, List<PlanProblem> problems)
     {
         if (model.LossMethods.Count > 0)
         {
@@ -388,10 +400,13 @@ internal static class PrecisionPlanner
             .Concat(layers.SelectMany(l => l.Member.Attributes).Where(a => a.Kind == PrecisionKind.Fp16))
             .Select(a => (PrecisionAttributeUse?)a)
             .FirstOrDefault();
-        var hasFp16Layer = classDefault == PrecisionKind.Fp16 || layers.Any(l => l.Kind == PrecisionKind.Fp16);
-        if (fp16Attribute is { } attribute && hasFp16Layer)
+        var fp16Op = ops.FirstOrDefault(op => op.Category == OpCategory.Half && op.RunsIn == StaticDtype.Fp16);
+        var what = layers.Any(l => l.HasOwnPrecision && l.Kind == PrecisionKind.Fp16) ? "fp16 layers"
+            : fp16Op is not null ? $"{fp16Op.Name} in fp16"
+            : null;
+        if (fp16Attribute is { } attribute && what is not null)
         {
-            problems.Add(new PlanProblem(RuleIds.Fp16WithoutLossScaling, attribute.Location, model.Name, "fp16 layers but no [LossScaled] loss method"));
+            problems.Add(new PlanProblem(RuleIds.Fp16WithoutLossScaling, attribute.Location, model.Name, what + " but no [LossScaled] loss method"));
         }
     }
 }

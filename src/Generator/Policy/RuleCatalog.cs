@@ -20,6 +20,7 @@ internal static class RuleIds
     public const string LossNotCallable = "PDSL012";
     public const string LayerTypeNotVisible = "PDSL013";
     public const string BaseForwardCall = "PDSL014";
+    public const string UnknownLayerInHalfModel = "PDSL015";
 }
 
 internal enum RuleSeverity
@@ -147,11 +148,18 @@ internal static class RuleCatalog
         "[Forward] calls the generated forward of a base precision model",
         "'{0}' {1}, which is not supported yet: hold that model as a member and call it, or call the base's layers directly");
 
+    public static readonly Rule UnknownLayerInHalfModel = new(
+        RuleIds.UnknownLayerInHalfModel,
+        RuleSeverity.Info,
+        NumericsCategory,
+        "Layer of a type the op policy does not know runs in fp32",
+        "'{0}' runs in fp32 with its inputs cast to fp32 although the model's default is half: {1}");
+
     public static readonly Rule[] All =
     {
         NotPartial, NotAModule, ConflictingAttributes, SensitiveLayerInHalf, HalfConstant, Fp16WithoutLossScaling, LossNotTensor,
         ForwardProblem, UnknownLayerAnnotated, Fp32OpPromoted, ManualCast, LossNotCallable, LayerTypeNotVisible,
-        BaseForwardCall,
+        BaseForwardCall, UnknownLayerInHalfModel,
     };
 
     private static readonly Dictionary<string, Rule> ById = All.ToDictionary(rule => rule.Id);

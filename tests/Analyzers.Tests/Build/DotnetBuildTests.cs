@@ -15,7 +15,7 @@ namespace PrecisionDsl.Analyzers.Tests.Build;
 /// PDSL rule with file, line and column. That only works if no flawed model leaves a compiler error behind
 /// (the compiler drops analyzer diagnostics when it has errors): the generator must give each rejected model a
 /// compiling forward. One build (the slow part) serves every assertion. The compiler prints errors and
-/// warnings to the console but info diagnostics (PDSL010) only to its SARIF error log, which IDEs and CI read:
+/// warnings to the console but info diagnostics (PDSL010, PDSL015) only to its SARIF error log, which IDEs and CI read:
 /// those are checked there.
 /// </summary>
 public sealed class DotnetBuildTests : IDisposable

@@ -128,6 +128,17 @@ internal static class FlawedModels
                 private Tensor Secondary(Tensor output, Tensor target) => functional.l1_loss(output, target);
             }
 
+            [Bf16]
+            public partial class CustomInside : Module<Tensor, Tensor>
+            {
+                private readonly Linear fc = Linear(4, 4);
+                private readonly Custom block = new Custom();
+                public CustomInside() : base(nameof(CustomInside)) => RegisterComponents();
+
+                [Forward]
+                private Tensor Compute(Tensor x) => block.call(fc.call(x));
+            }
+
             [Fp16]
             public partial class NoLossScaling : Module<Tensor, Tensor>
             {
@@ -192,5 +203,6 @@ internal static class FlawedModels
         ("PDSL011", "Numerics.cs", "half()", "warning", "'x.half()'"),
         ("PDSL012", "Numerics.cs", "Primary(", "warning", "'Primary'"),
         ("PDSL012", "Numerics.cs", "Secondary(", "warning", "'Secondary'"),
+        ("PDSL015", "Numerics.cs", "block = new Custom()", "info", "'block'"),
     };
 }

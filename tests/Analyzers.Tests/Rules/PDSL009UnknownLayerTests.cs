@@ -34,10 +34,12 @@ public class PDSL009UnknownLayerTests
     [InlineData("[{|PDSL009:Bf16|}] private readonly MultiheadAttention attention = MultiheadAttention(4, 2);")]
     public Task Annotated_member_that_is_no_known_layer_is_reported_on_the_attribute(string member) => Verify.AnalyzerAsync(Model(member));
 
-    [Theory]
-    [InlineData("private readonly Custom custom = new Custom();")]
-    [InlineData("[Bf16] private readonly Conv1d conv = Conv1d(4, 4, 3);")]
-    public Task Unannotated_custom_module_or_annotated_known_layer_stays_silent(string member) => Verify.AnalyzerAsync(Model(member));
+    [Fact]
+    public Task Annotated_known_layer_stays_silent() => Verify.AnalyzerAsync(Model("[Bf16] private readonly Conv1d conv = Conv1d(4, 4, 3);"));
+
+    // Without an attribute there is nothing to remove: PDSL015 says that it runs in fp32 instead.
+    [Fact]
+    public Task Unannotated_custom_module_is_left_to_PDSL015() => Verify.AnalyzerAsync(Model("private readonly Custom {|PDSL015:custom|} = new Custom();"));
 
     [Fact]
     public Task Fix_removes_the_attribute() => Verify.CodeFixAsync<RemoveAttributeCodeFixProvider>(
@@ -46,8 +48,9 @@ public class PDSL009UnknownLayerTests
                 [{|PDSL009:Bf16|}]
                 private readonly Custom custom = new Custom();
             """),
+        // Without the attribute, PDSL015 says the module runs in fp32.
         Model("""
             // the custom block
-                private readonly Custom custom = new Custom();
+                private readonly Custom {|PDSL015:custom|} = new Custom();
             """));
 }
