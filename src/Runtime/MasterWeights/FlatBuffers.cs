@@ -251,9 +251,12 @@ internal sealed class FlatGroup : IDisposable
             .ToDictionary(e => FlatBuffers.DataPointer(masters) + e.Offset * masters.ElementSize);
     }
 
-    /// <summary>See <see cref="FlatBuffers.IsStale"/>: one handle check and one data-pointer read per parameter.</summary>
+    /// <summary>
+    /// See <see cref="FlatBuffers.IsStale"/>. A replaced parameter is a disposed one (a handle check, no native call);
+    /// a move in place moves every parameter of the model, so one data-pointer read per group sees it.
+    /// </summary>
     public bool IsStale => Entries.Any(e => e.Parameter.IsInvalid) ||
-        entriesByAddress.Any(pair => FlatBuffers.DataPointer(pair.Value.Parameter) != pair.Key);
+        (entriesByAddress.FirstOrDefault() is { Value: not null } first && FlatBuffers.DataPointer(first.Value.Parameter) != first.Key);
 
     /// <summary>The entry of <paramref name="parameter"/>, or of another handle on the same tensor (a tied weight read through a second module).</summary>
     public bool TryLocate(Parameter parameter, out FlatEntry entry) =>

@@ -363,9 +363,10 @@ public sealed class GradScaler
     /// an opposite one and gives NaN). One read-only reduction per gradient and no gradient-sized temporary; whether it
     /// is finite is read on the host with the step's one transfer (<see cref="StepRecord.ResolveOverflow"/>). Where
     /// launches dominate a step (a small model on a GPU) each kernel counts: a flag computed on the device took five.
-    /// A sum can also overflow with every value finite; <see cref="HoldsInfOrNaN"/> then decides.
+    /// A sum can also overflow with every value finite; <see cref="HoldsInfOrNaN"/> then decides. Null when there is
+    /// no gradient: nothing to check, and no device to put a zero on.
     /// </summary>
-    internal static Tensor UnscaleAndCheck(IEnumerable<Tensor> gradients, double inverseScale)
+    internal static Tensor? UnscaleAndCheck(IEnumerable<Tensor> gradients, double inverseScale)
     {
         using var scope = NewDisposeScope();
         var sums = new List<Tensor>();
@@ -390,11 +391,11 @@ public sealed class GradScaler
 
         var check = sums.Count switch
         {
-            0 => tensor(0f),
+            0 => null,
             1 => sums[0],
             _ => stack(sums).sum(),
         };
-        return check.DetachFromDisposeScope();
+        return check?.DetachFromDisposeScope();
     }
 
     /// <summary>
@@ -512,9 +513,9 @@ public sealed class GradScaler
     }
 
     /// <summary>What one optimizer went through since the last update.</summary>
-    /// <param name="checkSum">The gradients' sum from <see cref="UnscaleAndCheck"/>: not finite on inf/NaN.</param>
+    /// <param name="checkSum">The gradients' sum from <see cref="UnscaleAndCheck"/>: not finite on inf/NaN; null without gradients.</param>
     /// <param name="gradients">The optimizer's gradients, read again only when the check sum is not finite.</param>
-    private sealed class StepRecord(Tensor checkSum, Func<IEnumerable<Tensor>> gradients) : IDisposable
+    private sealed class StepRecord(Tensor? checkSum, Func<IEnumerable<Tensor>> gradients) : IDisposable
     {
         public bool Stepped { get; set; }
 
@@ -527,28 +528,33 @@ public sealed class GradScaler
         public void ResolveOverflow(Tensor? readAlong, out double readValue)
         {
             readValue = double.NaN;
-            float sum;
-            if (readAlong is null)
+            float sum = 0;
+            using var scope = NewDisposeScope();
+            var loss = readAlong?.detach().to(ScalarType.Float32).reshape();
+            switch (checkSum, loss)
             {
-                if (Overflow is not null)
-                {
-                    return; // resolved by Step already: Update reads nothing more
-                }
+                case (null, null):
+                    break;
+                case (null, _):
+                    readValue = loss.item<float>();
+                    break;
+                case (_, null):
+                    if (Overflow is not null)
+                    {
+                        return; // resolved by Step already: Update reads nothing more
+                    }
 
-                sum = checkSum.item<float>();
-            }
-            else
-            {
-                using var scope = NewDisposeScope();
-                // With no gradients the check is a host zero; the loss may be on a device.
-                var both = stack(new[] { checkSum.to(readAlong.device), readAlong.detach().to(ScalarType.Float32).reshape() })
-                    .cpu().data<float>().ToArray();
-                (sum, readValue) = (both[0], both[1]);
+                    sum = checkSum.item<float>();
+                    break;
+                default:
+                    var both = stack(new[] { checkSum, loss }).cpu().data<float>().ToArray();
+                    (sum, readValue) = (both[0], both[1]);
+                    break;
             }
 
             Overflow ??= !float.IsFinite(sum) && HoldsInfOrNaN(gradients());
         }
 
-        public void Dispose() => checkSum.Dispose();
+        public void Dispose() => checkSum?.Dispose();
     }
 }

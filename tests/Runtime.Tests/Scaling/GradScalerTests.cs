@@ -89,6 +89,21 @@ public sealed class GradScalerTests
     }
 
     [Fact]
+    public void A_step_whose_optimizer_holds_no_gradient_steps_and_reports_the_loss()
+    {
+        using var scope = NewDisposeScope();
+        var model = Deterministic.Initialize(new TinyMlp(PrecisionKind.Bf16), seed: 2);
+        var (x, y) = RegressionData.Create();
+        var expected = functional.mse_loss(model.call(x), y).item<float>();
+        var unrelated = optim.SGD(new[] { new Parameter(zeros(3)) }, 0.1); // the loss reaches none of its parameters
+
+        var result = model.TrainStep(x, y, unrelated, new GradScaler(initialScale: 1024));
+
+        Assert.True(result.Stepped);
+        Assert.Equal(expected, result.Loss, 1e-6);
+    }
+
+    [Fact]
     public void Scale_grows_after_exactly_growth_interval_clean_steps()
     {
         var (parameter, optimizer) = OneParameter();
