@@ -6,7 +6,6 @@ warm-up + 10 steps; on CPU the resident high-water mark.
 """
 import json
 import math
-import resource
 
 import torch
 
@@ -50,5 +49,6 @@ def measure(dev, model_id, variant, build, step, growth_interval, fp16):
         fields["peak_mib"] = peak / 2**20
         fields["allocated_peak_mib"] = torch.cuda.max_memory_allocated() / 2**20
     else:
-        fields["peak_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        with open("/proc/self/status") as status:  # VmHWM, as PrecisionDsl reads it (setup is VmRSS there too)
+            fields["peak_mib"] = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) / 1024
     return fields

@@ -5,8 +5,8 @@
 # issue #17). Writes the JSON lines of both sides and the joined tables, comparison.md, under OUT.
 #   usage: eng/cuda-bundle/run-cuda-bench.sh [BUNDLE] [OUT]   (defaults: .cuda-bundle, $OUT or out/cuda-bench)
 #   env:   DEVICE         cuda (default) or cpu (a CPU with native bf16 and a python torch: mixed is bf16 there)
-#          CONFIGS        TinyGpt shapes to time (default 0,1,2,3)
-#          MEMORY_MODELS  models whose memory is measured (default "mlp L6 L8")
+#          CONFIGS        TinyGpt shapes to time (default 0,1,2,3 on CUDA, 0 on a CPU: the large ones take seconds a step)
+#          MEMORY_MODELS  models whose memory is measured (default "mlp L6 L8" on CUDA, "mlp L2" on a CPU)
 #          SAMPLE_ARGS    also run the TinyGpt sample with these options after the benchmarks (e.g. "--size medium
 #                         --seeds 2"; default: not run); its log, report and plots land in OUT/tinygpt.tar
 # The most wanted figures run first and every step has a timeout, so a hang late in the run loses little.
@@ -16,9 +16,11 @@ bundle=${1:-.cuda-bundle}
 out=${2:-${OUT:-out/cuda-bench}}
 device=${DEVICE:-cuda}
 half=$([ "$device" = cuda ] && echo fp16 || echo bf16)
-configs=${CONFIGS:-0,1,2,3}
-models=${MEMORY_MODELS:-mlp L6 L8}
+configs=${CONFIGS:-$([ "$device" = cuda ] && echo 0,1,2,3 || echo 0)}
+models=${MEMORY_MODELS:-$([ "$device" = cuda ] && echo "mlp L6 L8" || echo "mlp L2")}
 mkdir -p "$out"
+# Every step appends, and compare takes a row's first line: a reused OUT must not mix in an earlier run.
+rm -f "$out"/*.jsonl "$out/comparison.md"
 log="$out/run.log"
 work=$(mktemp -d)
 timeout 90 tar -xJf "$bundle/dotnet.tar.xz" -C "$work" && timeout 90 tar -xJf "$bundle/PrecisionDsl.Benchmarks.tar.xz" -C "$work" \
@@ -51,7 +53,7 @@ for model in $models; do
         fi
     done
 done
-"${bench[@]}" compare "$out"/*.jsonl > "$out/comparison.md" 2>> "$log"
+step "compare" 60 "$out/comparison.md" "${bench[@]}" compare "$out"/*.jsonl
 cat "$out/comparison.md"
 if [ -n "${SAMPLE_ARGS:-}" ]; then
     # One archive: at most 8 files come back from a lent machine.
