@@ -90,18 +90,19 @@ internal sealed class LayerInputHooks : IDisposable
     /// <summary>What the layer should receive instead of <paramref name="input"/>, or null to leave it.</summary>
     private Tensor? Cast(Tensor input)
     {
-        if (!input.is_floating_point())
+        var current = input.dtype; // read once: a call into libtorch at every hooked layer call
+        if (!Precision.IsFloating(current))
         {
             return null;
         }
 
         if (!widened)
         {
-            return input.dtype == dtype ? null : input.to(dtype);
+            return current == dtype ? null : input.to(dtype);
         }
 
         // Rounded to half first, so the values are those the native half layer would see.
-        if (input.dtype == dtype)
+        if (current == dtype)
         {
             return input.to(ScalarType.Float32);
         }

@@ -189,9 +189,17 @@ public static class CheckedOps
         Widens(family, [left, right]) ? Widened([left, right], wide => product(wide[0], wide[1])) : product(left, right);
 
     /// <summary>True when the operands share one half dtype in which <paramref name="family"/> runs widened on their device.</summary>
-    private static bool Widens(KernelFamily family, Tensor[] operands) =>
-        operands.Length > 0 && operands.All(o => o.dtype == operands[0].dtype)
-        && PrecisionPolicy.Widens(family, operands[0].dtype, operands[0].device_type);
+    // Each operand's dtype is read once: these reads are calls into libtorch on every product of the forward.
+    private static bool Widens(KernelFamily family, Tensor[] operands)
+    {
+        if (operands.Length == 0)
+        {
+            return false;
+        }
+
+        var dtype = operands[0].dtype;
+        return operands.Skip(1).All(o => o.dtype == dtype) && PrecisionPolicy.Widens(family, dtype, operands[0].device_type);
+    }
 
     /// <summary>The product of the operands' fp32 copies, rounded back to their (half) dtype.</summary>
     private static Tensor Widened(Tensor[] operands, Func<Tensor[], Tensor> product)

@@ -20,14 +20,22 @@ public static class Precision
     [return: NotNullIfNotNull(nameof(tensor))]
     public static Tensor? Cast(Tensor? tensor, ScalarType dtype)
     {
-        if (tensor is null || tensor.dtype == dtype || !tensor.is_floating_point())
+        // One native read of the dtype: every generated cast comes through here, and each call into libtorch counts
+        // where a step is launch-bound.
+        if (tensor is null)
+        {
+            return null;
+        }
+
+        var current = tensor.dtype;
+        if (current == dtype || !IsFloating(current))
         {
             return tensor;
         }
 
         if (!IsFloating(dtype))
         {
-            throw new ArgumentOutOfRangeException(nameof(dtype), dtype, $"Precision casts go to a floating dtype; the tensor is {tensor.dtype}.");
+            throw new ArgumentOutOfRangeException(nameof(dtype), dtype, $"Precision casts go to a floating dtype; the tensor is {current}.");
         }
 
         return tensor.to(dtype);
@@ -53,17 +61,19 @@ public static class Precision
                 continue;
             }
 
-            first ??= tensor.dtype;
-            if (tensor.is_floating_point())
+            var dtype = tensor.dtype;
+            first ??= dtype;
+            if (IsFloating(dtype))
             {
-                widest = widest is { } current ? Wider(current, tensor.dtype) : tensor.dtype;
+                widest = widest is { } current ? Wider(current, dtype) : dtype;
             }
         }
 
         return widest ?? first ?? throw new ArgumentException("At least one non-null tensor is required.", nameof(tensors));
     }
 
-    private static bool IsFloating(ScalarType dtype) =>
+    /// <summary><c>is_floating_point</c> without a call into libtorch: TorchSharp 0.107 has no other floating dtype.</summary>
+    internal static bool IsFloating(ScalarType dtype) =>
         dtype is ScalarType.Float16 or ScalarType.BFloat16 or ScalarType.Float32 or ScalarType.Float64;
 
     private static ScalarType Wider(ScalarType a, ScalarType b)
