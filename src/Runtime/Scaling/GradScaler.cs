@@ -528,28 +528,23 @@ public sealed class GradScaler
         public void ResolveOverflow(Tensor? readAlong, out double readValue)
         {
             readValue = double.NaN;
-            float sum = 0;
-            using var scope = NewDisposeScope();
-            var loss = readAlong?.detach().to(ScalarType.Float32).reshape();
-            switch (checkSum, loss)
+            if (readAlong is null && Overflow is not null)
             {
-                case (null, null):
-                    break;
-                case (null, _):
-                    readValue = loss.item<float>();
-                    break;
-                case (_, null):
-                    if (Overflow is not null)
-                    {
-                        return; // resolved by Step already: Update reads nothing more
-                    }
+                return; // resolved by Step already: Update reads nothing more
+            }
 
-                    sum = checkSum.item<float>();
-                    break;
-                default:
-                    var both = stack(new[] { checkSum, loss }).cpu().data<float>().ToArray();
-                    (sum, readValue) = (both[0], both[1]);
-                    break;
+            float sum = 0;
+            if (readAlong is null)
+            {
+                sum = checkSum?.item<float>() ?? 0;
+            }
+            else
+            {
+                using var scope = NewDisposeScope();
+                var loss = readAlong.detach().to(ScalarType.Float32).reshape();
+                // Without gradients there is nothing to check, only the loss to read.
+                var values = (checkSum is null ? loss : stack(new[] { checkSum, loss })).cpu().data<float>().ToArray();
+                (sum, readValue) = checkSum is null ? (0f, values[0]) : (values[0], values[1]);
             }
 
             Overflow ??= !float.IsFinite(sum) && HoldsInfOrNaN(gradients());
