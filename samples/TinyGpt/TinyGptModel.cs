@@ -7,8 +7,13 @@ using static TorchSharp.torch.nn;
 
 namespace TinyGpt;
 
-/// <summary>Size of a <see cref="TinyGptModel"/>.</summary>
-public sealed record TinyGptConfig(int Layers, int ModelWidth, int Heads, int ContextLength, int VocabularySize)
+/// <summary>
+/// Size of a <see cref="TinyGptModel"/>. With <paramref name="ProblemLength"/> a sequence packs independent problems of
+/// that many characters: positions restart at each problem and attention stays within it (a block-diagonal causal
+/// mask, as packed training sequences are masked), so every problem is learned at the same positions; without it
+/// the sequence is one causal text.
+/// </summary>
+public sealed record TinyGptConfig(int Layers, int ModelWidth, int Heads, int ContextLength, int VocabularySize, int? ProblemLength = null)
 {
     public int HeadWidth => ModelWidth / Heads;
 }
@@ -38,7 +43,7 @@ public partial class TinyGptModel : Module<Tensor, Tensor>
     private readonly Linear head;
 
     private readonly Tensor positions;
-    private readonly Tensor futureMask;     // true above the diagonal: keys a query may not see
+    private readonly Tensor futureMask;     // keys a query may not see: later ones, and those of other problems
     private readonly int heads;
     private readonly int headWidth;
     private readonly double attentionScale;
@@ -52,7 +57,8 @@ public partial class TinyGptModel : Module<Tensor, Tensor>
         attentionScale = 1.0 / System.Math.Sqrt(headWidth);
 
         tokenEmbedding = Embedding(config.VocabularySize, width);
-        positionEmbedding = Embedding(config.ContextLength, width);
+        int problemLength = System.Math.Min(config.ProblemLength ?? config.ContextLength, config.ContextLength);
+        positionEmbedding = Embedding(problemLength, width);
         attentionNorms = ModuleList(Enumerable.Range(0, config.Layers).Select(_ => LayerNorm(width)).ToArray());
         attentionInputs = ModuleList(Enumerable.Range(0, config.Layers).Select(_ => Linear(width, 3 * width)).ToArray());
         attentionOutputs = ModuleList(Enumerable.Range(0, config.Layers).Select(_ => Linear(width, width)).ToArray());
@@ -62,8 +68,11 @@ public partial class TinyGptModel : Module<Tensor, Tensor>
         finalNorm = LayerNorm(width);
         head = Linear(width, config.VocabularySize);
 
-        positions = arange(config.ContextLength, dtype: ScalarType.Int64);
-        futureMask = ones(config.ContextLength, config.ContextLength, dtype: ScalarType.Bool).triu(1);
+        using var index = arange(config.ContextLength, dtype: ScalarType.Int64);
+        using var problem = index.div(problemLength, rounding_mode: RoundingMode.floor);
+        positions = index.remainder(problemLength);
+        futureMask = ones(config.ContextLength, config.ContextLength, dtype: ScalarType.Bool).triu(1)
+            .logical_or_(problem.unsqueeze(1).ne(problem.unsqueeze(0)));
         RegisterComponents();
     }
 

@@ -17,7 +17,7 @@ public sealed record TrainingSettings(
     public const int DefaultHeldOutCount = 1000;
 
     public static TrainingSettings For(SampleSize size, int steps, int seed, Device device, int heldOutCount = DefaultHeldOutCount) => new(
-        new TinyGptConfig(size.Layers, size.Width, size.Heads, size.Context, CharTokenizer.VocabularySize),
+        new TinyGptConfig(size.Layers, size.Width, size.Heads, size.Context, CharTokenizer.VocabularySize, size.ProblemLength),
         size.Digits, size.BatchSize, steps, size.LearningRate, heldOutCount, seed, device, ProblemsPerSequence: size.ProblemsPerSequence);
 }
 
