@@ -68,8 +68,12 @@ static int Run(SampleOptions options)
     }
     Console.WriteLine($"{halfName} kernels: {kernels}.");
 
+    bool nativeHalfLinear = choices.Any(c => c.Family == KernelFamily.Linear && !c.Widened);
+    if (options.Size == SizeChoice.Auto && !onCuda && nativeHalfLinear)
+        Console.WriteLine("Timing a step of size small in both precisions to see whether it gains and fits the time budget here.");
     var (chosen, reason) = options.Size == SizeChoice.Auto
-        ? SampleSize.Choose(onCuda, choices.Any(c => c.Family == KernelFamily.Linear && !c.Widened))
+        ? SampleSize.Choose(onCuda, nativeHalfLinear, options.Steps,
+            small => Trainer.TimeInterleaved(TrainingSettings.For(small, small.Steps, options.Seed, device), blocks: 2, stepsPerBlock: 1))
         : (SampleSize.Of(options.Size), "--size " + options.Size.ToString().ToLowerInvariant());
     SampleSize size;
     try

@@ -16,7 +16,7 @@ public sealed record SampleSize(
     int Steps, double LearningRate)
 {
     // Step counts are sized from the H200 step times (BENCHMARKS.md): medium ~1 minute, large ~2.5 minutes for both
-    // runs; small for a CPU with native bf16 is a guess (no such machine measured).
+    // runs. Small learns its task in its 400 steps on a CPU (BENCHMARKS.md); medium and large are not yet verified.
     public static readonly SampleSize Tiny = new("tiny", 2, 64, 4, 128, 3, 1, 900, 3e-3);
     public static readonly SampleSize Small = new("small", 4, 256, 4, 128, 4, 4, 400, 1e-3);
     public static readonly SampleSize Medium = new("medium", 6, 512, 8, 64, 5, 7, 1000, 6e-4);
@@ -37,15 +37,34 @@ public sealed record SampleSize(
         _ => throw new ArgumentOutOfRangeException(nameof(choice), choice, "a concrete size"),
     };
 
+    /// <summary>How long the default run of both precisions may train on a CPU whose half kernels are fast.</summary>
+    public static readonly TimeSpan CpuTrainingBudget = TimeSpan.FromMinutes(3);
+
     /// <summary>
     /// The size the hardware pays for, and why: mixed precision only saves time where half kernels are fast,
     /// and only once the step is compute-bound rather than launch-bound (on an H200 the tiny step is 1.4x
-    /// slower mixed, large 3.5x faster).
+    /// slower mixed, large 3.5x faster). On a CPU with native half Linear kernels, small is chosen only when
+    /// <paramref name="timeStep"/> (milliseconds per step of each precision) shows mixed faster there and both runs'
+    /// <paramref name="steps"/> (default: the size's) fit <see cref="CpuTrainingBudget"/>: a CPU's core count
+    /// decides that, and on 2 cores small's 400 steps take about 12 minutes in fp32.
     /// </summary>
-    public static (SampleSize Size, string Reason) Choose(bool cuda, bool cpuNativeHalfLinear) =>
-        cuda ? (Large, "CUDA: half kernels are fast and the large step is compute-bound (H200: 3.5x faster mixed)")
-        : cpuNativeHalfLinear ? (Small, "this CPU runs half Linear kernels natively (self-test: correct and not slower), so a larger step can gain; small finishes in a few minutes")
-        : (Tiny, "this CPU has no fast half kernels (products run widened at about fp32 speed), so a larger model would only take longer");
+    public static (SampleSize Size, string Reason) Choose(
+        bool cuda, bool cpuNativeHalfLinear, int? steps, Func<SampleSize, (double MixedMilliseconds, double Fp32Milliseconds)> timeStep)
+    {
+        if (cuda) return (Large, "CUDA: half kernels are fast and the large step is compute-bound (H200: 3.5x faster mixed)");
+        if (!cpuNativeHalfLinear)
+            return (Tiny, "this CPU has no fast half kernels (products run widened at about fp32 speed), so a larger model would only take longer");
+
+        var (mixedMs, fp32Ms) = timeStep(Small);
+        var training = TimeSpan.FromMilliseconds((steps ?? Small.Steps) * (mixedMs + fp32Ms));
+        string measured = string.Create(CultureInfo.InvariantCulture,
+            $"this CPU runs half Linear kernels natively and a timed step of small took {mixedMs:F0} ms mixed, {fp32Ms:F0} ms fp32");
+        if (mixedMs >= fp32Ms) return (Tiny, measured + ": mixed does not gain at small here, so the quicker tiny");
+        string minutes = string.Create(CultureInfo.InvariantCulture, $"{training.TotalMinutes:F1} minutes");
+        return training <= CpuTrainingBudget
+            ? (Small, $"{measured}: mixed gains and both runs train in about {minutes}")
+            : (Tiny, $"{measured}, but both runs would train for about {minutes} (over {CpuTrainingBudget.TotalMinutes:F0}), so tiny");
+    }
 
     /// <summary>Width/heads/batch/layers/context overrides; the context holds as many whole problems as fit.</summary>
     public SampleSize With(int? layers, int? width, int? heads, int? batchSize, int? context)

@@ -46,13 +46,36 @@ public sealed class SampleSizeTests
 
     [Theory]
     [InlineData(true, false, "large", "CUDA")]
-    [InlineData(false, true, "small", "natively")]
     [InlineData(false, false, "tiny", "no fast half kernels")]
-    public void The_default_size_follows_the_hardware_and_says_why(bool cuda, bool cpuNativeHalfLinear, string expected, string because)
+    public void Without_native_half_kernels_on_a_CPU_the_default_size_follows_the_device_without_timing_anything(
+        bool cuda, bool cpuNativeHalfLinear, string expected, string because)
     {
-        var (size, reason) = SampleSize.Choose(cuda, cpuNativeHalfLinear);
+        var (size, reason) = SampleSize.Choose(cuda, cpuNativeHalfLinear, steps: null,
+            _ => throw new InvalidOperationException("nothing to time"));
 
         Assert.Equal(expected, size.Name);
+        Assert.Contains(because, reason);
+    }
+
+    // small trains 400 steps by default; the budget is 3 minutes of both runs' training.
+    [Theory]
+    [InlineData(100, 300, null, "small", "mixed gains and both runs train in about 2.7 minutes")]
+    [InlineData(300, 1900, null, "tiny", "both runs would train for about 14.7 minutes (over 3), so tiny")]
+    [InlineData(300, 1900, 50, "small", "about 1.8 minutes")]
+    [InlineData(500, 400, null, "tiny", "mixed does not gain at small here")]
+    public void With_native_half_kernels_on_a_CPU_small_is_chosen_when_a_timed_step_gains_and_the_runs_fit_the_budget(
+        double mixedMs, double fp32Ms, int? steps, string expected, string because)
+    {
+        SampleSize? timed = null;
+        var (size, reason) = SampleSize.Choose(cuda: false, cpuNativeHalfLinear: true, steps, candidate =>
+        {
+            timed = candidate;
+            return (mixedMs, fp32Ms);
+        });
+
+        Assert.Same(SampleSize.Small, timed);
+        Assert.Equal(expected, size.Name);
+        Assert.Contains($"took {mixedMs} ms mixed, {fp32Ms} ms fp32", reason);
         Assert.Contains(because, reason);
     }
 
